@@ -1,0 +1,183 @@
+"""Every failure a client can cause is a `ParlourError` subclass.
+
+The stable error code is derived from the class name (`UnknownSite` -> `unknown_site`), so
+a call site cannot pick the wrong code. The `kind` says what sort of failure it is; only the
+web edge turns a kind into an HTTP status (web/errors.py).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, ClassVar, Literal
+
+Kind = Literal[
+    "bad_request", "unauthorized", "forbidden", "not_found", "conflict", "too_large",
+    "unsupported", "invalid", "rate_limited",
+]  # fmt: skip
+
+_CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
+
+
+class ParlourError(Exception):
+    """Base of every error a client may see; `message` is safe to show to a person."""
+
+    kind: ClassVar[Kind] = "invalid"
+    default_message: ClassVar[str] = "The request could not be completed."
+
+    def __init__(self, message: str | None = None, **details: Any) -> None:
+        self.message = message or self.default_message
+        self.details = details
+        super().__init__(self.message)
+
+    @classmethod
+    def code(cls) -> str:
+        return _CAMEL.sub("_", cls.__name__).lower()
+
+
+# 400: the request itself is not understood.
+class MalformedJson(ParlourError):
+    kind = "bad_request"
+    default_message = "The request body is not valid JSON."
+
+
+class InvalidCursor(ParlourError):
+    kind = "bad_request"
+    default_message = "The page cursor is not one this server gave out."
+
+
+class InvalidParameter(ParlourError):
+    kind = "bad_request"
+    default_message = "A query parameter has a value that is not allowed."
+
+
+# 401 / 403: who is asking.
+class InvalidToken(ParlourError):
+    kind = "unauthorized"
+    default_message = "The token is not valid for this comment or site."
+
+
+class ReaderRequired(ParlourError):
+    kind = "unauthorized"
+    default_message = "Hearts need a reader identity: ask POST /api/v1/readers for one."
+
+
+class NotPermitted(ParlourError):
+    kind = "forbidden"
+    default_message = "You may not do that."
+
+
+class EditWindowClosed(ParlourError):
+    kind = "forbidden"
+    default_message = "The time for editing or deleting this comment has passed."
+
+
+class OriginNotAllowed(ParlourError):
+    kind = "forbidden"
+    default_message = "This site does not accept comments from that origin."
+
+
+# 404: the thing is not there.
+class UnknownSite(ParlourError):
+    kind = "not_found"
+    default_message = "There is no site with that id."
+
+
+class UnknownComment(ParlourError):
+    kind = "not_found"
+    default_message = "There is no comment with that id."
+
+
+class UnknownThread(ParlourError):
+    kind = "not_found"
+    default_message = "There is no thread with that key."
+
+
+# 409: the thing is in a state that does not allow it.
+class CommentRemoved(ParlourError):
+    kind = "conflict"
+    default_message = "That comment has been removed."
+
+
+class IdempotencyKeyReused(ParlourError):
+    kind = "conflict"
+    default_message = "This Idempotency-Key was already used for a different request."
+
+
+class SiteExists(ParlourError):
+    kind = "conflict"
+    default_message = "A site with that id already exists."
+
+
+# 413 / 415: the envelope of the request.
+class RequestTooLarge(ParlourError):
+    kind = "too_large"
+    default_message = "The request body is too large."
+
+
+class UnsupportedMediaType(ParlourError):
+    kind = "unsupported"
+    default_message = "Send the request body as application/json."
+
+
+# 422: the content does not pass the rules.
+class InvalidInput(ParlourError):
+    kind = "invalid"
+    default_message = "The request has a field with a value that is not allowed."
+
+
+class EmptyBody(InvalidInput):
+    default_message = "Write something before posting."
+
+
+class BodyTooLong(InvalidInput):
+    default_message = "The comment is too long."
+
+
+class NameTooLong(InvalidInput):
+    default_message = "The name is too long."
+
+
+class InvalidEmail(InvalidInput):
+    default_message = "The email address does not look right."
+
+
+class InvalidCharacters(InvalidInput):
+    default_message = "The text contains control characters that cannot be stored."
+
+
+class UnknownParent(InvalidInput):
+    default_message = "The comment being replied to does not exist."
+
+
+class ParentInOtherThread(InvalidInput):
+    default_message = "The comment being replied to belongs to another thread."
+
+
+class InvalidThreadKey(InvalidInput):
+    default_message = "The thread key must be a non-empty page path or identifier."
+
+
+class InvalidSiteId(InvalidInput):
+    default_message = "A site id is 1 to 64 letters, digits, dots, dashes or underscores."
+
+
+class InvalidOrigin(InvalidInput):
+    default_message = "An origin is a scheme and host, like https://example.com."
+
+
+# 429: too much, too fast.
+class RateLimited(ParlourError):
+    kind = "rate_limited"
+    default_message = "Too many requests from this address; try again in a minute."
+
+
+def all_error_classes() -> list[type[ParlourError]]:
+    """Every concrete error class, for the API documentation."""
+    out: list[type[ParlourError]] = []
+    stack: list[type[ParlourError]] = [ParlourError]
+    while stack:
+        cls = stack.pop()
+        for sub in cls.__subclasses__():
+            out.append(sub)
+            stack.append(sub)
+    return sorted(out, key=lambda c: c.code())

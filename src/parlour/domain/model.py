@@ -1,0 +1,83 @@
+"""Plain records passed between the store and the services."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Status(StrEnum):
+    """Where a comment stands. Only `published` comments are shown with their text."""
+
+    PUBLISHED = "published"
+    REMOVED = "removed"
+
+
+class Sort(StrEnum):
+    OLDEST = "oldest"
+    NEWEST = "newest"
+    TOP = "top"
+
+
+@dataclass(frozen=True, slots=True)
+class Site:
+    id: str
+    name: str
+    writer_name: str
+    origins: tuple[str, ...]
+    created_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class Thread:
+    id: int
+    site_id: str
+    key: str
+    title: str | None
+    url: str | None
+    comment_count: int
+    version: int
+    created_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class Comment:
+    """One stored comment; `body` is Markdown source, `html` its sanitised rendering."""
+
+    id: int
+    thread_id: int
+    parent_id: int | None
+    root_id: int | None
+    depth: int
+    author_name: str | None
+    author_email: str | None
+    author_key: str
+    is_writer: bool
+    body: str
+    html: str
+    status: Status
+    pinned: bool
+    hearts: int
+    liked_by_writer: bool
+    reply_count: int
+    created_at: int
+    edited_at: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """Who is making a request.
+
+    `writer_site` is set when a writer token was presented; `reader_id` when the browser
+    sent its signed reader identity; `ip_hash` is a keyed hash of the address, never the
+    address itself.
+    """
+
+    ip_hash: str
+    reader_id: str | None = None
+    writer_site: str | None = None
+    origin: str | None = None
+    own_origin: str | None = None
+
+    def is_writer_of(self, site_id: str) -> bool:
+        return self.writer_site == site_id

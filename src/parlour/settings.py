@@ -1,0 +1,155 @@
+"""Instance settings: one typed object, read from the environment (`PARLOUR_*`).
+
+Per-site settings live in the database and content is content; this module is only
+about how this server process runs. Every field is documented in docs/configuration.md
+(a test checks that), and bad values fail loudly at start.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+DEFAULT_DATABASE = "sqlite:///parlour.db"
+
+
+class SettingsError(ValueError):
+    """A setting has a value Parlour cannot use; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How this Parlour instance runs. Field `x` is read from `PARLOUR_X`."""
+
+    database: str = field(
+        default=DEFAULT_DATABASE, metadata={"doc": "Database URL: sqlite:///FILE or postgresql://..."}
+    )
+    host: str = field(default="127.0.0.1", metadata={"doc": "Address `parlour serve` listens on."})
+    port: int = field(default=8000, metadata={"doc": "Port `parlour serve` listens on."})
+    workers: int = field(default=1, metadata={"doc": "Server processes started by `parlour serve`."})
+    public_url: str = field(
+        default="", metadata={"doc": "The URL readers reach Parlour at (used in snippets)."}
+    )
+    secret: str = field(
+        default="",
+        metadata={
+            "doc": "Key for signing reader and edit tokens; generated and kept in the database if unset."
+        },
+    )
+    edit_window: int = field(default=900, metadata={"doc": "Seconds a reader may edit or delete a comment."})
+    body_max: int = field(default=10_000, metadata={"doc": "Longest comment body, in characters."})
+    name_max: int = field(default=80, metadata={"doc": "Longest author name, in characters."})
+    email_max: int = field(default=254, metadata={"doc": "Longest author email, in characters."})
+    thread_key_max: int = field(
+        default=500, metadata={"doc": "Longest thread key (page path), in characters."}
+    )
+    request_max_bytes: int = field(
+        default=65_536, metadata={"doc": "Largest request body accepted, in bytes."}
+    )
+    page_size: int = field(
+        default=50, metadata={"doc": "Top-level comments per page when `limit` is not given."}
+    )
+    page_max: int = field(default=500, metadata={"doc": "Largest `limit` a client may ask for."})
+    replies_size: int = field(
+        default=50, metadata={"doc": "Replies sent under each top-level comment by default."}
+    )
+    replies_max: int = field(default=500, metadata={"doc": "Largest `replies_limit` a client may ask for."})
+    dedupe_window: int = field(
+        default=300, metadata={"doc": "Seconds in which the same text by the same author is one comment."}
+    )
+    comment_rate_limit: int = field(
+        default=10, metadata={"doc": "Comments per minute from one address (0 turns the limit off)."}
+    )
+    reader_rate_limit: int = field(
+        default=30, metadata={"doc": "Reader identities issued per hour to one address (0 turns it off)."}
+    )
+    cache_max_bytes: int = field(
+        default=64 * 1024 * 1024, metadata={"doc": "Memory for rendered thread pages, per process."}
+    )
+    trust_proxy: bool = field(
+        default=False, metadata={"doc": "Take the client address from X-Forwarded-For (behind a proxy)."}
+    )
+    log_level: str = field(default="info", metadata={"doc": "Log level: debug, info, warning, error."})
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Read `PARLOUR_*` variables (and `PARLOUR_*_FILE` for secrets), then apply overrides."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            name = "PARLOUR_" + f.name.upper()
+            raw = env.get(name)
+            file_name = env.get(name + "_FILE")
+            if raw is None and file_name:
+                try:
+                    raw = Path(file_name).read_text(encoding="utf-8").strip()
+                except OSError as exc:
+                    raise SettingsError(f"{name}_FILE: cannot read {file_name}: {exc.strerror}") from exc
+            if raw is not None:
+                values[f.name] = _parse(name, f.type, raw)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        settings = cls(**values)
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        """Fail loudly on values no instance can run with."""
+        positive = [
+            "port", "workers", "edit_window", "body_max", "name_max", "email_max", "thread_key_max",
+            "request_max_bytes", "page_size", "page_max", "replies_size", "replies_max",
+        ]  # fmt: skip
+        for name in positive:
+            if getattr(self, name) <= 0:
+                raise SettingsError(f"PARLOUR_{name.upper()} must be a positive number")
+        for name in ["dedupe_window", "comment_rate_limit", "reader_rate_limit", "cache_max_bytes"]:
+            if getattr(self, name) < 0:
+                raise SettingsError(f"PARLOUR_{name.upper()} must not be negative")
+        if self.page_size > self.page_max:
+            raise SettingsError("PARLOUR_PAGE_SIZE must not exceed PARLOUR_PAGE_MAX")
+        if self.replies_size > self.replies_max:
+            raise SettingsError("PARLOUR_REPLIES_SIZE must not exceed PARLOUR_REPLIES_MAX")
+        if not self.database.split(":", 1)[0].startswith(("sqlite", "postgres")):
+            raise SettingsError("PARLOUR_DATABASE must be a sqlite:/// or postgresql:// URL")
+        if self.log_level.lower() not in {"debug", "info", "warning", "error"}:
+            raise SettingsError("PARLOUR_LOG_LEVEL must be debug, info, warning or error")
+
+    def replace(self, **changes: Any) -> Settings:
+        """A copy with some fields changed, validated again."""
+        new = dataclasses.replace(self, **changes)
+        new.validate()
+        return new
+
+    def to_env(self) -> dict[str, str]:
+        """These settings as `PARLOUR_*` variables, for worker processes."""
+        out: dict[str, str] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            out["PARLOUR_" + f.name.upper()] = (
+                ("1" if value else "0") if isinstance(value, bool) else str(value)
+            )
+        return out
+
+
+def _parse(name: str, kind: Any, raw: str) -> Any:
+    if kind in (int, "int"):
+        try:
+            return int(raw.replace("_", ""))
+        except ValueError:
+            raise SettingsError(f"{name} must be a whole number, not {raw!r}") from None
+    if kind in (bool, "bool"):
+        lowered = raw.strip().lower()
+        if lowered in {"1", "true", "yes", "on"}:
+            return True
+        if lowered in {"0", "false", "no", "off", ""}:
+            return False
+        raise SettingsError(f"{name} must be true or false, not {raw!r}")
+    return raw
+
+
+def documented_settings() -> list[tuple[str, str, Any]]:
+    """(variable, description, default) for every setting, for docs and `parlour check`."""
+    return [("PARLOUR_" + f.name.upper(), f.metadata.get("doc", ""), f.default) for f in fields(Settings)]

@@ -1,0 +1,228 @@
+"""Comments, hearts, idempotency keys and reader identities."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Row,
+    and_,
+    delete,
+    exists,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.orm import aliased
+
+from parlour.domain.model import Comment, Sort, Status
+from parlour.store.database import IntegrityError, Tx
+from parlour.store.schema import comments, hearts, idempotency_keys, readers
+
+_SHOWN = (Status.PUBLISHED.value, Status.REMOVED.value)
+
+
+def _comment(row: Row[Any]) -> Comment:
+    return Comment(
+        id=row.id,
+        thread_id=row.thread_id,
+        parent_id=row.parent_id,
+        root_id=row.root_id,
+        depth=row.depth,
+        author_name=row.author_name,
+        author_email=row.author_email,
+        author_key=row.author_key,
+        is_writer=bool(row.is_writer),
+        body=row.body,
+        html=row.html,
+        status=Status(row.status),
+        pinned=bool(row.pinned),
+        hearts=row.hearts,
+        liked_by_writer=bool(row.liked_by_writer),
+        reply_count=row.reply_count,
+        created_at=row.created_at,
+        edited_at=row.edited_at,
+    )
+
+
+def get_comment(tx: Tx, comment_id: int) -> Comment | None:
+    row = tx.execute(select(comments).where(comments.c.id == comment_id)).one_or_none()
+    return None if row is None else _comment(row)
+
+
+def insert_comment(tx: Tx, **values: Any) -> int:
+    result = tx.execute(insert(comments).values(**values).returning(comments.c.id))
+    return int(result.scalar_one())
+
+
+def find_recent_duplicate(
+    tx: Tx, thread_id: int, parent_id: int | None, author_key: str, body_hash: str, since: int
+) -> Comment | None:
+    """The same author's same text under the same parent, posted after `since`."""
+    parent = comments.c.parent_id.is_(None) if parent_id is None else comments.c.parent_id == parent_id
+    row = tx.execute(
+        select(comments)
+        .where(
+            comments.c.author_key == author_key,
+            comments.c.body_hash == body_hash,
+            comments.c.thread_id == thread_id,
+            parent,
+            comments.c.created_at >= since,
+            comments.c.status == Status.PUBLISHED.value,
+        )
+        .order_by(comments.c.id)
+        .limit(1)
+    ).one_or_none()
+    return None if row is None else _comment(row)
+
+
+def count_recent_by_ip(tx: Tx, ip_hash: str, since: int) -> int:
+    return int(
+        tx.execute(
+            select(func.count()).where(comments.c.ip_hash == ip_hash, comments.c.created_at >= since)
+        ).scalar_one()
+    )
+
+
+def change_reply_count(tx: Tx, comment_id: int, delta: int) -> None:
+    tx.execute(
+        update(comments).where(comments.c.id == comment_id).values(reply_count=comments.c.reply_count + delta)
+    )
+
+
+def update_comment(tx: Tx, comment_id: int, **values: Any) -> None:
+    tx.execute(update(comments).where(comments.c.id == comment_id).values(**values))
+
+
+def _has_published_descendant() -> ColumnElement[bool]:
+    desc = aliased(comments)
+    return exists().where(desc.c.root_id == comments.c.id, desc.c.status == Status.PUBLISHED.value)
+
+
+def list_top_level(
+    tx: Tx, thread_id: int, sort: Sort, after: tuple[int, ...] | None, limit: int
+) -> list[Comment]:
+    """A page of top-level comments: pinned first, then by `sort`, after the keyset `after`.
+
+    Removed comments are listed only while something under them is still published.
+    """
+    pinned = comments.c.pinned
+    conditions: list[ColumnElement[bool]] = [
+        comments.c.thread_id == thread_id,
+        comments.c.parent_id.is_(None),
+        or_(comments.c.status == Status.PUBLISHED.value, and_(comments.c.status == Status.REMOVED.value, _has_published_descendant())),
+    ]  # fmt: skip
+    if sort is Sort.TOP:
+        order = [pinned.desc(), comments.c.hearts.desc(), comments.c.id.asc()]
+    elif sort is Sort.NEWEST:
+        order = [pinned.desc(), comments.c.id.desc()]
+    else:
+        order = [pinned.desc(), comments.c.id.asc()]
+    if after is not None:
+        conditions.append(_after(sort, after))
+    rows = tx.execute(select(comments).where(*conditions).order_by(*order).limit(limit))
+    return [_comment(r) for r in rows]
+
+
+def _after(sort: Sort, key: tuple[int, ...]) -> ColumnElement[bool]:
+    pinned, cid = bool(key[0]), key[-1]
+    pin = comments.c.pinned
+    if sort is Sort.TOP:
+        hearts_ = key[1]
+        rest = or_(comments.c.hearts < hearts_, and_(comments.c.hearts == hearts_, comments.c.id > cid))
+    elif sort is Sort.NEWEST:
+        rest = comments.c.id < cid
+    else:
+        rest = comments.c.id > cid
+    if pinned:
+        return or_(pin.is_(False), and_(pin.is_(True), rest))
+    return and_(pin.is_(False), rest)
+
+
+def sort_key(sort: Sort, comment: Comment) -> tuple[int, ...]:
+    """The keyset a cursor carries for `comment` in this sort order."""
+    if sort is Sort.TOP:
+        return (int(comment.pinned), comment.hearts, comment.id)
+    return (int(comment.pinned), comment.id)
+
+
+def list_replies(tx: Tx, root_ids: Sequence[int], per_root: int, after: int | None = None) -> list[Comment]:
+    """Up to `per_root` + 1 shown descendants of each root, oldest first (ids after `after`).
+
+    The first N replies by id always form a closed tree: a reply is newer than its parent.
+    """
+    if not root_ids:
+        return []
+    conditions: list[ColumnElement[bool]] = [comments.c.root_id.in_(root_ids), comments.c.status.in_(_SHOWN)]
+    if after is not None:
+        conditions.append(comments.c.id > after)
+    numbered = (
+        select(
+            comments,
+            func.row_number().over(partition_by=comments.c.root_id, order_by=comments.c.id).label("rn"),
+        )
+        .where(*conditions)
+        .subquery()
+    )
+    rows = tx.execute(select(numbered).where(numbered.c.rn <= per_root + 1).order_by(numbered.c.id))
+    return [_comment(r) for r in rows]
+
+
+def add_heart(tx: Tx, comment_id: int, reader_id: str, now: int) -> bool:
+    """True when this reader had not hearted the comment before."""
+    try:
+        with tx.begin_nested():
+            tx.execute(insert(hearts).values(comment_id=comment_id, reader_id=reader_id, created_at=now))
+    except IntegrityError:
+        return False
+    return True
+
+
+def remove_heart(tx: Tx, comment_id: int, reader_id: str) -> bool:
+    result = tx.execute(
+        delete(hearts).where(hearts.c.comment_id == comment_id, hearts.c.reader_id == reader_id)
+    )
+    return bool(result.rowcount)
+
+
+def has_heart(tx: Tx, comment_id: int, reader_id: str) -> bool:
+    query = select(hearts.c.comment_id).where(
+        hearts.c.comment_id == comment_id, hearts.c.reader_id == reader_id
+    )
+    return tx.execute(query).first() is not None
+
+
+def recount_hearts(tx: Tx, comment_id: int) -> int:
+    count = tx.execute(select(func.count()).where(hearts.c.comment_id == comment_id)).scalar_one()
+    tx.execute(update(comments).where(comments.c.id == comment_id).values(hearts=count))
+    return int(count)
+
+
+def get_idempotent(tx: Tx, site_id: str, key: str) -> tuple[str, int] | None:
+    row = tx.execute(
+        select(idempotency_keys.c.fingerprint, idempotency_keys.c.comment_id).where(
+            idempotency_keys.c.site_id == site_id, idempotency_keys.c.key == key
+        )
+    ).one_or_none()
+    return None if row is None else (row.fingerprint, row.comment_id)
+
+
+def insert_idempotent(tx: Tx, site_id: str, key: str, fingerprint: str, comment_id: int, now: int) -> None:
+    tx.execute(
+        insert(idempotency_keys).values(
+            site_id=site_id, key=key, fingerprint=fingerprint, comment_id=comment_id, created_at=now
+        )
+    )
+
+
+def insert_reader(tx: Tx, reader_id: str, ip_hash: str, now: int) -> None:
+    tx.execute(insert(readers).values(id=reader_id, ip_hash=ip_hash, created_at=now))
+
+
+def count_recent_readers(tx: Tx, ip_hash: str, since: int) -> int:
+    query = select(func.count()).where(readers.c.ip_hash == ip_hash, readers.c.created_at >= since)
+    return int(tx.execute(query).scalar_one())

@@ -1,0 +1,140 @@
+"""Table definitions. Times are integer milliseconds since the Unix epoch, UTC.
+
+Change a table only together with a migration in store/migrations/versions/.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+Id = BigInteger().with_variant(Integer, "sqlite")  # SQLite autoincrements INTEGER PRIMARY KEY only
+
+meta = Table(
+    "meta",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+sites = Table(
+    "sites",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("writer_name", String(200), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+site_origins = Table(
+    "site_origins",
+    metadata,
+    Column("site_id", String(64), ForeignKey("sites.id", ondelete="CASCADE"), primary_key=True),
+    Column("origin", String(300), primary_key=True),
+    Index("ix_site_origins_origin", "origin"),
+)
+
+tokens = Table(
+    "tokens",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("site_id", String(64), ForeignKey("sites.id", ondelete="CASCADE"), nullable=False),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("label", String(200), nullable=False, default=""),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+threads = Table(
+    "threads",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("site_id", String(64), ForeignKey("sites.id", ondelete="CASCADE"), nullable=False),
+    Column("key", String(500), nullable=False),
+    Column("title", String(500)),
+    Column("url", String(2000)),
+    Column("comment_count", Integer, nullable=False, default=0),
+    # Bumped by every change to the thread's comments; readers' caches are keyed on it.
+    Column("version", BigInteger, nullable=False, default=0),
+    Column("created_at", BigInteger, nullable=False),
+    UniqueConstraint("site_id", "key"),
+)
+
+comments = Table(
+    "comments",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("thread_id", Id, ForeignKey("threads.id", ondelete="CASCADE"), nullable=False),
+    Column("parent_id", Id, ForeignKey("comments.id")),
+    # The top-level ancestor; NULL for top-level comments. Lets one query fetch a subtree.
+    Column("root_id", Id),
+    Column("depth", Integer, nullable=False, default=0),
+    Column("author_name", String(200)),
+    # Private: never returned by a public endpoint.
+    Column("author_email", String(320)),
+    Column("author_key", String(80), nullable=False),
+    Column("ip_hash", String(64), nullable=False),
+    Column("is_writer", Boolean, nullable=False, default=False),
+    # Markdown source as the author typed it. Never render this as HTML: use `html`.
+    Column("body", Text, nullable=False),
+    Column("body_hash", String(64), nullable=False),
+    # Rendered and sanitised once, at write time.
+    Column("html", Text, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("pinned", Boolean, nullable=False, default=False),
+    Column("hearts", Integer, nullable=False, default=0),
+    Column("liked_by_writer", Boolean, nullable=False, default=False),
+    Column("reply_count", Integer, nullable=False, default=0),
+    Column("created_at", BigInteger, nullable=False),
+    Column("edited_at", BigInteger),
+    Index("ix_comments_thread_top", "thread_id", "parent_id", "id"),
+    Index("ix_comments_root", "root_id", "id"),
+    Index("ix_comments_author_recent", "author_key", "body_hash"),
+    Index("ix_comments_ip_recent", "ip_hash", "created_at"),
+)
+
+hearts = Table(
+    "hearts",
+    metadata,
+    Column("comment_id", Id, ForeignKey("comments.id", ondelete="CASCADE"), primary_key=True),
+    Column("reader_id", String(64), primary_key=True),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+readers = Table(
+    "readers",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("ip_hash", String(64), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Index("ix_readers_ip_recent", "ip_hash", "created_at"),
+)
+
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("site_id", String(64), ForeignKey("sites.id", ondelete="CASCADE"), primary_key=True),
+    Column("key", String(200), primary_key=True),
+    Column("fingerprint", String(64), nullable=False),
+    Column("comment_id", Id, ForeignKey("comments.id", ondelete="CASCADE"), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+)

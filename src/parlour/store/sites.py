@@ -1,0 +1,61 @@
+"""Sites, their allowed origins, writer tokens and instance metadata."""
+
+from __future__ import annotations
+
+from sqlalchemy import delete, insert, select, update
+
+from parlour.domain.model import Site
+from parlour.store.database import Tx
+from parlour.store.schema import meta, site_origins, sites, tokens
+
+
+def get_site(tx: Tx, site_id: str) -> Site | None:
+    row = tx.execute(select(sites).where(sites.c.id == site_id)).one_or_none()
+    if row is None:
+        return None
+    origins = tx.execute(
+        select(site_origins.c.origin).where(site_origins.c.site_id == site_id).order_by(site_origins.c.origin)
+    ).scalars()
+    return Site(row.id, row.name, row.writer_name, tuple(origins), row.created_at)
+
+
+def list_sites(tx: Tx) -> list[Site]:
+    ids = tx.execute(select(sites.c.id).order_by(sites.c.id)).scalars().all()
+    return [s for s in (get_site(tx, i) for i in ids) if s is not None]
+
+
+def insert_site(tx: Tx, site_id: str, name: str, writer_name: str, now: int) -> None:
+    tx.execute(insert(sites).values(id=site_id, name=name, writer_name=writer_name, created_at=now))
+
+
+def update_site(tx: Tx, site_id: str, *, name: str | None = None, writer_name: str | None = None) -> None:
+    values = {k: v for k, v in {"name": name, "writer_name": writer_name}.items() if v is not None}
+    if values:
+        tx.execute(update(sites).where(sites.c.id == site_id).values(**values))
+
+
+def replace_origins(tx: Tx, site_id: str, origins: list[str]) -> None:
+    tx.execute(delete(site_origins).where(site_origins.c.site_id == site_id))
+    if origins:
+        tx.execute(insert(site_origins), [{"site_id": site_id, "origin": o} for o in origins])
+
+
+def all_origins(tx: Tx) -> set[str]:
+    """Every origin any site allows: what CORS answers for."""
+    return set(tx.execute(select(site_origins.c.origin).distinct()).scalars())
+
+
+def insert_token(tx: Tx, site_id: str, token_hash: str, label: str, now: int) -> None:
+    tx.execute(insert(tokens).values(site_id=site_id, token_hash=token_hash, label=label, created_at=now))
+
+
+def site_for_token(tx: Tx, token_hash: str) -> str | None:
+    return tx.execute(select(tokens.c.site_id).where(tokens.c.token_hash == token_hash)).scalar_one_or_none()
+
+
+def get_meta(tx: Tx, key: str) -> str | None:
+    return tx.execute(select(meta.c.value).where(meta.c.key == key)).scalar_one_or_none()
+
+
+def set_meta(tx: Tx, key: str, value: str) -> None:
+    tx.execute(insert(meta).values(key=key, value=value))
