@@ -1,0 +1,1 @@
+"""What Parlour does, independent of HTTP: each public function is one use case."""

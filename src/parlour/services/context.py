@@ -1,0 +1,125 @@
+"""The services' shared context: settings, database, signer and per-process caches."""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, field
+
+from parlour.services.clock import now_ms
+from parlour.services.security import Signer
+from parlour.settings import Settings
+from parlour.store import Database, IntegrityError, sites
+from parlour.store.hot import HotReads
+
+SECRET_META_KEY = "secret"
+
+
+class PageCache:
+    """Rendered pages, least recently used first out, bounded in bytes.
+
+    Keys carry the thread's version, so a write anywhere (in any process) makes the old
+    entries unreachable; they simply age out.
+    """
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self._entries: OrderedDict[Hashable, bytes] = OrderedDict()
+        self._size = 0
+        self._lock = threading.Lock()
+
+    def get(self, key: Hashable) -> bytes | None:
+        with self._lock:
+            value = self._entries.get(key)
+            if value is not None:
+                self._entries.move_to_end(key)
+            return value
+
+    def put(self, key: Hashable, value: bytes) -> None:
+        if len(value) > self.max_bytes:
+            return
+        with self._lock:
+            old = self._entries.pop(key, None)
+            if old is not None:
+                self._size -= len(old)
+            self._entries[key] = value
+            self._size += len(value)
+            while self._size > self.max_bytes:
+                _, dropped = self._entries.popitem(last=False)
+                self._size -= len(dropped)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+class OriginSet:
+    """The origins any site allows, re-read from the database at most every `ttl` seconds."""
+
+    def __init__(self, db: Database, ttl: float = 5.0) -> None:
+        self._db = db
+        self._ttl = ttl
+        self._origins: frozenset[str] = frozenset()
+        self._loaded_at = float("-inf")
+
+    def __contains__(self, origin: object) -> bool:
+        now = time.monotonic()
+        if now - self._loaded_at > self._ttl:
+            with self._db.read() as tx:
+                self._origins = frozenset(sites.all_origins(tx))
+            self._loaded_at = now
+        return origin in self._origins
+
+    def invalidate(self) -> None:
+        self._loaded_at = float("-inf")
+
+
+@dataclass
+class Context:
+    """Everything a service needs, made once per process by `open_context`."""
+
+    settings: Settings
+    db: Database
+    signer: Signer
+    pages: PageCache
+    origins: OriginSet = field(repr=False)
+    hot: HotReads = field(repr=False)
+    now: Callable[[], int] = now_ms  # milliseconds since the epoch; replaceable for demos and tests
+
+    def close(self) -> None:
+        self.hot.close()
+        self.db.dispose()
+
+
+def instance_secret(settings: Settings, db: Database) -> str:
+    """PARLOUR_SECRET if set, else one generated on first use and kept in the database."""
+    if settings.secret:
+        return settings.secret
+    with db.read() as tx:
+        stored = sites.get_meta(tx, SECRET_META_KEY)
+    if stored:
+        return stored
+    try:
+        with db.write() as tx:
+            sites.set_meta(tx, SECRET_META_KEY, secrets.token_urlsafe(32))
+    except IntegrityError:  # another process stored one first; read theirs below
+        pass
+    with db.read() as tx:
+        stored = sites.get_meta(tx, SECRET_META_KEY)
+    assert stored
+    return stored
+
+
+def open_context(settings: Settings, db: Database | None = None) -> Context:
+    """Open the database (already migrated) and build the context for this process."""
+    db = db or Database(settings.database)
+    return Context(
+        settings=settings,
+        db=db,
+        signer=Signer(instance_secret(settings, db)),
+        pages=PageCache(settings.cache_max_bytes),
+        origins=OriginSet(db),
+        hot=HotReads(db),
+    )

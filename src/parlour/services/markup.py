@@ -1,0 +1,36 @@
+"""Markdown in, safe HTML out: rendered once when a comment is written, stored beside the source."""
+
+from __future__ import annotations
+
+import nh3
+from markdown_it import MarkdownIt
+
+# Raw HTML in a comment is shown as text (html=False), images are not loaded from
+# readers' links (no tracking pixels), and bare URLs become links.
+_md = MarkdownIt("commonmark", {"html": False, "linkify": True, "typographer": False})
+_md.enable(["linkify", "strikethrough"])
+_md.disable("image")
+
+_TAGS = {
+    "p", "br", "hr", "em", "strong", "del", "s", "a", "code", "pre", "blockquote",
+    "ul", "ol", "li", "h1", "h2", "h3", "h4", "h5", "h6",
+}  # fmt: skip
+_ATTRIBUTES = {"a": {"href", "title"}, "ol": {"start"}, "code": {"class"}}
+_SCHEMES = {"http", "https", "mailto"}
+
+
+def render(body: str) -> str:
+    """Sanitised HTML for a comment body. The result is safe to insert into any page."""
+    return sanitise(_md.render(body))
+
+
+def sanitise(html: str) -> str:
+    """Keep only harmless tags; every link gets rel="nofollow ugc noopener"."""
+    return nh3.clean(
+        html,
+        tags=_TAGS,
+        attributes=_ATTRIBUTES,
+        url_schemes=_SCHEMES,
+        link_rel="nofollow ugc noopener",
+        strip_comments=True,
+    )

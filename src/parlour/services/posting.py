@@ -1,0 +1,293 @@
+"""Writing comments: post, edit, remove, and hearts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from parlour.domain import errors
+from parlour.domain.model import Actor, Comment, Site, Status
+from parlour.services import markup, rules
+from parlour.services.context import Context
+from parlour.services.security import content_hash
+from parlour.services.sites import check_origin, require_site
+from parlour.services.views import public_comment
+from parlour.store import IntegrityError, Tx
+from parlour.store import comments as store
+from parlour.store import threads as thread_store
+
+
+@dataclass(frozen=True)
+class NewComment:
+    """What a reader (or the writer) sends to post a comment, not yet checked."""
+
+    site: str
+    thread: str
+    body: object
+    parent_id: int | None = None
+    author_name: object = None
+    author_email: object = None
+    title: object = None
+    url: object = None
+
+
+@dataclass(frozen=True)
+class Posted:
+    comment: dict[str, Any]
+    edit_token: str | None
+    created: bool
+
+
+def author_key(actor: Actor, site_id: str, name: str | None, email: str | None) -> str:
+    """Who wrote a comment, for finding the same author again (never shown)."""
+    if actor.is_writer_of(site_id):
+        return f"w:{site_id}"
+    if actor.reader_id:
+        return f"r:{actor.reader_id}"
+    return "a:" + content_hash(actor.ip_hash, name or "", email or "")[:32]
+
+
+def post_comment(ctx: Context, actor: Actor, new: NewComment, idempotency_key: str | None = None) -> Posted:
+    """Create a comment or reply; the same request again returns the first one (created=False)."""
+    settings = ctx.settings
+    key = rules.thread_key(new.thread, settings)
+    body = rules.body(new.body, settings)
+    name = rules.name(new.author_name, settings)
+    email = rules.email(new.author_email, settings)
+    title = rules.optional_text(new.title, "title", 500)
+    url = rules.optional_text(new.url, "url", 2000)
+    if idempotency_key is not None and not (0 < len(idempotency_key) <= 200):
+        raise errors.InvalidInput("Idempotency-Key must be 1 to 200 characters.", field="Idempotency-Key")
+    if actor.writer_site is not None and actor.writer_site != new.site:
+        raise errors.NotPermitted("That writer token belongs to another site.")
+    is_writer = actor.is_writer_of(new.site)
+    akey = author_key(actor, new.site, name, email)
+    body_hash = content_hash(body)
+    fingerprint = content_hash(new.site, key, str(new.parent_id), body, name or "", email or "", akey)
+    html = markup.render(body)  # outside the transaction: keep the write lock short
+
+    try:
+        with ctx.db.write() as tx:
+            site = require_site(tx, new.site)
+            check_origin(site, actor)
+            if idempotency_key is not None:
+                replay = _replay(ctx, tx, site, idempotency_key, fingerprint, akey)
+                if replay is not None:
+                    return replay
+            now = ctx.now()
+            if not is_writer and settings.comment_rate_limit:
+                recent = store.count_recent_by_ip(tx, actor.ip_hash, now - 60_000)
+                if recent >= settings.comment_rate_limit:
+                    raise errors.RateLimited(limit=settings.comment_rate_limit, per="minute")
+            thread = thread_store.get_or_create_thread(tx, site.id, key, title, url, now)
+            parent = _parent(tx, new.parent_id, thread.id)
+            since = now - settings.dedupe_window * 1000
+            duplicate = store.find_recent_duplicate(tx, thread.id, new.parent_id, akey, body_hash, since)
+            if duplicate is not None:
+                if idempotency_key is not None:
+                    store.insert_idempotent(tx, site.id, idempotency_key, fingerprint, duplicate.id, now)
+                return _posted(ctx, site, duplicate, akey, created=False)
+            comment_id = store.insert_comment(
+                tx,
+                thread_id=thread.id,
+                parent_id=parent.id if parent else None,
+                root_id=(parent.root_id or parent.id) if parent else None,
+                depth=parent.depth + 1 if parent else 0,
+                author_name=None if is_writer else name,
+                author_email=None if is_writer else email,
+                author_key=akey,
+                ip_hash=actor.ip_hash,
+                is_writer=is_writer,
+                body=body,
+                body_hash=body_hash,
+                html=html,
+                status=Status.PUBLISHED.value,
+                pinned=False,
+                hearts=0,
+                liked_by_writer=False,
+                reply_count=0,
+                created_at=now,
+            )
+            if parent is not None:
+                store.change_reply_count(tx, parent.id, +1)
+            thread_store.bump_thread(tx, thread.id, +1)
+            if idempotency_key is not None:
+                store.insert_idempotent(tx, site.id, idempotency_key, fingerprint, comment_id, now)
+            comment = store.get_comment(tx, comment_id)
+            assert comment is not None
+            return _posted(ctx, site, comment, akey, created=True)
+    except IntegrityError:
+        # Two identical requests raced (same Idempotency-Key); the other one won.
+        if idempotency_key is None:
+            raise
+        with ctx.db.read() as tx:
+            site = require_site(tx, new.site)
+            replay = _replay(ctx, tx, site, idempotency_key, fingerprint, akey)
+        if replay is None:
+            raise
+        return replay
+
+
+def _replay(ctx: Context, tx: Tx, site: Site, key: str, fingerprint: str, akey: str) -> Posted | None:
+    seen = store.get_idempotent(tx, site.id, key)
+    if seen is None:
+        return None
+    if seen[0] != fingerprint:
+        raise errors.IdempotencyKeyReused()
+    comment = store.get_comment(tx, seen[1])
+    assert comment is not None
+    return _posted(ctx, site, comment, akey, created=False)
+
+
+def _posted(ctx: Context, site: Site, comment: Comment, akey: str, *, created: bool) -> Posted:
+    token = None
+    if comment.author_key == akey and not comment.is_writer:
+        token = ctx.signer.edit_token(comment.id, comment.created_at, comment.author_key)
+    return Posted(public_comment(comment, site.writer_name), token, created)
+
+
+def _parent(tx: Tx, parent_id: int | None, thread_id: int) -> Comment | None:
+    if parent_id is None:
+        return None
+    parent = store.get_comment(tx, parent_id)
+    if parent is None:
+        raise errors.UnknownParent(f"There is no comment {parent_id} to reply to.", field="parent_id")
+    if parent.thread_id != thread_id:
+        raise errors.ParentInOtherThread(field="parent_id")
+    if parent.status is not Status.PUBLISHED:
+        raise errors.CommentRemoved("The comment being replied to has been removed.", field="parent_id")
+    return parent
+
+
+def _load(tx: Tx, comment_id: int) -> tuple[Comment, Site]:
+    comment = store.get_comment(tx, comment_id)
+    if comment is None:
+        raise errors.UnknownComment(f"There is no comment {comment_id}.")
+    thread = thread_store.get_thread_by_id(tx, comment.thread_id)
+    assert thread is not None
+    return comment, require_site(tx, thread.site_id)
+
+
+def _authorise_author(ctx: Context, actor: Actor, comment: Comment, site: Site, token: str | None) -> bool:
+    """True if the writer acts; otherwise the edit token must match and the window be open."""
+    if actor.is_writer_of(site.id):
+        return True
+    if actor.writer_site is not None:
+        raise errors.NotPermitted("That writer token belongs to another site.")
+    if not token or not ctx.signer.check_edit_token(
+        token, comment.id, comment.created_at, comment.author_key
+    ):
+        raise errors.InvalidToken("That token does not allow changing this comment.")
+    if ctx.now() - comment.created_at > ctx.settings.edit_window * 1000:
+        raise errors.EditWindowClosed(window_seconds=ctx.settings.edit_window)
+    return False
+
+
+def edit_comment(
+    ctx: Context, actor: Actor, comment_id: int, token: str | None, body: object
+) -> dict[str, Any]:
+    """Change a comment's text: its author within the edit window, or the writer her own."""
+    text = rules.body(body, ctx.settings)
+    html = markup.render(text)
+    with ctx.db.write() as tx:
+        comment, site = _load(tx, comment_id)
+        check_origin(site, actor)
+        as_writer = _authorise_author(ctx, actor, comment, site, token)
+        if as_writer and not comment.is_writer:
+            raise errors.NotPermitted("The writer may remove a reader's comment, not rewrite it.")
+        if comment.status is not Status.PUBLISHED:
+            raise errors.CommentRemoved()
+        if text != comment.body:
+            store.update_comment(
+                tx, comment_id, body=text, html=html, body_hash=content_hash(text), edited_at=ctx.now()
+            )
+            thread_store.bump_thread(tx, comment.thread_id)
+        updated = store.get_comment(tx, comment_id)
+        assert updated is not None
+        return public_comment(updated, site.writer_name)
+
+
+def remove_comment(ctx: Context, actor: Actor, comment_id: int, token: str | None) -> dict[str, Any]:
+    """Remove a comment, leaving its replies in place under a placeholder.
+
+    A reader deleting their own comment takes its text with it; when the writer removes
+    one, the text is kept (not shown) for the moderation record.
+    """
+    with ctx.db.write() as tx:
+        comment, site = _load(tx, comment_id)
+        check_origin(site, actor)
+        as_writer = _authorise_author(ctx, actor, comment, site, token)
+        if comment.status is Status.PUBLISHED:
+            values: dict[str, Any] = {"status": Status.REMOVED.value, "pinned": False}
+            if not as_writer:
+                values.update(body="", html="", author_name=None, author_email=None, body_hash="")
+            store.update_comment(tx, comment_id, **values)
+            if comment.parent_id is not None:
+                store.change_reply_count(tx, comment.parent_id, -1)
+            thread_store.bump_thread(tx, comment.thread_id, -1)
+        updated = store.get_comment(tx, comment_id)
+        assert updated is not None
+        return public_comment(updated, site.writer_name)
+
+
+def set_heart(ctx: Context, actor: Actor, comment_id: int, on: bool) -> dict[str, Any]:
+    """A reader's heart (once per reader identity), or the writer's, which shows as hers."""
+    if actor.reader_id is None and actor.writer_site is None:
+        raise errors.ReaderRequired()
+    with ctx.db.write() as tx:
+        comment, site = _load(tx, comment_id)
+        check_origin(site, actor)
+        if comment.status is not Status.PUBLISHED:
+            raise errors.CommentRemoved()
+        if actor.writer_site is not None:
+            if not actor.is_writer_of(site.id):
+                raise errors.NotPermitted("That writer token belongs to another site.")
+            changed = comment.liked_by_writer != on
+            if changed:
+                store.update_comment(tx, comment_id, liked_by_writer=on)
+            hearts, hearted = comment.hearts, on
+        else:
+            assert actor.reader_id is not None
+            if on:
+                changed = store.add_heart(tx, comment_id, actor.reader_id, ctx.now())
+            else:
+                changed = store.remove_heart(tx, comment_id, actor.reader_id)
+            hearts = store.recount_hearts(tx, comment_id) if changed else comment.hearts
+            hearted = on
+        if changed:
+            thread_store.bump_thread(tx, comment.thread_id)
+        liked = on if actor.writer_site is not None else comment.liked_by_writer
+        return {"id": comment_id, "hearts": hearts, "liked_by_writer": liked, "hearted": hearted}
+
+
+def issue_reader(ctx: Context, actor: Actor) -> str:
+    """A new signed reader identity for this browser (rate-limited per address)."""
+    reader_id, token = ctx.signer.new_reader_token()
+    with ctx.db.write() as tx:
+        now = ctx.now()
+        limit = ctx.settings.reader_rate_limit
+        if limit and store.count_recent_readers(tx, actor.ip_hash, now - 3_600_000) >= limit:
+            raise errors.RateLimited(
+                "Too many new reader identities from this address; try again later.", limit=limit, per="hour"
+            )
+        store.insert_reader(tx, reader_id, actor.ip_hash, now)
+    return token
+
+
+def set_pinned(ctx: Context, actor: Actor, comment_id: int, on: bool) -> dict[str, Any]:
+    """Pin a top-level comment to the top of its thread (the writer only)."""
+    with ctx.db.write() as tx:
+        comment, site = _load(tx, comment_id)
+        check_origin(site, actor)
+        if not actor.is_writer_of(site.id):
+            raise errors.NotPermitted("Only the site's writer may pin comments.")
+        if comment.status is not Status.PUBLISHED:
+            raise errors.CommentRemoved()
+        if comment.parent_id is not None:
+            raise errors.InvalidInput("Only top-level comments can be pinned.", field="comment_id")
+        if comment.pinned != on:
+            store.update_comment(tx, comment_id, pinned=on)
+            thread_store.bump_thread(tx, comment.thread_id)
+        updated = store.get_comment(tx, comment_id)
+        assert updated is not None
+        return public_comment(updated, site.writer_name)

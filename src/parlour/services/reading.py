@@ -1,0 +1,241 @@
+"""Reading threads: pages of top-level comments with their replies nested, and counts.
+
+This is the hot path. A page is rendered to JSON bytes once and cached per process,
+keyed by the thread's version, which every write bumps; a read therefore costs one
+indexed query (does the site exist, what is the thread's version) plus a dictionary
+lookup, and stays correct across processes and databases.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from parlour.domain import errors
+from parlour.domain.model import Comment, Sort, Status, Thread
+from parlour.services import rules
+from parlour.services.context import Context
+from parlour.services.views import public_comment, public_thread
+from parlour.store import Tx
+from parlour.store import comments as store
+from parlour.store import sites as site_store
+from parlour.store import threads as thread_store
+
+MAX_COUNT_THREADS = 100
+
+
+@dataclass(frozen=True, slots=True)
+class PageQuery:
+    """A checked request for one page of a thread.
+
+    With `root` set, the page is the next replies under that top-level comment rather
+    than top-level comments.
+    """
+
+    site: str
+    thread: str
+    sort: Sort
+    limit: int
+    replies_limit: int
+    after: tuple[int, ...] | None
+    root: int | None
+    cursor: str | None
+
+
+def page_query(
+    ctx: Context,
+    site: str | None,
+    thread: str | None,
+    sort: str | None = None,
+    limit: str | None = None,
+    replies_limit: str | None = None,
+    cursor: str | None = None,
+    root: str | None = None,
+) -> PageQuery:
+    """Check the query parameters of a page request; raises a ParlourError naming the bad one."""
+    settings = ctx.settings
+    if not site:
+        raise errors.InvalidParameter("The site parameter is required.", field="site")
+    key = rules.thread_key(thread, settings)
+    try:
+        sort_ = Sort(sort or Sort.OLDEST)
+    except ValueError:
+        raise errors.InvalidParameter("sort must be oldest, newest or top.", field="sort") from None
+    limit_ = _int(limit, "limit", settings.page_size, settings.page_max)
+    replies_ = _int(replies_limit, "replies_limit", settings.replies_size, settings.replies_max)
+    root_ = None if root is None else _int(root, "root", 0, 2**62)
+    after = None
+    if cursor:
+        after = _decode_cursor(cursor, sort_, root_)
+    return PageQuery(site, key, sort_, limit_, replies_, after, root_, cursor or None)
+
+
+def _int(raw: str | None, field: str, default: int, maximum: int) -> int:
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise errors.InvalidParameter(f"{field} must be a whole number.", field=field) from None
+    if not 1 <= value <= maximum:
+        raise errors.InvalidParameter(
+            f"{field} must be between 1 and {maximum}.", field=field, maximum=maximum
+        )
+    return value
+
+
+def _encode_cursor(sort: Sort | None, key: Sequence[int], root: int | None) -> str:
+    """An opaque cursor: the keyset of the last item sent. Reply pages ignore `sort`."""
+    data = orjson.dumps({"s": sort.value if root is None and sort else "replies", "k": list(key), "r": root})
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _decode_cursor(cursor: str, sort: Sort, root: int | None) -> tuple[int, ...]:
+    try:
+        data = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        key = data["k"]
+        ok = (
+            isinstance(data, dict)
+            and data.get("s") == (sort.value if root is None else "replies")
+            and data.get("r") == root
+            and isinstance(key, list)
+            and all(type(k) is int for k in key)
+            and len(key) == (1 if root is not None else 3 if sort is Sort.TOP else 2)
+        )
+    except (ValueError, TypeError, KeyError, binascii.Error, orjson.JSONDecodeError):
+        ok = False
+    if not ok:
+        raise errors.InvalidCursor(field="cursor")
+    return tuple(key)
+
+
+def locate(ctx: Context, query: PageQuery) -> Thread | None:
+    """The thread a page belongs to (None for a page nobody has commented on yet)."""
+    site_exists, thread = ctx.hot.site_thread(query.site, query.thread)
+    if not site_exists:
+        raise errors.UnknownSite(f"There is no site with id {query.site!r}.", site=query.site)
+    return thread
+
+
+def cached_page(ctx: Context, thread: Thread | None, query: PageQuery) -> bytes | None:
+    if thread is None:
+        return None
+    return ctx.pages.get((thread.id, thread.version, query))
+
+
+def render_page(ctx: Context, thread: Thread | None, query: PageQuery) -> bytes:
+    """The page as JSON bytes, stored in the cache under the version it was asked for."""
+    body = orjson.dumps(build_page(ctx, thread, query))
+    if thread is not None:
+        ctx.pages.put((thread.id, thread.version, query), body)
+    return body
+
+
+def read_page(ctx: Context, query: PageQuery) -> bytes:
+    """Locate, then serve from the cache or render: the whole read in one call."""
+    thread = locate(ctx, query)
+    return cached_page(ctx, thread, query) or render_page(ctx, thread, query)
+
+
+def build_page(ctx: Context, thread: Thread | None, query: PageQuery) -> dict[str, Any]:
+    if thread is None:
+        return {"thread": public_thread(query.site, query.thread, None), "comments": [], "next_cursor": None}
+    with ctx.db.read() as tx:
+        site = site_store.get_site(tx, thread.site_id)
+        fresh = thread_store.get_thread_by_id(tx, thread.id)
+        if site is None or fresh is None:  # deleted in between
+            return build_page(ctx, None, query)
+        if query.root is not None:
+            comments, next_cursor = _reply_page(tx, fresh.id, query)
+        else:
+            comments, next_cursor = _top_page(tx, fresh.id, query)
+    writer = site.writer_name
+    return {
+        "thread": public_thread(site.id, fresh.key, fresh),
+        "comments": _nest(comments, writer, query.replies_limit if query.root is None else None),
+        "next_cursor": next_cursor,
+    }
+
+
+def _top_page(tx: Tx, thread_id: int, query: PageQuery) -> tuple[list[Comment], str | None]:
+    tops = store.list_top_level(tx, thread_id, query.sort, query.after, query.limit + 1)
+    next_cursor = None
+    if len(tops) > query.limit:
+        tops = tops[: query.limit]
+        next_cursor = _encode_cursor(query.sort, store.sort_key(query.sort, tops[-1]), None)
+    replies = store.list_replies(tx, [c.id for c in tops], query.replies_limit)
+    return tops + replies, next_cursor
+
+
+def _reply_page(tx: Tx, thread_id: int, query: PageQuery) -> tuple[list[Comment], str | None]:
+    assert query.root is not None
+    root = store.get_comment(tx, query.root)
+    if root is None or root.thread_id != thread_id or root.parent_id is not None:
+        raise errors.UnknownComment("root must be a top-level comment of this thread.", field="root")
+    after = query.after[0] if query.after else None
+    replies = store.list_replies(tx, [root.id], query.limit, after)
+    next_cursor = None
+    if len(replies) > query.limit:
+        replies = replies[: query.limit]
+        next_cursor = _encode_cursor(query.sort, (replies[-1].id,), root.id)
+    return replies, next_cursor
+
+
+def _nest(comments: list[Comment], writer: str, replies_limit: int | None) -> list[dict[str, Any]]:
+    """Build the tree. Comments whose parent is not in the list stay at the top level
+    (top-level comments, or the first replies of a reply page, which carry `parent_id`).
+
+    With `replies_limit`, each top-level comment keeps its first replies and, when there
+    are more, a `replies_cursor` for the rest (`?root=ID&cursor=...`).
+    """
+    nodes: dict[int, dict[str, Any]] = {}
+    published: dict[int, bool] = {}
+    out: list[dict[str, Any]] = []
+    shown: dict[int, tuple[int, int]] = {}  # root id -> (replies kept, id of the last kept)
+    more: set[int] = set()
+    for c in comments:
+        if replies_limit is not None and c.root_id is not None:
+            count, _ = shown.get(c.root_id, (0, 0))
+            if count >= replies_limit:
+                more.add(c.root_id)
+                continue
+            shown[c.root_id] = (count + 1, c.id)
+        node = public_comment(c, writer)
+        nodes[c.id] = node
+        published[c.id] = c.status is Status.PUBLISHED
+        parent = nodes.get(c.parent_id) if c.parent_id is not None else None
+        if parent is not None:
+            parent["replies"].append(node)
+        else:
+            out.append(node)
+    if replies_limit is not None:
+        for node in out:
+            rid = node["id"]
+            node["replies_cursor"] = _encode_cursor(None, (shown[rid][1],), rid) if rid in more else None
+    return [n for n in out if _keep(n, published)]
+
+
+def _keep(node: dict[str, Any], published: dict[int, bool]) -> bool:
+    """Drop removed comments with nothing published under them, recursively."""
+    node["replies"] = [r for r in node["replies"] if _keep(r, published)]
+    return published[node["id"]] or bool(node["replies"])
+
+
+def counts(ctx: Context, site: str | None, keys: Sequence[str]) -> dict[str, int]:
+    """Published comments per thread key; unknown keys count 0."""
+    if not site:
+        raise errors.InvalidParameter("The site parameter is required.", field="site")
+    if not keys:
+        raise errors.InvalidParameter("Name at least one thread.", field="thread")
+    if len(keys) > MAX_COUNT_THREADS:
+        raise errors.InvalidParameter(f"Ask for at most {MAX_COUNT_THREADS} threads at once.", field="thread")
+    checked = [rules.thread_key(k, ctx.settings) for k in keys]
+    exists, found = ctx.hot.counts(site, checked)
+    if not exists:
+        raise errors.UnknownSite(f"There is no site with id {site!r}.", site=site)
+    return found

@@ -1,0 +1,107 @@
+"""The rules a reader's input must pass before anything is written."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from urllib.parse import urlsplit
+
+from parlour.domain import errors
+from parlour.settings import Settings
+
+# C0 controls other than tab, newline and carriage return, DEL, and lone surrogates
+# (they cannot be stored as UTF-8, and PostgreSQL rejects NUL).
+_BAD_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_SITE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
+def body(text: object, settings: Settings) -> str:
+    """A comment body: not blank, within the limit, storable. Kept exactly as typed
+    (apart from Windows line endings), so emoji and every other character round-trip."""
+    if not isinstance(text, str):
+        raise errors.EmptyBody("The comment body must be text.", field="body")
+    text = text.replace("\r\n", "\n")
+    if not text.strip():
+        raise errors.EmptyBody(field="body")
+    if len(text) > settings.body_max:
+        raise errors.BodyTooLong(
+            f"The comment is {len(text)} characters; the limit is {settings.body_max}.",
+            field="body",
+            limit=settings.body_max,
+            length=len(text),
+        )
+    if _BAD_CHARS.search(text):
+        raise errors.InvalidCharacters(field="body")
+    return text
+
+
+def name(value: object, settings: Settings) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise errors.InvalidInput("The name must be text.", field="author_name")
+    value = " ".join(value.split())
+    if not value:
+        return None
+    if len(value) > settings.name_max:
+        raise errors.NameTooLong(
+            f"The name is {len(value)} characters; the limit is {settings.name_max}.",
+            field="author_name",
+            limit=settings.name_max,
+        )
+    if _BAD_CHARS.search(value):
+        raise errors.InvalidCharacters(field="author_name")
+    return value
+
+
+def email(value: object, settings: Settings) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise errors.InvalidEmail(field="author_email")
+    value = value.strip()
+    if not value:
+        return None
+    if len(value) > settings.email_max or not _EMAIL.match(value) or _BAD_CHARS.search(value):
+        raise errors.InvalidEmail(field="author_email")
+    return value
+
+
+def thread_key(value: object, settings: Settings) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise errors.InvalidThreadKey(field="thread")
+    value = value.strip()
+    if len(value) > settings.thread_key_max or _BAD_CHARS.search(value):
+        raise errors.InvalidThreadKey(field="thread", limit=settings.thread_key_max)
+    return value
+
+
+def optional_text(value: object, field: str, limit: int) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or len(value) > limit or _BAD_CHARS.search(value):
+        raise errors.InvalidInput(f"{field} must be text of at most {limit} characters.", field=field)
+    value = unicodedata.normalize("NFC", value.strip())
+    return value or None
+
+
+def site_id(value: str) -> str:
+    if not _SITE_ID.match(value):
+        raise errors.InvalidSiteId(field="site")
+    return value
+
+
+def origin(value: str) -> str:
+    """Normalise an origin to scheme://host[:port], lower case, no path."""
+    parts = urlsplit(value.strip())
+    if parts.scheme not in {"http", "https"} or not parts.hostname or parts.path not in {"", "/"}:
+        raise errors.InvalidOrigin(f"{value!r} is not an origin like https://example.com.", field="origin")
+    if parts.query or parts.fragment or parts.username:
+        raise errors.InvalidOrigin(f"{value!r} is not an origin like https://example.com.", field="origin")
+    host = parts.hostname.lower()
+    if ":" in host:
+        host = f"[{host}]"
+    default_port = {"http": 80, "https": 443}[parts.scheme]
+    port = f":{parts.port}" if parts.port and parts.port != default_port else ""
+    return f"{parts.scheme}://{host}{port}"

@@ -1,0 +1,47 @@
+"""The public shape of a comment: what every reader may see, and nothing more.
+
+The author's email, address hash and identity key never leave the server; a removed
+comment keeps only its place in the tree.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from parlour.domain.model import Comment, Status, Thread
+from parlour.services.clock import iso
+
+
+def public_comment(comment: Comment, writer_name: str) -> dict[str, Any]:
+    removed = comment.status is Status.REMOVED
+    if removed:
+        author_name = None
+    elif comment.is_writer:
+        author_name = writer_name
+    else:
+        author_name = comment.author_name
+    return {
+        "id": comment.id,
+        "parent_id": comment.parent_id,
+        "author": {"name": author_name, "is_writer": comment.is_writer and not removed},
+        "body": "" if removed else comment.body,
+        "html": "" if removed else comment.html,
+        "created_at": iso(comment.created_at),
+        "edited_at": None if removed else iso(comment.edited_at),
+        "hearts": 0 if removed else comment.hearts,
+        "liked_by_writer": comment.liked_by_writer and not removed,
+        "pinned": comment.pinned and not removed,
+        "removed": removed,
+        "reply_count": comment.reply_count,
+        "replies": [],
+    }
+
+
+def public_thread(site_id: str, key: str, thread: Thread | None) -> dict[str, Any]:
+    return {
+        "site": site_id,
+        "key": key,
+        "title": thread.title if thread else None,
+        "url": thread.url if thread else None,
+        "comment_count": thread.comment_count if thread else 0,
+    }
