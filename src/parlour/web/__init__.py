@@ -1,0 +1,1 @@
+"""The HTTP edge: routes, request parsing, error envelope, pages. Calls services only."""

@@ -1,0 +1,91 @@
+"""The JSON API under /api/v1. Views parse, call one service, and answer."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Header, Path
+from starlette.requests import Request
+from starlette.responses import Response
+
+from parlour import __version__
+from parlour.services import health, posting
+from parlour.web import http
+from parlour.web.schemas import CommentEdit, CommentIn
+
+IdempotencyKey = Annotated[
+    str | None,
+    Header(alias="Idempotency-Key", description="Retrying with the same key returns the first result."),
+]
+CommentId = Annotated[int, Path(ge=1)]
+
+
+# Public reads live in web/reads.py (raw ASGI, the hot path).
+
+
+# Commenter writes: JSON only (BodyGuard), origin-checked per site, rate-limited.
+
+
+def create_comment(request: Request, payload: CommentIn, idempotency_key: IdempotencyKey = None) -> Response:
+    """Post a comment or a reply. As the writer with her token; otherwise as a reader."""
+    ctx = http.context(request)
+    new = posting.NewComment(
+        site=payload.site, thread=payload.thread, body=payload.body, parent_id=payload.parent_id,
+        author_name=payload.author_name, author_email=payload.author_email, title=payload.title,
+        url=payload.url,
+    )  # fmt: skip
+    posted = posting.post_comment(ctx, http.actor(request, http.bearer(request)), new, idempotency_key)
+    return http.json(
+        {"comment": posted.comment, "edit_token": posted.edit_token}, status=201 if posted.created else 200
+    )
+
+
+def edit_comment(request: Request, comment_id: CommentId, payload: CommentEdit) -> Response:
+    """Change a comment's text with its edit token (within the window) or the writer's token."""
+    token = http.bearer(request)
+    comment = posting.edit_comment(
+        http.context(request), http.actor(request, token), comment_id, token, payload.body
+    )
+    return http.json({"comment": comment})
+
+
+def delete_comment(request: Request, comment_id: CommentId) -> Response:
+    """Remove a comment; its replies stay, under a placeholder."""
+    token = http.bearer(request)
+    comment = posting.remove_comment(http.context(request), http.actor(request, token), comment_id, token)
+    return http.json({"comment": comment})
+
+
+def heart_comment(request: Request, comment_id: CommentId) -> Response:
+    """Heart a comment: once per reader identity (X-Parlour-Reader), or as the writer."""
+    return http.json(
+        posting.set_heart(http.context(request), http.actor(request, http.bearer(request)), comment_id, True)
+    )
+
+
+def unheart_comment(request: Request, comment_id: CommentId) -> Response:
+    """Take a heart back."""
+    return http.json(
+        posting.set_heart(http.context(request), http.actor(request, http.bearer(request)), comment_id, False)
+    )
+
+
+def create_reader(request: Request) -> Response:
+    """A signed reader identity for this browser, kept in its local storage."""
+    token = posting.issue_reader(http.context(request), http.actor(request))
+    return http.json({"reader_token": token}, status=201)
+
+
+# Internals under /-/.
+
+
+def health_check(request: Request) -> Response:
+    """Liveness and database reachability."""
+    ctx = http.context(request)
+    ok = health.database_ok(ctx)
+    body = {"status": "ok" if ok else "unavailable", "database": ctx.db.dialect, "version": __version__}
+    return http.json(body, status=200 if ok else 503, headers={"Cache-Control": "no-store"})
+
+
+def version(_request: Request) -> Response:
+    return http.json({"version": __version__})

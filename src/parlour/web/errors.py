@@ -1,0 +1,86 @@
+"""The one error envelope: `{"error": {"code", "message", "details"}}` for every JSON error.
+
+Services raise `ParlourError`s that know their code and kind; only here does a kind
+become an HTTP status.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import orjson
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from parlour.domain.errors import Kind, ParlourError
+
+log = logging.getLogger("parlour.web")
+
+STATUS: dict[Kind, int] = {
+    "bad_request": 400,
+    "unauthorized": 401,
+    "forbidden": 403,
+    "not_found": 404,
+    "conflict": 409,
+    "too_large": 413,
+    "unsupported": 415,
+    "invalid": 422,
+    "rate_limited": 429,
+}
+
+_HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 400: "bad_request"}
+
+
+def error_response(status: int, code: str, message: str, details: dict[str, Any] | None = None) -> Response:
+    body = {"error": {"code": code, "message": message, "details": details or {}}}
+    headers = {"Cache-Control": "no-store"}
+    if status == 429:
+        headers["Retry-After"] = "60"
+    return Response(orjson.dumps(body), status_code=status, media_type="application/json", headers=headers)
+
+
+async def parlour_error(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ParlourError)
+    return error_response(STATUS[exc.kind], exc.code(), exc.message, exc.details)
+
+
+async def validation_error(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    problems = list(exc.errors())
+    if any(p.get("type") == "json_invalid" for p in problems):
+        return error_response(400, "malformed_json", "The request body is not valid JSON.")
+    fields = [
+        {
+            "field": ".".join(str(part) for part in p.get("loc", ()) if part != "body"),
+            "problem": p.get("msg", ""),
+        }
+        for p in problems
+    ]
+    names = ", ".join(f["field"] for f in fields if f["field"]) or "the request"
+    return error_response(422, "invalid_request", f"Check these fields: {names}.", {"fields": fields})
+
+
+async def http_error(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    code = _HTTP_CODES.get(exc.status_code, "http_error")
+    message = "There is nothing at this address." if exc.status_code == 404 else str(exc.detail)
+    response = error_response(exc.status_code, code, message)
+    if exc.headers:
+        response.headers.update(exc.headers)
+    return response
+
+
+async def unexpected_error(request: Request, exc: Exception) -> Response:
+    log.exception("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
+    return error_response(500, "internal_error", "Something went wrong on our side; the error is logged.")
+
+
+HANDLERS: dict[Any, Any] = {
+    ParlourError: parlour_error,
+    RequestValidationError: validation_error,
+    HTTPException: http_error,
+    Exception: unexpected_error,
+}

@@ -1,0 +1,55 @@
+"""Turning a request into what the services need: who is asking, and from where."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+
+from parlour.domain.model import Actor
+from parlour.services import sites
+from parlour.services.context import Context
+
+READER_HEADER = "x-parlour-reader"
+
+
+def context(request: Request) -> Context:
+    ctx: Context = request.app.state.ctx
+    return ctx
+
+
+def client_address(request: Request, trust_proxy: bool) -> str:
+    if trust_proxy:
+        forwarded = request.headers.get("x-forwarded-for")
+        if forwarded:
+            return forwarded.split(",")[0].strip()
+    return request.client.host if request.client else "unknown"
+
+
+def bearer(request: Request) -> str | None:
+    value = request.headers.get("authorization", "")
+    scheme, _, token = value.partition(" ")
+    return token.strip() or None if scheme.lower() == "bearer" else None
+
+
+def actor(request: Request, token: str | None = None) -> Actor:
+    """Who is asking. A writer token is resolved here; any other bearer token is returned
+    to the caller to check as an edit token."""
+    ctx = context(request)
+    reader = request.headers.get(READER_HEADER)
+    host = request.headers.get("host")
+    return Actor(
+        ip_hash=ctx.signer.ip_hash(client_address(request, ctx.settings.trust_proxy)),
+        reader_id=ctx.signer.reader_id(reader) if reader else None,
+        writer_site=sites.site_for_writer_token(ctx, token)
+        if token and sites.is_writer_token(token)
+        else None,
+        origin=request.headers.get("origin"),
+        own_origin=f"{request.url.scheme}://{host}" if host else None,
+    )
+
+
+def json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(data), status_code=status, media_type="application/json", headers=headers)

@@ -1,0 +1,39 @@
+"""Server-rendered pages: the thread without JavaScript, for noscript readers and search engines.
+
+It shares its escaping with the API: comment text comes from the stored, sanitised `html`
+(the same field the API sends), and every other reader-typed string is autoescaped.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+
+from parlour.services import reading
+from parlour.web import http
+
+templates = Environment(
+    loader=FileSystemLoader(Path(__file__).with_name("templates")),
+    autoescape=select_autoescape(default=True, default_for_string=True),
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+
+
+async def thread_page(request: Request) -> Response:
+    ctx = http.context(request)
+    p = request.query_params
+    query = reading.page_query(
+        ctx, p.get("site"), p.get("thread"), p.get("sort"), p.get("limit"), None, p.get("cursor")
+    )
+    thread = reading.locate(ctx, query)
+    page = await run_in_threadpool(reading.build_page, ctx, thread, query)
+    next_url = None
+    if page["next_cursor"]:
+        next_url = str(request.url.include_query_params(cursor=page["next_cursor"]))
+    html = templates.get_template("comments.html").render(page=page, next_url=next_url, lang="en")
+    return HTMLResponse(html, headers={"Cache-Control": "no-cache", "X-Robots-Tag": "noarchive"})

@@ -1,0 +1,48 @@
+"""The one route table, grouped by trust. Each group says what guards it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi.routing import APIRoute
+from starlette.routing import BaseRoute, Route
+
+from parlour.web import api, pages, reads
+from parlour.web.schemas import ERRORS, CommentEnvelope, HeartOut, PostedOut, ReaderOut
+
+V1 = "/api/v1"
+
+
+def _api(path: str, endpoint: Any, method: str, model: Any, status: int = 200, **extra: Any) -> APIRoute:
+    responses: dict[int | str, dict[str, Any]] = dict(ERRORS)
+    if method == "POST" and model is PostedOut:
+        responses[200] = {"model": model, "description": "The same comment was already posted: here it is."}
+    return APIRoute(
+        V1 + path, endpoint, methods=[method], response_model=model, status_code=status,
+        responses=responses, **extra,
+    )  # fmt: skip
+
+
+def routes() -> list[BaseRoute]:
+    # Public reads: cacheable, no credentials, CORS for any site's origin. The hot path.
+    public_reads: list[BaseRoute] = [
+        Route(V1 + "/comments", reads.read_comments, methods=["GET"]),
+        Route(V1 + "/counts", reads.read_counts, methods=["GET"]),
+        Route("/comments.html", pages.thread_page, methods=["GET"]),
+    ]
+    # Commenter writes: JSON bodies only and size-capped (BodyGuard), CORS-preflighted,
+    # origin-checked against the site, rate-limited per address in the services.
+    commenter_writes: list[BaseRoute] = [
+        _api("/comments", api.create_comment, "POST", PostedOut, 201, tags=["write"], summary="Post a comment"),
+        _api("/comments/{comment_id}", api.edit_comment, "PATCH", CommentEnvelope, tags=["write"], summary="Edit a comment"),
+        _api("/comments/{comment_id}", api.delete_comment, "DELETE", CommentEnvelope, tags=["write"], summary="Remove a comment"),
+        _api("/comments/{comment_id}/heart", api.heart_comment, "PUT", HeartOut, tags=["hearts"], summary="Heart a comment"),
+        _api("/comments/{comment_id}/heart", api.unheart_comment, "DELETE", HeartOut, tags=["hearts"], summary="Take a heart back"),
+        _api("/readers", api.create_reader, "POST", ReaderOut, 201, tags=["hearts"], summary="Get a reader identity"),
+    ]  # fmt: skip
+    # Internals: for operators and load balancers, never cached.
+    internals: list[BaseRoute] = [
+        Route("/-/health", api.health_check, methods=["GET"]),
+        Route("/-/version", api.version, methods=["GET"]),
+    ]
+    return [*public_reads, *commenter_writes, *internals]

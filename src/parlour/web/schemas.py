@@ -1,0 +1,116 @@
+"""The API's documented shapes (OpenAPI). Responses are built by the services; tests
+validate real responses against these schemas so the document stays true."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Author(BaseModel):
+    name: str | None = Field(description="Display name; null when anonymous or removed.")
+    is_writer: bool = Field(description="True when the site's writer wrote this.")
+
+
+class CommentOut(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: int
+    parent_id: int | None
+    author: Author
+    body: str = Field(description="Markdown source as typed. Never insert it as HTML; use `html`.")
+    html: str = Field(description="Sanitised HTML rendering of `body`, safe to insert.")
+    created_at: str = Field(description="RFC 3339, UTC.")
+    edited_at: str | None
+    hearts: int
+    liked_by_writer: bool
+    pinned: bool
+    removed: bool = Field(description="Removed comments keep their place (and replies) but no text.")
+    reply_count: int = Field(description="Direct replies that are published.")
+    replies: list[CommentOut]
+    replies_cursor: str | None = Field(
+        default=None,
+        description="On top-level comments: when more replies exist, pass as `cursor` with `root=<id>`.",
+    )
+
+
+class ThreadOut(BaseModel):
+    site: str
+    key: str
+    title: str | None
+    url: str | None
+    comment_count: int
+
+
+class PageOut(BaseModel):
+    thread: ThreadOut
+    comments: list[CommentOut]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last.")
+
+
+class CountsOut(BaseModel):
+    counts: dict[str, int]
+
+
+class CommentIn(BaseModel):
+    site: str
+    thread: str = Field(description="The page's key, usually its canonical path.")
+    body: str = Field(description="Markdown.")
+    parent_id: int | None = None
+    author_name: str | None = None
+    author_email: str | None = Field(default=None, description="Private: never shown or returned.")
+    title: str | None = Field(default=None, description="The post's title, kept when the thread is created.")
+    url: str | None = Field(default=None, description="The post's URL, kept when the thread is created.")
+
+
+class CommentEdit(BaseModel):
+    body: str
+
+
+class PostedOut(BaseModel):
+    comment: CommentOut
+    edit_token: str | None = Field(
+        description="Bearer token for PATCH/DELETE of this comment within the edit window (reader comments)."
+    )
+
+
+class CommentEnvelope(BaseModel):
+    comment: CommentOut
+
+
+class HeartOut(BaseModel):
+    id: int
+    hearts: int
+    liked_by_writer: bool
+    hearted: bool
+
+
+class ReaderOut(BaseModel):
+    reader_token: str = Field(description="Send as `X-Parlour-Reader` to heart comments.")
+
+
+class ErrorBody(BaseModel):
+    code: str = Field(description="Stable snake_case code; see docs/api.md for the list.")
+    message: str
+    details: dict[str, Any]
+
+
+class ErrorOut(BaseModel):
+    error: ErrorBody
+
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorOut, "description": text}
+    for status, text in [
+        (400, "Malformed request"),
+        (401, "Bad token"),
+        (403, "Not allowed"),
+        (404, "Not found"),
+        (409, "Conflict"),
+        (413, "Too large"),
+        (415, "Not JSON"),
+        (422, "Invalid input"),
+        (429, "Rate limited"),
+    ]
+}
