@@ -1,0 +1,219 @@
+"""`parlour`: serve, migrate, load the demo, manage sites and tokens, check the setup.
+
+Every option can also be set by its `PARLOUR_*` environment variable.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from parlour import __version__
+from parlour.domain.errors import ParlourError
+from parlour.services import demo, sites
+from parlour.services.checks import run_checks
+from parlour.services.context import Context, open_context
+from parlour.settings import Settings, SettingsError
+from parlour.store import Database, migrate
+
+console = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+database_option = click.option(
+    "--database",
+    envvar="PARLOUR_DATABASE",
+    help="Database URL (sqlite:///FILE or postgresql://...). [env: PARLOUR_DATABASE]",
+)
+
+
+def _settings(**overrides: Any) -> Settings:
+    try:
+        return Settings.from_env(**overrides)
+    except SettingsError as exc:
+        raise click.UsageError(str(exc)) from None
+
+
+def _migrated_context(settings: Settings) -> Context:
+    db = Database(settings.database)
+    migrate.upgrade(db)
+    return open_context(settings, db)
+
+
+class _Group(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ParlourError as exc:
+            err.print(f"[red]error[/red] ({exc.code()}): {exc.message}")
+            sys.exit(1)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="parlour")
+def main() -> None:
+    """Parlour: a self-hosted comment section for writers and their readers."""
+
+
+@main.command()
+@click.option(
+    "--host", envvar="PARLOUR_HOST", help="Address to listen on. [default: 127.0.0.1; env: PARLOUR_HOST]"
+)
+@click.option(
+    "--port", envvar="PARLOUR_PORT", type=int, help="Port to listen on. [default: 8000; env: PARLOUR_PORT]"
+)
+@database_option
+@click.option(
+    "--workers",
+    envvar="PARLOUR_WORKERS",
+    type=int,
+    help="Server processes. [default: 1; env: PARLOUR_WORKERS]",
+)
+@click.option("--access-log/--no-access-log", default=False, help="Log every request (costs some speed).")
+def serve(
+    host: str | None, port: int | None, database: str | None, workers: int | None, access_log: bool
+) -> None:
+    """Run the server (migrating the database first)."""
+    from granian import Granian
+    from granian.constants import Interfaces, Loops
+    from granian.log import LogLevels
+
+    settings = _settings(host=host, port=port, database=database, workers=workers)
+    db = Database(settings.database)
+    migrate.upgrade(db)
+    db.dispose()
+    os.environ.update(settings.to_env())  # the worker processes read their settings from here
+    base = f"http://{settings.host}:{settings.port}"
+    console.print(f"Parlour {__version__} is running at [bold]{base}/[/bold] ({settings.workers} worker(s))")
+    console.print(f"  demo thread: {base}/comments.html?site=demo&thread=/welcome")
+    console.print(f"  API:         {base}/api/v1/openapi.json")
+    Granian(
+        "parlour.app:create_app",
+        factory=True,
+        address=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        interface=Interfaces.ASGI,
+        loop=Loops.uvloop,
+        log_level=LogLevels(settings.log_level.lower()),
+        log_access=access_log,
+        respawn_failed_workers=True,
+    ).serve()
+
+
+@main.command(name="migrate")
+@database_option
+def migrate_command(database: str | None) -> None:
+    """Create or upgrade the database schema."""
+    settings = _settings(database=database)
+    db = Database(settings.database)
+    pending = migrate.pending(db)
+    migrate.upgrade(db)
+    db.dispose()
+    console.print(f"Database is up to date ({len(pending)} migration(s) applied).")
+
+
+@main.command(name="demo")
+@database_option
+@click.option(
+    "--origin", "origins", multiple=True, help="Extra origin allowed to embed the demo site (repeatable)."
+)
+def demo_command(database: str | None, origins: tuple[str, ...]) -> None:
+    """Load the demo site (id `demo`) and its post (thread `/welcome`)."""
+    settings = _settings(database=database)
+    ctx = _migrated_context(settings)
+    base = [f"http://127.0.0.1:{settings.port}", f"http://localhost:{settings.port}"]
+    loaded = demo.load_demo(ctx, [*base, *origins])
+    ctx.close()
+    if loaded.comments:
+        console.print(f"Demo site `demo` loaded: {loaded.comments} comments on /welcome.")
+    else:
+        console.print("Demo site `demo` is already loaded.")
+
+
+@main.group()
+def site() -> None:
+    """Create, change and list sites (publications)."""
+
+
+@site.command(name="create")
+@click.argument("site_id")
+@click.option("--name", default="", help="The publication's name.")
+@click.option("--writer-name", default="", help="How the writer's replies are signed.")
+@click.option("--origin", "origins", multiple=True, help="Origin allowed to embed comments (repeatable).")
+@database_option
+def site_create(
+    site_id: str, name: str, writer_name: str, origins: tuple[str, ...], database: str | None
+) -> None:
+    """Create a site."""
+    ctx = _migrated_context(_settings(database=database))
+    created = sites.create_site(ctx, site_id, name, writer_name, list(origins))
+    ctx.close()
+    console.print(f"Site `{created.id}` created; origins: {', '.join(created.origins) or 'none'}.")
+
+
+@site.command(name="set")
+@click.argument("site_id")
+@click.option("--name", default=None, help="The publication's name.")
+@click.option("--writer-name", default=None, help="How the writer's replies are signed.")
+@click.option("--origin", "origins", multiple=True, help="Allowed origin; replaces the list (repeatable).")
+@database_option
+def site_set(
+    site_id: str, name: str | None, writer_name: str | None, origins: tuple[str, ...], database: str | None
+) -> None:
+    """Change a site's name, writer name or allowed origins."""
+    ctx = _migrated_context(_settings(database=database))
+    updated = sites.update_site(
+        ctx, site_id, name=name, writer_name=writer_name, origins=list(origins) or None
+    )
+    ctx.close()
+    console.print(f"Site `{updated.id}`: origins {', '.join(updated.origins) or 'none'}.")
+
+
+@site.command(name="list")
+@database_option
+def site_list(database: str | None) -> None:
+    """List sites and their origins."""
+    ctx = _migrated_context(_settings(database=database))
+    table = Table("site", "name", "writer", "origins")
+    for s in sites.list_sites(ctx):
+        table.add_row(s.id, s.name, s.writer_name, "\n".join(s.origins))
+    ctx.close()
+    console.print(table)
+
+
+@main.group()
+def token() -> None:
+    """API tokens."""
+
+
+@token.command(name="create")
+@click.option("--site", "site_id", required=True, help="The site the token acts for, as its writer.")
+@click.option("--label", default="", help="A note to recognise the token by.")
+@database_option
+def token_create(site_id: str, label: str, database: str | None) -> None:
+    """Print a new API token that acts as the site's writer (shown once)."""
+    ctx = _migrated_context(_settings(database=database))
+    value = sites.create_writer_token(ctx, site_id, label)
+    ctx.close()
+    click.echo(value)
+
+
+@main.command()
+@database_option
+def check(database: str | None) -> None:
+    """Report configuration problems, each with an id and a fix."""
+    settings = _settings(database=database)
+    problems = run_checks(settings)
+    if not problems:
+        console.print("No problems found.")
+        return
+    for p in problems:
+        colour = "red" if p.level == "error" else "yellow"
+        console.print(f"[{colour}]{p.id} {p.level}[/{colour}]: {p.message}\n  fix: {p.fix}")
+    if any(p.level == "error" for p in problems):
+        sys.exit(1)
