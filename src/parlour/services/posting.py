@@ -55,7 +55,7 @@ def post_comment(ctx: Context, actor: Actor, new: NewComment, idempotency_key: s
     name = rules.name(new.author_name, settings)
     email = rules.email(new.author_email, settings)
     title = rules.optional_text(new.title, "title", 500)
-    url = rules.optional_text(new.url, "url", 2000)
+    url = rules.page_url(new.url)
     if idempotency_key is not None and not (0 < len(idempotency_key) <= 200):
         raise errors.InvalidInput("Idempotency-Key must be 1 to 200 characters.", field="Idempotency-Key")
     if actor.writer_site is not None and actor.writer_site != new.site:
@@ -78,7 +78,7 @@ def post_comment(ctx: Context, actor: Actor, new: NewComment, idempotency_key: s
             if not is_writer and settings.comment_rate_limit:
                 recent = store.count_recent_by_ip(tx, actor.ip_hash, now - 60_000)
                 if recent >= settings.comment_rate_limit:
-                    raise errors.RateLimited(limit=settings.comment_rate_limit, per="minute")
+                    raise errors.RateLimited(limit=settings.comment_rate_limit, per="minute", retry_after=60)
             thread = thread_store.get_or_create_thread(tx, site.id, key, title, url, now)
             parent = _parent(tx, new.parent_id, thread.id)
             since = now - settings.dedupe_window * 1000
@@ -268,7 +268,10 @@ def issue_reader(ctx: Context, actor: Actor) -> str:
         limit = ctx.settings.reader_rate_limit
         if limit and store.count_recent_readers(tx, actor.ip_hash, now - 3_600_000) >= limit:
             raise errors.RateLimited(
-                "Too many new reader identities from this address; try again later.", limit=limit, per="hour"
+                "Too many new reader identities from this address; try again in an hour.",
+                limit=limit,
+                per="hour",
+                retry_after=3600,
             )
         store.insert_reader(tx, reader_id, actor.ip_hash, now)
     return token

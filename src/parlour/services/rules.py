@@ -86,6 +86,19 @@ def optional_text(value: object, field: str, limit: int) -> str | None:
     return value or None
 
 
+def page_url(value: object) -> str | None:
+    """A post's URL: absolute http(s), or a path on the site. Never javascript: or data:."""
+    text = optional_text(value, "url", 2000)
+    if text is None:
+        return None
+    parts = urlsplit(text)
+    if parts.scheme in {"http", "https"} and parts.netloc:
+        return text
+    if not parts.scheme and not parts.netloc and text.startswith("/") and not text.startswith("//"):
+        return text
+    raise errors.InvalidInput("url must be an http(s) address or a path starting with /.", field="url")
+
+
 def site_id(value: str) -> str:
     if not _SITE_ID.match(value):
         raise errors.InvalidSiteId(field="site")

@@ -83,7 +83,9 @@ def find_recent_duplicate(
 def count_recent_by_ip(tx: Tx, ip_hash: str, since: int) -> int:
     return int(
         tx.execute(
-            select(func.count()).where(comments.c.ip_hash == ip_hash, comments.c.created_at >= since)
+            select(func.count()).where(
+                comments.c.ip_hash == ip_hash, comments.c.created_at >= since, comments.c.is_writer.is_(False)
+            )
         ).scalar_one()
     )
 

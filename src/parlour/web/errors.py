@@ -38,7 +38,7 @@ def error_response(status: int, code: str, message: str, details: dict[str, Any]
     body = {"error": {"code": code, "message": message, "details": details or {}}}
     headers = {"Cache-Control": "no-store"}
     if status == 429:
-        headers["Retry-After"] = "60"
+        headers["Retry-After"] = str((details or {}).get("retry_after", 60))
     return Response(orjson.dumps(body), status_code=status, media_type="application/json", headers=headers)
 
 
@@ -52,15 +52,17 @@ async def validation_error(_request: Request, exc: Exception) -> Response:
     problems = list(exc.errors())
     if any(p.get("type") == "json_invalid" for p in problems):
         return error_response(400, "malformed_json", "The request body is not valid JSON.")
-    fields = [
-        {
-            "field": ".".join(str(part) for part in p.get("loc", ()) if part != "body"),
-            "problem": p.get("msg", ""),
-        }
-        for p in problems
-    ]
+    fields = [{"field": _field_name(p.get("loc", ())), "problem": p.get("msg", "")} for p in problems]
     names = ", ".join(f["field"] for f in fields if f["field"]) or "the request"
     return error_response(422, "invalid_request", f"Check these fields: {names}.", {"fields": fields})
+
+
+def _field_name(loc: Any) -> str:
+    """`("body", "author_name")` -> `author_name`; `("path", "comment_id")` -> `comment_id`."""
+    parts = [str(part) for part in loc]
+    if parts and parts[0] in {"body", "query", "path", "header"}:
+        parts = parts[1:]
+    return ".".join(parts)
 
 
 async def http_error(_request: Request, exc: Exception) -> Response:

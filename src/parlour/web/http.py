@@ -8,6 +8,7 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
+from parlour.domain import errors
 from parlour.domain.model import Actor
 from parlour.services import sites
 from parlour.services.context import Context
@@ -22,9 +23,11 @@ def context(request: Request) -> Context:
 
 def client_address(request: Request, trust_proxy: bool) -> str:
     if trust_proxy:
+        # The rightmost address is the one our own proxy appended; the ones to its left
+        # come from the client and can be anything.
         forwarded = request.headers.get("x-forwarded-for")
         if forwarded:
-            return forwarded.split(",")[0].strip()
+            return forwarded.split(",")[-1].strip()
     return request.client.host if request.client else "unknown"
 
 
@@ -39,10 +42,15 @@ def actor(request: Request, token: str | None = None) -> Actor:
     to the caller to check as an edit token."""
     ctx = context(request)
     reader = request.headers.get(READER_HEADER)
+    reader_id = ctx.signer.reader_id(reader) if reader else None
+    if reader and reader_id is None:
+        raise errors.InvalidToken(
+            "The reader token is not valid here; ask POST /api/v1/readers for a new one."
+        )
     host = request.headers.get("host")
     return Actor(
         ip_hash=ctx.signer.ip_hash(client_address(request, ctx.settings.trust_proxy)),
-        reader_id=ctx.signer.reader_id(reader) if reader else None,
+        reader_id=reader_id,
         writer_site=sites.site_for_writer_token(ctx, token)
         if token and sites.is_writer_token(token)
         else None,
