@@ -108,6 +108,11 @@ class Settings:
         for name in ["dedupe_window", "comment_rate_limit", "reader_rate_limit", "cache_max_bytes"]:
             if getattr(self, name) < 0:
                 raise SettingsError(f"PARLOUR_{name.upper()} must not be negative")
+        for name, column in [("name_max", 200), ("email_max", 320), ("thread_key_max", 500)]:
+            if getattr(self, name) > column:
+                raise SettingsError(
+                    f"PARLOUR_{name.upper()} can be at most {column} (the database column's size)"
+                )
         if self.page_size > self.page_max:
             raise SettingsError("PARLOUR_PAGE_SIZE must not exceed PARLOUR_PAGE_MAX")
         if self.replies_size > self.replies_max:

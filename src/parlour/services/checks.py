@@ -21,6 +21,13 @@ class Problem:
 def run_checks(settings: Settings) -> list[Problem]:
     problems: list[Problem] = []
     db = Database(settings.database, pool=False)
+    if db.is_sqlite and ":memory:" in settings.database and settings.workers > 1:
+        problems.append(
+            Problem(
+                "P006", "error", "An in-memory SQLite database cannot be shared by several workers.",
+                "Use a file (sqlite:///parlour.db) or PostgreSQL.",
+            )
+        )  # fmt: skip
     try:
         try:
             ping(db)
@@ -64,13 +71,6 @@ def run_checks(settings: Settings) -> list[Problem]:
             Problem(
                 "P005", "warning", "PARLOUR_PUBLIC_URL is not set; snippets will use the address of each request.",
                 "Set PARLOUR_PUBLIC_URL to the address readers reach Parlour at, e.g. https://comments.example.com.",
-            )
-        )  # fmt: skip
-    if db.is_sqlite and ":memory:" in settings.database and settings.workers > 1:
-        problems.append(
-            Problem(
-                "P006", "error", "An in-memory SQLite database cannot be shared by several workers.",
-                "Use a file (sqlite:///parlour.db) or PostgreSQL.",
             )
         )  # fmt: skip
     return problems

@@ -61,6 +61,8 @@ def page_query(
     settings = ctx.settings
     if not site:
         raise errors.InvalidParameter("The site parameter is required.", field="site")
+    if not thread:
+        raise errors.InvalidParameter("The thread parameter is required.", field="thread")
     key = rules.thread_key(thread, settings)
     try:
         sort_ = Sort(sort or Sort.OLDEST)

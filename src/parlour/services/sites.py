@@ -9,6 +9,7 @@ from parlour.services.context import Context
 from parlour.services.security import hash_writer_token, new_writer_token
 from parlour.store import Tx
 from parlour.store import sites as store
+from parlour.store import threads as thread_store
 
 
 def create_site(ctx: Context, site_id: str, name: str, writer_name: str, origins: list[str]) -> Site:
@@ -37,6 +38,8 @@ def update_site(
     with ctx.db.write() as tx:
         require_site(tx, site_id)
         store.update_site(tx, site_id, name=name, writer_name=writer_name)
+        if writer_name is not None:
+            thread_store.bump_site_threads(tx, site_id)  # her name is in every cached page
         if clean is not None:
             store.replace_origins(tx, site_id, clean)
         site = store.get_site(tx, site_id)

@@ -68,3 +68,8 @@ def bump_thread(tx: Tx, thread_id: int, count_delta: int = 0) -> None:
         .where(threads.c.id == thread_id)
         .values(version=threads.c.version + 1, comment_count=threads.c.comment_count + count_delta)
     )
+
+
+def bump_site_threads(tx: Tx, site_id: str) -> None:
+    """Invalidate every cached page of a site (after a change shown on all of them)."""
+    tx.execute(update(threads).where(threads.c.site_id == site_id).values(version=threads.c.version + 1))
