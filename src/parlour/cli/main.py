@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import click
@@ -38,10 +40,20 @@ def _settings(**overrides: Any) -> Settings:
         raise click.UsageError(str(exc)) from None
 
 
-def _migrated_context(settings: Settings) -> Context:
+@contextmanager
+def _migrated_context(settings: Settings) -> Iterator[Context]:
+    """The services' context on a migrated database, closed however the command ends."""
     db = Database(settings.database)
-    migrate.upgrade(db)
-    return open_context(settings, db)
+    try:
+        migrate.upgrade(db)
+        ctx = open_context(settings, db)
+    except BaseException:
+        db.dispose()
+        raise
+    try:
+        yield ctx
+    finally:
+        ctx.close()
 
 
 class _Group(click.Group):
@@ -120,15 +132,20 @@ def migrate_command(database: str | None) -> None:
 @main.command(name="demo")
 @database_option
 @click.option(
+    "--port",
+    envvar="PARLOUR_PORT",
+    type=int,
+    help="Port you will serve on; its origins may embed the demo. [env: PARLOUR_PORT]",
+)
+@click.option(
     "--origin", "origins", multiple=True, help="Extra origin allowed to embed the demo site (repeatable)."
 )
-def demo_command(database: str | None, origins: tuple[str, ...]) -> None:
+def demo_command(database: str | None, port: int | None, origins: tuple[str, ...]) -> None:
     """Load the demo site (id `demo`) and its post (thread `/welcome`)."""
-    settings = _settings(database=database)
-    ctx = _migrated_context(settings)
-    base = [f"http://127.0.0.1:{settings.port}", f"http://localhost:{settings.port}"]
-    loaded = demo.load_demo(ctx, [*base, *origins])
-    ctx.close()
+    settings = _settings(database=database, port=port)
+    with _migrated_context(settings) as ctx:
+        base = [f"http://127.0.0.1:{settings.port}", f"http://localhost:{settings.port}"]
+        loaded = demo.load_demo(ctx, [*base, *origins])
     if loaded.comments:
         console.print(f"Demo site `demo` loaded: {loaded.comments} comments on /welcome.")
     else:
@@ -150,9 +167,8 @@ def site_create(
     site_id: str, name: str, writer_name: str, origins: tuple[str, ...], database: str | None
 ) -> None:
     """Create a site."""
-    ctx = _migrated_context(_settings(database=database))
-    created = sites.create_site(ctx, site_id, name, writer_name, list(origins))
-    ctx.close()
+    with _migrated_context(_settings(database=database)) as ctx:
+        created = sites.create_site(ctx, site_id, name, writer_name, list(origins))
     console.print(f"Site `{created.id}` created; origins: {', '.join(created.origins) or 'none'}.")
 
 
@@ -166,11 +182,10 @@ def site_set(
     site_id: str, name: str | None, writer_name: str | None, origins: tuple[str, ...], database: str | None
 ) -> None:
     """Change a site's name, writer name or allowed origins."""
-    ctx = _migrated_context(_settings(database=database))
-    updated = sites.update_site(
-        ctx, site_id, name=name, writer_name=writer_name, origins=list(origins) or None
-    )
-    ctx.close()
+    with _migrated_context(_settings(database=database)) as ctx:
+        updated = sites.update_site(
+            ctx, site_id, name=name, writer_name=writer_name, origins=list(origins) or None
+        )
     console.print(f"Site `{updated.id}`: origins {', '.join(updated.origins) or 'none'}.")
 
 
@@ -178,11 +193,10 @@ def site_set(
 @database_option
 def site_list(database: str | None) -> None:
     """List sites and their origins."""
-    ctx = _migrated_context(_settings(database=database))
-    table = Table("site", "name", "writer", "origins")
-    for s in sites.list_sites(ctx):
-        table.add_row(s.id, s.name, s.writer_name, "\n".join(s.origins))
-    ctx.close()
+    with _migrated_context(_settings(database=database)) as ctx:
+        table = Table("site", "name", "writer", "origins")
+        for s in sites.list_sites(ctx):
+            table.add_row(s.id, s.name, s.writer_name, "\n".join(s.origins))
     console.print(table)
 
 
@@ -197,9 +211,8 @@ def token() -> None:
 @database_option
 def token_create(site_id: str, label: str, database: str | None) -> None:
     """Print a new API token that acts as the site's writer (shown once)."""
-    ctx = _migrated_context(_settings(database=database))
-    value = sites.create_writer_token(ctx, site_id, label)
-    ctx.close()
+    with _migrated_context(_settings(database=database)) as ctx:
+        value = sites.create_writer_token(ctx, site_id, label)
     click.echo(value)
 
 

@@ -70,6 +70,22 @@ def unheart_comment(request: Request, comment_id: CommentId) -> Response:
     )
 
 
+def pin_comment(request: Request, comment_id: CommentId) -> Response:
+    """Pin a top-level comment first in its thread (the writer's token only)."""
+    ctx = http.context(request)
+    return http.json(
+        {"comment": posting.set_pinned(ctx, http.actor(request, http.bearer(request)), comment_id, True)}
+    )
+
+
+def unpin_comment(request: Request, comment_id: CommentId) -> Response:
+    """Unpin a comment (the writer's token only)."""
+    ctx = http.context(request)
+    return http.json(
+        {"comment": posting.set_pinned(ctx, http.actor(request, http.bearer(request)), comment_id, False)}
+    )
+
+
 def create_reader(request: Request) -> Response:
     """A signed reader identity for this browser, kept in its local storage."""
     token = posting.issue_reader(http.context(request), http.actor(request))

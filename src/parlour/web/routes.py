@@ -38,6 +38,8 @@ def routes() -> list[BaseRoute]:
         _api("/comments/{comment_id}", api.delete_comment, "DELETE", CommentEnvelope, tags=["write"], summary="Remove a comment"),
         _api("/comments/{comment_id}/heart", api.heart_comment, "PUT", HeartOut, tags=["hearts"], summary="Heart a comment"),
         _api("/comments/{comment_id}/heart", api.unheart_comment, "DELETE", HeartOut, tags=["hearts"], summary="Take a heart back"),
+        _api("/comments/{comment_id}/pin", api.pin_comment, "PUT", CommentEnvelope, tags=["writer"], summary="Pin a comment"),
+        _api("/comments/{comment_id}/pin", api.unpin_comment, "DELETE", CommentEnvelope, tags=["writer"], summary="Unpin a comment"),
         _api("/readers", api.create_reader, "POST", ReaderOut, 201, tags=["hearts"], summary="Get a reader identity"),
     ]  # fmt: skip
     # Internals: for operators and load balancers, never cached.
