@@ -114,7 +114,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_comments")),
     )
     with op.batch_alter_table("comments", schema=None) as batch_op:
-        batch_op.create_index("ix_comments_author_recent", ["author_key", "body_hash"], unique=False)
+        batch_op.create_index("ix_comments_dedupe", ["thread_id", "author_key", "body_hash"], unique=False)
         batch_op.create_index("ix_comments_ip_recent", ["ip_hash", "created_at"], unique=False)
         batch_op.create_index("ix_comments_root", ["root_id", "id"], unique=False)
         batch_op.create_index("ix_comments_thread_top", ["thread_id", "parent_id", "id"], unique=False)
@@ -156,7 +156,7 @@ def downgrade() -> None:
         batch_op.drop_index("ix_comments_thread_top")
         batch_op.drop_index("ix_comments_root")
         batch_op.drop_index("ix_comments_ip_recent")
-        batch_op.drop_index("ix_comments_author_recent")
+        batch_op.drop_index("ix_comments_dedupe")
 
     op.drop_table("comments")
     op.drop_table("tokens")
