@@ -1,0 +1,86 @@
+"""Factories and personas: tests say who acts (`reader`, `writer`, `stranger`) and what happens."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+import httpx2 as httpx
+from jsonschema import Draft202012Validator
+from starlette.testclient import TestClient
+
+from parlour.app import create_app
+from parlour.services import sites
+from parlour.services.context import Context
+
+BLOG = "https://blog.example"
+
+
+def make_site(
+    ctx: Context, site_id: str = "blog", origins: tuple[str, ...] = (BLOG,), writer: str = "Wren"
+) -> str:
+    sites.create_site(ctx, site_id, site_id.title(), writer, list(origins))
+    return site_id
+
+
+def writer_headers(ctx: Context, site_id: str = "blog") -> dict[str, str]:
+    return {"Authorization": "Bearer " + sites.create_writer_token(ctx, site_id)}
+
+
+def post(client: TestClient, body: str = "Hello there", *, expect: int | None = 201, headers: dict[str, str] | None = None, **fields: Any) -> dict[str, Any]:  # fmt: skip
+    """POST a comment (site `blog`, thread `/post` unless given) and return the JSON answer."""
+    payload = {"site": "blog", "thread": "/post", "body": body, **fields}
+    response = client.post("/api/v1/comments", json=payload, headers=headers or {})
+    if expect is not None:
+        assert response.status_code == expect, response.text
+    data: dict[str, Any] = response.json()
+    return data
+
+
+def read(client: TestClient, thread: str = "/post", site: str = "blog", **params: Any) -> dict[str, Any]:
+    response = client.get("/api/v1/comments", params={"site": site, "thread": thread, **params})
+    assert response.status_code == 200, response.text
+    data: dict[str, Any] = response.json()
+    assert_matches_schema(data, "PageOut")
+    return data
+
+
+def new_reader(client: TestClient) -> dict[str, str]:
+    response = client.post("/api/v1/readers")
+    assert response.status_code == 201, response.text
+    assert_matches_schema(response.json(), "ReaderOut")
+    return {"X-Parlour-Reader": response.json()["reader_token"]}
+
+
+@cache
+def openapi_document() -> dict[str, Any]:
+    from parlour.settings import Settings
+
+    app = create_app(Settings(database="sqlite:///:memory:"))
+    document: dict[str, Any] = app.openapi()
+    return document
+
+
+def assert_matches_schema(data: Any, schema_name: str) -> None:
+    """Validate an API answer against the component schema in our OpenAPI document."""
+    document = openapi_document()
+    assert schema_name in document["components"]["schemas"], schema_name
+    root = {**document, "$ref": f"#/components/schemas/{schema_name}"}
+    errors = sorted(Draft202012Validator(root).iter_errors(data), key=str)
+    assert not errors, [e.message for e in errors[:5]]
+
+
+def error_code(response: httpx.Response) -> str:
+    body = response.json()
+    assert_matches_schema(body, "ErrorOut")
+    code: str = body["error"]["code"]
+    return code
+
+
+def walk(comments: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every comment in a nested list, depth first."""
+    out: list[dict[str, Any]] = []
+    for c in comments:
+        out.append(c)
+        out.extend(walk(c["replies"]))
+    return out

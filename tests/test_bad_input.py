@@ -1,0 +1,132 @@
+"""Bad input: a clear error with a stable code and a 4xx, never a 500, never a half-written row."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from starlette.testclient import TestClient
+
+from factories import error_code, make_site, post, read
+from parlour.services.context import Context
+
+
+def _count_rows(ctx: Context) -> tuple[int, int]:
+    from sqlalchemy import func, select
+
+    from parlour.store.schema import comments, threads
+
+    with ctx.db.read() as tx:
+        return (
+            tx.execute(select(func.count()).select_from(comments)).scalar_one(),
+            tx.execute(select(func.count()).select_from(threads)).scalar_one(),
+        )
+
+
+CASES: list[tuple[str, dict[str, Any], int, str]] = [
+    ("empty body", {"body": ""}, 422, "empty_body"),
+    ("whitespace body", {"body": " \n\t "}, 422, "empty_body"),
+    ("body over the limit", {"body": "x" * 10_001}, 422, "body_too_long"),
+    ("name over the limit", {"author_name": "n" * 81}, 422, "name_too_long"),
+    ("bad email", {"author_email": "not an email"}, 422, "invalid_email"),
+    ("unknown site", {"site": "nowhere"}, 404, "unknown_site"),
+    ("unknown parent", {"parent_id": 987654}, 422, "unknown_parent"),
+    ("NUL in body", {"body": "hello\x00world"}, 422, "invalid_characters"),
+    ("empty thread", {"thread": "  "}, 422, "invalid_thread_key"),
+    ("body not text", {"body": 42}, 422, "invalid_request"),
+    ("missing body", {"body": None}, 422, "invalid_request"),
+    ("parent not a number", {"parent_id": "seven"}, 422, "invalid_request"),
+    ("script url", {"url": "javascript:alert(1)"}, 422, "invalid_input"),
+    ("data url", {"url": "data:text/html,hi"}, 422, "invalid_input"),
+    ("protocol-relative url", {"url": "//evil.example/x"}, 422, "invalid_input"),
+]
+
+
+@pytest.mark.parametrize(("case", "change", "status", "code"), CASES, ids=[c[0] for c in CASES])
+def test_bad_comment_is_refused_with_a_stable_code(
+    ctx: Context, client: TestClient, case: str, change: dict[str, Any], status: int, code: str
+) -> None:
+    make_site(ctx)
+    payload = {"site": "blog", "thread": "/post", "body": "fine", **change}
+    payload = {k: v for k, v in payload.items() if v is not None}
+    before = _count_rows(ctx)
+    response = client.post("/api/v1/comments", json=payload)
+    assert response.status_code == status, response.text
+    assert error_code(response) == code
+    assert response.json()["error"]["message"]
+    assert _count_rows(ctx) == before
+
+
+def test_parent_in_another_thread_is_refused(ctx: Context, client: TestClient) -> None:
+    make_site(ctx)
+    elsewhere = post(client, "over there", thread="/other")["comment"]["id"]
+    before = _count_rows(ctx)
+    response = client.post(
+        "/api/v1/comments", json={"site": "blog", "thread": "/post", "body": "hi", "parent_id": elsewhere}
+    )
+    assert response.status_code == 422 and error_code(response) == "parent_in_other_thread"
+    assert _count_rows(ctx)[0] == before[0]
+
+
+def test_malformed_json_is_a_400(ctx: Context, client: TestClient) -> None:
+    make_site(ctx)
+    response = client.post(
+        "/api/v1/comments", content=b'{"site": "blog",', headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 400 and error_code(response) == "malformed_json"
+
+
+def test_wrong_content_type_is_a_415(ctx: Context, client: TestClient) -> None:
+    make_site(ctx)
+    for content_type in [
+        "text/plain",
+        "application/x-www-form-urlencoded",
+        "multipart/form-data; boundary=x",
+    ]:
+        response = client.post(
+            "/api/v1/comments",
+            content=b'{"site":"blog","thread":"/p","body":"x"}',
+            headers={"Content-Type": content_type},
+        )
+        assert response.status_code == 415 and error_code(response) == "unsupported_media_type"
+
+
+def test_oversized_request_is_a_413(ctx: Context, client: TestClient) -> None:
+    make_site(ctx)
+    big = b'{"site":"blog","thread":"/p","body":"' + b"x" * 70_000 + b'"}'
+    response = client.post("/api/v1/comments", content=big, headers={"Content-Type": "application/json"})
+    assert response.status_code == 413 and error_code(response) == "request_too_large"
+
+
+def test_oversized_streamed_request_is_refused(ctx: Context, client: TestClient) -> None:
+    make_site(ctx)
+
+    def chunks():  # type: ignore[no-untyped-def]
+        yield b'{"site":"blog","thread":"/p","body":"'
+        for _ in range(100):
+            yield b"x" * 1000
+        yield b'"}'
+
+    response = client.post("/api/v1/comments", content=chunks(), headers={"Content-Type": "application/json"})
+    assert 400 <= response.status_code < 500
+    assert read(client, "/p")["thread"]["comment_count"] == 0
+
+
+def test_unknown_address_and_method_answer_in_the_envelope(client: TestClient) -> None:
+    missing = client.get("/api/v1/nothing-here")
+    assert missing.status_code == 404 and error_code(missing) == "not_found"
+    wrong = client.put("/api/v1/counts")
+    assert wrong.status_code == 405 and error_code(wrong) == "method_not_allowed"
+
+
+def test_comment_id_that_is_not_a_number_is_a_422(client: TestClient) -> None:
+    response = client.patch("/api/v1/comments/abc", json={"body": "x"})
+    assert response.status_code == 422 and error_code(response) == "invalid_request"
+
+
+def test_validation_errors_name_the_field(ctx: Context, client: TestClient) -> None:
+    make_site(ctx)
+    response = client.post("/api/v1/comments", json={"site": "blog", "thread": "/p"})
+    assert response.status_code == 422
+    assert response.json()["error"]["details"]["fields"][0]["field"] == "body"
+    assert "body" in response.json()["error"]["message"]

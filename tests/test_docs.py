@@ -1,0 +1,35 @@
+"""Docs are part of the product: every setting, command and error code is documented."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from parlour.domain.errors import all_error_classes
+from parlour.settings import documented_settings
+from test_cli import COMMANDS
+
+DOCS = Path(__file__).resolve().parents[1] / "docs"
+README = Path(__file__).resolve().parents[1] / "README.md"
+WEB_CODES = ["invalid_request", "malformed_json", "not_found", "method_not_allowed", "internal_error"]
+
+
+@pytest.mark.parametrize("name", [name for name, _, _ in documented_settings()])
+def test_every_setting_is_documented(name: str) -> None:
+    assert name in (DOCS / "configuration.md").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("command", [c for c in COMMANDS if c], ids=" ".join)
+def test_every_command_is_documented(command: list[str]) -> None:
+    assert "parlour " + " ".join(command) in (DOCS / "cli.md").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("code", sorted({c.code() for c in all_error_classes()} | set(WEB_CODES)))
+def test_every_error_code_is_documented(code: str) -> None:
+    assert f"`{code}`" in (DOCS / "api.md").read_text(encoding="utf-8")
+
+
+def test_readme_gives_the_two_commands() -> None:
+    text = README.read_text(encoding="utf-8")
+    assert "make run" in text and "make test" in text

@@ -1,0 +1,99 @@
+"""Markdown in, safe HTML out."""
+
+from __future__ import annotations
+
+from html.parser import HTMLParser
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from parlour.services.markup import render
+
+
+def test_commonmark_emphasis_lists_quotes_and_code_render() -> None:
+    html = render("*soft* and **strong**\n\n- one\n- two\n\n> quoted\n\n`code` and\n\n```\nblock\n```")
+    for fragment in [
+        "<em>soft</em>",
+        "<strong>strong</strong>",
+        "<li>one</li>",
+        "<blockquote>",
+        "<code>code</code>",
+        "<pre><code>block",
+    ]:
+        assert fragment in html
+
+
+def test_bare_urls_become_links_with_nofollow_ugc_noopener() -> None:
+    html = render("see https://example.com/page and [this](https://example.org)")
+    assert '<a href="https://example.com/page" rel="nofollow ugc noopener">' in html
+    assert '<a href="https://example.org" rel="nofollow ugc noopener">this</a>' in html
+
+
+@pytest.mark.parametrize(
+    "hostile",
+    [
+        "<script>alert(1)</script>",
+        '<img src=x onerror="alert(1)">',
+        "<iframe src=https://evil.example></iframe>",
+        '<a href="javascript:alert(1)">x</a>',
+        "[click](javascript:alert(1))",
+        "[click](data:text/html;base64,PHNjcmlwdD4=)",
+        '<div style="position:fixed">overlay</div>',
+        "![pixel](https://tracker.example/p.gif)",
+    ],
+)
+def test_raw_html_and_dangerous_links_never_render(hostile: str) -> None:
+    tags, attributes = _active(render(hostile))
+    assert tags <= {"p", "a"}
+    for name, value in attributes:
+        assert not name.startswith("on") and name != "style"
+        if name == "href":
+            assert value.startswith(("http://", "https://", "mailto:")), value
+
+
+def test_raw_html_is_shown_as_text() -> None:
+    assert render("I <3 <b>bold</b> claims") == "<p>I &lt;3 &lt;b&gt;bold&lt;/b&gt; claims</p>\n"
+
+
+@given(st.text(max_size=300))
+def test_any_text_renders_to_html_without_active_content(text: str) -> None:
+    tags, attributes = _active(render(text))
+    assert tags <= SAFE_TAGS
+    assert {name for name, _ in attributes} <= {"href", "title", "rel", "start", "class"}
+
+
+SAFE_TAGS = {
+    "p",
+    "br",
+    "hr",
+    "em",
+    "strong",
+    "del",
+    "s",
+    "a",
+    "code",
+    "pre",
+    "blockquote",
+    "ul",
+    "ol",
+    "li",
+} | {f"h{i}" for i in range(1, 7)}
+
+
+def _active(html: str) -> tuple[set[str], list[tuple[str, str]]]:
+    """The tags and attributes an HTML fragment really contains (not its escaped text)."""
+
+    class Collector(HTMLParser):
+        def __init__(self) -> None:
+            super().__init__()
+            self.tags: set[str] = set()
+            self.attributes: list[tuple[str, str]] = []
+
+        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+            self.tags.add(tag)
+            self.attributes += [(k, v or "") for k, v in attrs]
+
+    collector = Collector()
+    collector.feed(html)
+    return collector.tags, collector.attributes

@@ -1,0 +1,40 @@
+"""The server-rendered thread page, for readers without JavaScript and for search engines."""
+
+from __future__ import annotations
+
+from starlette.testclient import TestClient
+
+from factories import make_site, post, writer_headers
+from parlour.services.context import Context
+
+
+def test_thread_page_shows_comments_nested_with_the_author_mark(ctx: Context, client: TestClient) -> None:
+    make_site(ctx, writer="Wren")
+    cid = post(client, "A *kind* word", author_name="Ada", title="On rest")["comment"]["id"]
+    post(client, "Thank you, Ada", parent_id=cid, headers=writer_headers(ctx))
+    response = client.get("/comments.html", params={"site": "blog", "thread": "/post"})
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/html")
+    html = response.text
+    assert "Comments on On rest" in html and "2 comments" in html
+    assert "<em>kind</em>" in html and f'id="comment-{cid}"' in html
+    assert 'Wren</span><span class="badge">Author</span>' in html
+
+
+def test_hostile_name_and_body_are_shown_as_text(ctx: Context, client: TestClient) -> None:
+    make_site(ctx)
+    post(client, "<script>alert('body')</script>", author_name="<img src=x onerror=alert('name')>")
+    html = client.get("/comments.html", params={"site": "blog", "thread": "/post"}).text
+    assert "<script>alert" not in html and "<img src=x" not in html
+    assert "&lt;script&gt;alert(" in html and "&lt;img src=x onerror=alert(" in html
+
+
+def test_thread_page_links_to_the_next_page(ctx: Context, client: TestClient) -> None:
+    make_site(ctx)
+    for i in range(3):
+        post(client, f"comment {i}")
+    html = client.get("/comments.html", params={"site": "blog", "thread": "/post", "limit": "2"}).text
+    assert 'rel="next"' in html and "comment 2" not in html
+
+
+def test_thread_page_of_unknown_site_is_404(client: TestClient) -> None:
+    assert client.get("/comments.html", params={"site": "nope", "thread": "/p"}).status_code == 404

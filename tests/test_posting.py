@@ -1,0 +1,146 @@
+"""Posting comments and replies, as a reader and as the writer; no double posts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.testclient import TestClient
+
+from factories import assert_matches_schema, error_code, make_site, post, read, writer_headers
+from parlour.services.context import Context
+
+
+def test_reader_posts_a_comment_and_gets_an_edit_token(ctx: Context, client: TestClient) -> None:
+    make_site(ctx)
+    created = post(client, "Lovely piece.", author_name="Ada", author_email="ada@example.org")
+    assert_matches_schema(created, "PostedOut")
+    assert created["comment"]["author"] == {"name": "Ada", "is_writer": False}
+    assert created["edit_token"].startswith("e1.")
+    assert read(client)["thread"]["comment_count"] == 1
+
+
+def test_name_and_email_are_optional(ctx: Context, client: TestClient) -> None:
+    make_site(ctx)
+    created = post(client, "No name given.", author_name="   ", author_email="")
+    assert created["comment"]["author"] == {"name": None, "is_writer": False}
+
+
+def test_writer_token_posts_as_the_writer(ctx: Context, client: TestClient) -> None:
+    make_site(ctx, writer="Wren Abbott")
+    reader_comment = post(client, "A question for you?")["comment"]
+    answer = post(
+        client,
+        "An answer.",
+        parent_id=reader_comment["id"],
+        headers=writer_headers(ctx),
+        author_name="Someone else",
+    )
+    assert answer["comment"]["author"] == {"name": "Wren Abbott", "is_writer": True}
+    assert answer["edit_token"] is None  # she edits with her own token
+    reply = read(client)["comments"][0]["replies"][0]
+    assert reply["author"]["is_writer"] is True
+
+
+def test_writer_token_of_another_site_is_refused(ctx: Context, client: TestClient) -> None:
+    make_site(ctx)
+    make_site(ctx, "other", origins=("https://other.example",))
+    response = client.post(
+        "/api/v1/comments",
+        json={"site": "blog", "thread": "/p", "body": "x"},
+        headers=writer_headers(ctx, "other"),
+    )
+    assert response.status_code == 403 and error_code(response) == "not_permitted"
+
+
+def test_unknown_writer_token_is_refused(ctx: Context, client: TestClient) -> None:
+    make_site(ctx)
+    response = client.post(
+        "/api/v1/comments",
+        json={"site": "blog", "thread": "/p", "body": "x"},
+        headers={"Authorization": "Bearer pw_forged"},
+    )
+    assert response.status_code == 401 and error_code(response) == "invalid_token"
+
+
+def test_thread_is_created_on_first_comment_with_its_title(ctx: Context, client: TestClient) -> None:
+    make_site(ctx)
+    post(client, "first", thread="/new", title="A new post", url="https://blog.example/new")
+    post(client, "second", thread="/new", title="A different title")
+    assert read(client, "/new")["thread"]["title"] == "A new post"
+
+
+def test_same_author_same_text_same_parent_returns_the_first_comment(
+    ctx: Context, client: TestClient
+) -> None:
+    make_site(ctx)
+    first = post(client, "Thank you!", author_name="Ada")
+    again = post(client, "Thank you!", author_name="Ada", expect=200)
+    assert again["comment"]["id"] == first["comment"]["id"]
+    assert again["edit_token"] == first["edit_token"]
+    assert read(client)["thread"]["comment_count"] == 1
+    # Another author may say the same thing, and so may Ada elsewhere in the thread.
+    post(client, "Thank you!", author_name="Bea")
+    post(client, "Thank you!", author_name="Ada", parent_id=first["comment"]["id"])
+    assert read(client)["thread"]["comment_count"] == 3
+
+
+def test_same_text_after_the_dedupe_window_is_a_new_comment(ctx: Context, client_for: Any) -> None:
+    client = client_for(dedupe_window=0)
+    make_site(client.app.state.ctx)
+    first = post(client, "Again")
+    assert post(client, "Again")["comment"]["id"] != first["comment"]["id"]
+
+
+def test_idempotency_key_returns_the_first_result(ctx: Context, client: TestClient) -> None:
+    make_site(ctx)
+    headers = {"Idempotency-Key": "9b1f-retry"}
+    first = post(client, "Posted once", headers=headers)
+    again = post(client, "Posted once", headers=headers, expect=200)
+    assert again == first
+    assert read(client)["thread"]["comment_count"] == 1
+
+
+def test_idempotency_key_reused_for_another_request_is_a_conflict(ctx: Context, client: TestClient) -> None:
+    make_site(ctx)
+    post(client, "One thing", headers={"Idempotency-Key": "k1"})
+    response = client.post(
+        "/api/v1/comments",
+        json={"site": "blog", "thread": "/post", "body": "Another"},
+        headers={"Idempotency-Key": "k1"},
+    )
+    assert response.status_code == 409 and error_code(response) == "idempotency_key_reused"
+    assert read(client)["thread"]["comment_count"] == 1
+
+
+def test_rate_limit_per_address_stops_a_flood(ctx: Context, client_for: Any) -> None:
+    client = client_for(comment_rate_limit=3)
+    ctx = client.app.state.ctx
+    make_site(ctx)
+    for i in range(3):
+        post(client, f"comment {i}")
+    response = client.post("/api/v1/comments", json={"site": "blog", "thread": "/post", "body": "one more"})
+    assert response.status_code == 429 and error_code(response) == "rate_limited"
+    assert response.headers["retry-after"] == "60"
+    post(client, "the writer is never limited", headers=writer_headers(ctx))
+
+
+def test_emoji_curly_quotes_and_every_script_round_trip(ctx: Context, client: TestClient) -> None:
+    make_site(ctx)
+    text = "“Thank you” — it’s lovely 😊 🫶🏽 ❤️ 🌍🤝💪\n\nΚαλημέρα, こんにちは, مرحبا, 𝔘𝔫𝔦𝔠𝔬𝔡𝔢\u200d, e\u0301"
+    created = post(client, text, author_name="Zoë 🌸")
+    page = read(client)
+    assert page["comments"][0]["body"] == text == created["comment"]["body"]
+    assert page["comments"][0]["author"]["name"] == "Zoë 🌸"
+
+
+def test_behind_a_proxy_the_address_our_proxy_saw_is_limited(ctx: Context, client_for: Any) -> None:
+    client = client_for(comment_rate_limit=1, trust_proxy=True)
+    make_site(client.app.state.ctx)
+    post(client, "first", headers={"X-Forwarded-For": "made-up-1, 203.0.113.7"})
+    response = client.post(
+        "/api/v1/comments",
+        json={"site": "blog", "thread": "/post", "body": "second"},
+        headers={"X-Forwarded-For": "made-up-2, 203.0.113.7"},
+    )
+    assert response.status_code == 429
+    post(client, "from elsewhere", headers={"X-Forwarded-For": "203.0.113.8"})
