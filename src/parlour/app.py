@@ -33,7 +33,7 @@ class _AppOrigins:
     def __contains__(self, origin: object) -> bool:
         assert self.app is not None
         ctx: Context = self.app.state.ctx
-        return origin in ctx.origins
+        return origin in ctx.sites
 
 
 def create_app(settings: Settings | None = None, context: Context | None = None) -> FastAPI:

@@ -9,6 +9,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 
+from parlour.domain.model import Site
 from parlour.services.clock import now_ms
 from parlour.services.security import Signer
 from parlour.settings import Settings
@@ -55,21 +56,46 @@ class PageCache:
         return len(self._entries)
 
 
-class OriginSet:
-    """The origins any site allows, re-read from the database at most every `ttl` seconds."""
+class SiteDirectory:
+    """Every site and its origins, re-read from the database at most every `ttl` seconds.
+
+    Sites change rarely and are read on every write and every cross-origin request, so
+    each process keeps them in memory. A change made in this process applies at once
+    (`invalidate`); one made in another process within `ttl` seconds. An unknown site
+    id re-reads at most once a second, so a site created elsewhere appears quickly.
+    """
 
     def __init__(self, db: Database, ttl: float = 5.0) -> None:
         self._db = db
         self._ttl = ttl
+        self._sites: dict[str, Site] = {}
         self._origins: frozenset[str] = frozenset()
         self._loaded_at = float("-inf")
+        self._lock = threading.Lock()
+
+    def _load(self) -> None:
+        with self._db.read() as tx:
+            found = {s.id: s for s in sites.list_sites(tx)}
+        with self._lock:
+            self._sites = found
+            self._origins = frozenset(o for s in found.values() for o in s.origins)
+            self._loaded_at = time.monotonic()
+
+    def _fresh(self, max_age: float) -> None:
+        if time.monotonic() - self._loaded_at > max_age:
+            self._load()
+
+    def get(self, site_id: str) -> Site | None:
+        self._fresh(self._ttl)
+        site = self._sites.get(site_id)
+        if site is None:
+            self._fresh(1.0)
+            site = self._sites.get(site_id)
+        return site
 
     def __contains__(self, origin: object) -> bool:
-        now = time.monotonic()
-        if now - self._loaded_at > self._ttl:
-            with self._db.read() as tx:
-                self._origins = frozenset(sites.all_origins(tx))
-            self._loaded_at = now
+        """Does any site allow this origin? (What CORS answers.)"""
+        self._fresh(self._ttl)
         return origin in self._origins
 
     def invalidate(self) -> None:
@@ -84,7 +110,7 @@ class Context:
     db: Database
     signer: Signer
     pages: PageCache
-    origins: OriginSet = field(repr=False)
+    sites: SiteDirectory = field(repr=False)
     hot: HotReads = field(repr=False)
     now: Callable[[], int] = now_ms  # milliseconds since the epoch; replaceable for demos and tests
 
@@ -120,6 +146,6 @@ def open_context(settings: Settings, db: Database | None = None) -> Context:
         db=db,
         signer=Signer(instance_secret(settings, db)),
         pages=PageCache(settings.cache_max_bytes),
-        origins=OriginSet(db),
+        sites=SiteDirectory(db),
         hot=HotReads(db),
     )

@@ -10,7 +10,7 @@ from parlour.domain.model import Actor, Comment, Site, Status
 from parlour.services import markup, rules
 from parlour.services.context import Context
 from parlour.services.security import content_hash
-from parlour.services.sites import check_origin, require_site
+from parlour.services.sites import check_origin, known_site
 from parlour.services.views import public_comment
 from parlour.store import IntegrityError, Tx
 from parlour.store import comments as store
@@ -65,11 +65,11 @@ def post_comment(ctx: Context, actor: Actor, new: NewComment, idempotency_key: s
     body_hash = content_hash(body)
     fingerprint = content_hash(new.site, key, str(new.parent_id), body, name or "", email or "", akey)
     html = markup.render(body)  # outside the transaction: keep the write lock short
+    site = known_site(ctx, new.site)
+    check_origin(site, actor)
 
     try:
         with ctx.db.write() as tx:
-            site = require_site(tx, new.site)
-            check_origin(site, actor)
             if idempotency_key is not None:
                 replay = _replay(ctx, tx, site, idempotency_key, fingerprint, akey)
                 if replay is not None:
@@ -87,7 +87,7 @@ def post_comment(ctx: Context, actor: Actor, new: NewComment, idempotency_key: s
                 if idempotency_key is not None:
                     store.insert_idempotent(tx, site.id, idempotency_key, fingerprint, duplicate.id, now)
                 return _posted(ctx, site, duplicate, akey, created=False)
-            comment_id = store.insert_comment(
+            comment = store.insert_comment(
                 tx,
                 thread_id=thread.id,
                 parent_id=parent.id if parent else None,
@@ -112,16 +112,13 @@ def post_comment(ctx: Context, actor: Actor, new: NewComment, idempotency_key: s
                 store.change_reply_count(tx, parent.id, +1)
             thread_store.bump_thread(tx, thread.id, +1)
             if idempotency_key is not None:
-                store.insert_idempotent(tx, site.id, idempotency_key, fingerprint, comment_id, now)
-            comment = store.get_comment(tx, comment_id)
-            assert comment is not None
+                store.insert_idempotent(tx, site.id, idempotency_key, fingerprint, comment.id, now)
             return _posted(ctx, site, comment, akey, created=True)
     except IntegrityError:
         # Two identical requests raced (same Idempotency-Key); the other one won.
         if idempotency_key is None:
             raise
         with ctx.db.read() as tx:
-            site = require_site(tx, new.site)
             replay = _replay(ctx, tx, site, idempotency_key, fingerprint, akey)
         if replay is None:
             raise
@@ -159,13 +156,11 @@ def _parent(tx: Tx, parent_id: int | None, thread_id: int) -> Comment | None:
     return parent
 
 
-def _load(tx: Tx, comment_id: int) -> tuple[Comment, Site]:
-    comment = store.get_comment(tx, comment_id)
-    if comment is None:
+def _load(ctx: Context, tx: Tx, comment_id: int) -> tuple[Comment, Site]:
+    found = store.get_comment_and_site(tx, comment_id)
+    if found is None:
         raise errors.UnknownComment(f"There is no comment {comment_id}.")
-    thread = thread_store.get_thread_by_id(tx, comment.thread_id)
-    assert thread is not None
-    return comment, require_site(tx, thread.site_id)
+    return found[0], known_site(ctx, found[1])
 
 
 def _authorise_author(ctx: Context, actor: Actor, comment: Comment, site: Site, token: str | None) -> bool:
@@ -190,7 +185,7 @@ def edit_comment(
     text = rules.body(body, ctx.settings)
     html = markup.render(text)
     with ctx.db.write() as tx:
-        comment, site = _load(tx, comment_id)
+        comment, site = _load(ctx, tx, comment_id)
         check_origin(site, actor)
         as_writer = _authorise_author(ctx, actor, comment, site, token)
         if as_writer and not comment.is_writer:
@@ -214,7 +209,7 @@ def remove_comment(ctx: Context, actor: Actor, comment_id: int, token: str | Non
     one, the text is kept (not shown) for the moderation record.
     """
     with ctx.db.write() as tx:
-        comment, site = _load(tx, comment_id)
+        comment, site = _load(ctx, tx, comment_id)
         check_origin(site, actor)
         as_writer = _authorise_author(ctx, actor, comment, site, token)
         if comment.status is Status.PUBLISHED:
@@ -235,7 +230,7 @@ def set_heart(ctx: Context, actor: Actor, comment_id: int, on: bool) -> dict[str
     if actor.reader_id is None and actor.writer_site is None:
         raise errors.ReaderRequired()
     with ctx.db.write() as tx:
-        comment, site = _load(tx, comment_id)
+        comment, site = _load(ctx, tx, comment_id)
         check_origin(site, actor)
         if comment.status is not Status.PUBLISHED:
             raise errors.CommentRemoved()
@@ -280,7 +275,7 @@ def issue_reader(ctx: Context, actor: Actor) -> str:
 def set_pinned(ctx: Context, actor: Actor, comment_id: int, on: bool) -> dict[str, Any]:
     """Pin a top-level comment to the top of its thread (the writer only)."""
     with ctx.db.write() as tx:
-        comment, site = _load(tx, comment_id)
+        comment, site = _load(ctx, tx, comment_id)
         check_origin(site, actor)
         if not actor.is_writer_of(site.id):
             raise errors.NotPermitted("Only the site's writer may pin comments.")

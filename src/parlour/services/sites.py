@@ -21,7 +21,7 @@ def create_site(ctx: Context, site_id: str, name: str, writer_name: str, origins
         store.insert_site(tx, site_id, name or site_id, writer_name or "The writer", ctx.now())
         store.replace_origins(tx, site_id, clean)
         site = store.get_site(tx, site_id)
-    ctx.origins.invalidate()
+    ctx.sites.invalidate()
     assert site is not None
     return site
 
@@ -43,7 +43,7 @@ def update_site(
         if clean is not None:
             store.replace_origins(tx, site_id, clean)
         site = store.get_site(tx, site_id)
-    ctx.origins.invalidate()
+    ctx.sites.invalidate()
     assert site is not None
     return site
 
@@ -56,6 +56,14 @@ def get_site(ctx: Context, site_id: str) -> Site:
 def list_sites(ctx: Context) -> list[Site]:
     with ctx.db.read() as tx:
         return store.list_sites(tx)
+
+
+def known_site(ctx: Context, site_id: str) -> Site:
+    """A site from this process's directory (no query on the hot write path)."""
+    site = ctx.sites.get(site_id)
+    if site is None:
+        raise errors.UnknownSite(f"There is no site with id {site_id!r}.", site=site_id)
+    return site
 
 
 def require_site(tx: Tx, site_id: str) -> Site:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import fcntl
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from sqlalchemy import Connection, Engine, create_engine, event, exc
 from sqlalchemy.engine import make_url
@@ -31,8 +32,11 @@ class Database:
     """One engine per process. `read()` and `write()` hand out transactions.
 
     On SQLite, writes take the write lock up front (`BEGIN IMMEDIATE`) so two processes
-    never deadlock upgrading a read lock, and writers inside one process queue on a
-    thread lock instead of spinning in SQLite's busy handler.
+    never deadlock upgrading a read lock. Before that, writers queue: threads of one
+    process on a thread lock, processes on an flock(2) of a file beside the database.
+    The kernel wakes the next writer the moment the lock is free, where SQLite's own
+    busy handler would sleep 1, 2, 5, 10... ms between tries (measured: with two
+    worker processes posting, the sleeps cost more than the writes).
     """
 
     def __init__(self, url: str, *, echo: bool = False, pool: bool = True) -> None:
@@ -50,6 +54,12 @@ class Database:
             kwargs["poolclass"] = NullPool
         self.engine: Engine = create_engine(self.url, **kwargs)
         self._write_lock = threading.Lock() if self.is_sqlite else None
+        self._lock_file: BinaryIO | None = None
+        if self.is_sqlite and parsed.database and parsed.database != ":memory:":
+            lock_path = (
+                Path(parsed.database).expanduser().with_name(Path(parsed.database).name + "-writer.lock")
+            )
+            self._lock_file = lock_path.open("ab")
         if self.is_sqlite:
             event.listen(self.engine, "connect", _sqlite_on_connect)
             event.listen(self.engine, "begin", _sqlite_on_begin)
@@ -71,13 +81,27 @@ class Database:
             with self.engine.begin() as conn:
                 yield conn
             return
-        with self._write_lock, self.engine.connect() as conn:
+        with self._write_lock, self._process_lock(), self.engine.connect() as conn:
             conn = conn.execution_options(parlour_write=True)
             with conn.begin():
                 yield conn
 
+    @contextmanager
+    def _process_lock(self) -> Iterator[None]:
+        if self._lock_file is None:
+            yield
+            return
+        fcntl.flock(self._lock_file, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(self._lock_file, fcntl.LOCK_UN)
+
     def dispose(self) -> None:
         self.engine.dispose()
+        if self._lock_file is not None:
+            self._lock_file.close()
+            self._lock_file = None
 
 
 def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:

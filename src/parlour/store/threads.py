@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Row, insert, select, update
+from sqlalchemy import Row, bindparam, insert, select, update
 
 from parlour.domain.model import Thread
 from parlour.store.database import IntegrityError, Tx
@@ -22,8 +22,18 @@ def _thread(row: Row[tuple[object, ...]]) -> Thread:
     )
 
 
+_get_thread = select(threads).where(
+    threads.c.site_id == bindparam("site_id"), threads.c.key == bindparam("key")
+)
+_bump_thread = (
+    update(threads)
+    .where(threads.c.id == bindparam("thread_id"))
+    .values(version=threads.c.version + 1, comment_count=threads.c.comment_count + bindparam("delta"))
+)
+
+
 def get_thread(tx: Tx, site_id: str, key: str) -> Thread | None:
-    row = tx.execute(select(threads).where(threads.c.site_id == site_id, threads.c.key == key)).one_or_none()
+    row = tx.execute(_get_thread, {"site_id": site_id, "key": key}).one_or_none()
     return None if row is None else _thread(row)
 
 
@@ -63,11 +73,7 @@ def get_or_create_thread(
 
 def bump_thread(tx: Tx, thread_id: int, count_delta: int = 0) -> None:
     """Record a change to the thread's comments, invalidating every cached page of it."""
-    tx.execute(
-        update(threads)
-        .where(threads.c.id == thread_id)
-        .values(version=threads.c.version + 1, comment_count=threads.c.comment_count + count_delta)
-    )
+    tx.execute(_bump_thread, {"thread_id": thread_id, "delta": count_delta})
 
 
 def bump_site_threads(tx: Tx, site_id: str) -> None:
