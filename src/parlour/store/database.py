@@ -65,6 +65,11 @@ class Database:
             event.listen(self.engine, "begin", _sqlite_on_begin)
 
     @property
+    def in_process(self) -> bool:
+        """True when queries run inside this process (SQLite), with no network wait."""
+        return self.is_sqlite
+
+    @property
     def dialect(self) -> str:
         return "sqlite" if self.is_sqlite else "postgresql"
 

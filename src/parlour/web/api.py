@@ -26,69 +26,80 @@ CommentId = Annotated[int, Path(ge=1)]
 # Commenter writes: JSON only (BodyGuard), origin-checked per site, rate-limited.
 
 
-def create_comment(request: Request, payload: CommentIn, idempotency_key: IdempotencyKey = None) -> Response:
+async def create_comment(
+    request: Request, payload: CommentIn, idempotency_key: IdempotencyKey = None
+) -> Response:
     """Post a comment or a reply. As the writer with her token; otherwise as a reader."""
-    ctx = http.context(request)
+    ctx, token = http.context(request), http.bearer(request)
     new = posting.NewComment(
         site=payload.site, thread=payload.thread, body=payload.body, parent_id=payload.parent_id,
         author_name=payload.author_name, author_email=payload.author_email, title=payload.title,
         url=payload.url,
     )  # fmt: skip
-    posted = posting.post_comment(ctx, http.actor(request, http.bearer(request)), new, idempotency_key)
+    posted = await http.call(
+        ctx, lambda: posting.post_comment(ctx, http.actor(request, token), new, idempotency_key)
+    )
     return http.json(
         {"comment": posted.comment, "edit_token": posted.edit_token}, status=201 if posted.created else 200
     )
 
 
-def edit_comment(request: Request, comment_id: CommentId, payload: CommentEdit) -> Response:
+async def edit_comment(request: Request, comment_id: CommentId, payload: CommentEdit) -> Response:
     """Change a comment's text with its edit token (within the window) or the writer's token."""
-    token = http.bearer(request)
-    comment = posting.edit_comment(
-        http.context(request), http.actor(request, token), comment_id, token, payload.body
+    ctx, token = http.context(request), http.bearer(request)
+    comment = await http.call(
+        ctx, lambda: posting.edit_comment(ctx, http.actor(request, token), comment_id, token, payload.body)
     )
     return http.json({"comment": comment})
 
 
-def delete_comment(request: Request, comment_id: CommentId) -> Response:
+async def delete_comment(request: Request, comment_id: CommentId) -> Response:
     """Remove a comment; its replies stay, under a placeholder."""
-    token = http.bearer(request)
-    comment = posting.remove_comment(http.context(request), http.actor(request, token), comment_id, token)
+    ctx, token = http.context(request), http.bearer(request)
+    comment = await http.call(
+        ctx, lambda: posting.remove_comment(ctx, http.actor(request, token), comment_id, token)
+    )
     return http.json({"comment": comment})
 
 
-def heart_comment(request: Request, comment_id: CommentId) -> Response:
+async def heart_comment(request: Request, comment_id: CommentId) -> Response:
     """Heart a comment: once per reader identity (X-Parlour-Reader), or as the writer."""
-    return http.json(
-        posting.set_heart(http.context(request), http.actor(request, http.bearer(request)), comment_id, True)
-    )
+    return await _heart(request, comment_id, True)
 
 
-def unheart_comment(request: Request, comment_id: CommentId) -> Response:
+async def unheart_comment(request: Request, comment_id: CommentId) -> Response:
     """Take a heart back."""
-    return http.json(
-        posting.set_heart(http.context(request), http.actor(request, http.bearer(request)), comment_id, False)
-    )
+    return await _heart(request, comment_id, False)
 
 
-def pin_comment(request: Request, comment_id: CommentId) -> Response:
+async def _heart(request: Request, comment_id: int, on: bool) -> Response:
+    ctx, token = http.context(request), http.bearer(request)
+    result = await http.call(ctx, lambda: posting.set_heart(ctx, http.actor(request, token), comment_id, on))
+    return http.json(result)
+
+
+async def pin_comment(request: Request, comment_id: CommentId) -> Response:
     """Pin a top-level comment first in its thread (the writer's token only)."""
-    ctx = http.context(request)
-    return http.json(
-        {"comment": posting.set_pinned(ctx, http.actor(request, http.bearer(request)), comment_id, True)}
-    )
+    return await _pin(request, comment_id, True)
 
 
-def unpin_comment(request: Request, comment_id: CommentId) -> Response:
+async def unpin_comment(request: Request, comment_id: CommentId) -> Response:
     """Unpin a comment (the writer's token only)."""
-    ctx = http.context(request)
-    return http.json(
-        {"comment": posting.set_pinned(ctx, http.actor(request, http.bearer(request)), comment_id, False)}
+    return await _pin(request, comment_id, False)
+
+
+async def _pin(request: Request, comment_id: int, on: bool) -> Response:
+    ctx, token = http.context(request), http.bearer(request)
+    comment = await http.call(
+        ctx, lambda: posting.set_pinned(ctx, http.actor(request, token), comment_id, on)
     )
+    return http.json({"comment": comment})
 
 
-def create_reader(request: Request) -> Response:
+async def create_reader(request: Request) -> Response:
     """A signed reader identity for this browser, kept in its local storage."""
-    token = posting.issue_reader(http.context(request), http.actor(request))
+    ctx = http.context(request)
+    token = await http.call(ctx, lambda: posting.issue_reader(ctx, http.actor(request)))
     return http.json({"reader_token": token}, status=201)
 
 

