@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 import threading
 import time
@@ -19,6 +20,18 @@ from parlour.store.hot import HotReads
 SECRET_META_KEY = "secret"
 
 
+@dataclass(frozen=True, slots=True)
+class RenderedPage:
+    """A page's JSON bytes and their ETag, computed once when the page is rendered."""
+
+    body: bytes
+    etag: bytes
+
+    @classmethod
+    def of(cls, body: bytes) -> RenderedPage:
+        return cls(body, b'"' + hashlib.blake2b(body, digest_size=12).hexdigest().encode() + b'"')
+
+
 class PageCache:
     """Rendered pages, least recently used first out, bounded in bytes.
 
@@ -28,29 +41,49 @@ class PageCache:
 
     def __init__(self, max_bytes: int) -> None:
         self.max_bytes = max_bytes
-        self._entries: OrderedDict[Hashable, bytes] = OrderedDict()
+        self._entries: OrderedDict[Hashable, RenderedPage] = OrderedDict()
         self._size = 0
         self._lock = threading.Lock()
+        self._making: dict[Hashable, threading.Lock] = {}
 
-    def get(self, key: Hashable) -> bytes | None:
+    def get(self, key: Hashable) -> RenderedPage | None:
         with self._lock:
             value = self._entries.get(key)
             if value is not None:
                 self._entries.move_to_end(key)
             return value
 
-    def put(self, key: Hashable, value: bytes) -> None:
-        if len(value) > self.max_bytes:
+    def put(self, key: Hashable, value: RenderedPage) -> None:
+        if len(value.body) > self.max_bytes:
             return
         with self._lock:
             old = self._entries.pop(key, None)
             if old is not None:
-                self._size -= len(old)
+                self._size -= len(old.body)
             self._entries[key] = value
-            self._size += len(value)
+            self._size += len(value.body)
             while self._size > self.max_bytes:
                 _, dropped = self._entries.popitem(last=False)
-                self._size -= len(dropped)
+                self._size -= len(dropped.body)
+
+    def get_or_make(self, key: Hashable, make: Callable[[], RenderedPage]) -> RenderedPage:
+        """The cached page, or one made now, by one thread only.
+
+        When a popular thread changes, every reader's next request misses at once; the
+        first renders and the rest wait for its result instead of all rendering the same
+        page (measured: 50 concurrent first reads of a 1,000-comment thread pushed p99
+        past a second).
+        """
+        with self._lock:
+            making = self._making.setdefault(key, threading.Lock())
+        with making:
+            page = self.get(key)
+            if page is None:
+                page = make()
+                self.put(key, page)
+        with self._lock:
+            self._making.pop(key, None)
+        return page
 
     def __len__(self) -> int:
         return len(self._entries)

@@ -19,7 +19,7 @@ import orjson
 from parlour.domain import errors
 from parlour.domain.model import Comment, Sort, Status, Thread
 from parlour.services import rules
-from parlour.services.context import Context
+from parlour.services.context import Context, RenderedPage
 from parlour.services.views import public_comment, public_thread
 from parlour.store import Tx
 from parlour.store import comments as store
@@ -124,24 +124,20 @@ def locate(ctx: Context, query: PageQuery) -> Thread | None:
     return thread
 
 
-def cached_page(ctx: Context, thread: Thread | None, query: PageQuery) -> bytes | None:
+def cached_page(ctx: Context, thread: Thread | None, query: PageQuery) -> RenderedPage | None:
     if thread is None:
         return None
     return ctx.pages.get((thread.id, thread.version, query))
 
 
-def render_page(ctx: Context, thread: Thread | None, query: PageQuery) -> bytes:
+def render_page(ctx: Context, thread: Thread | None, query: PageQuery) -> RenderedPage:
     """The page as JSON bytes, stored in the cache under the version it was asked for."""
-    body = orjson.dumps(build_page(ctx, thread, query))
-    if thread is not None:
-        ctx.pages.put((thread.id, thread.version, query), body)
-    return body
-
-
-def read_page(ctx: Context, query: PageQuery) -> bytes:
-    """Locate, then serve from the cache or render: the whole read in one call."""
-    thread = locate(ctx, query)
-    return cached_page(ctx, thread, query) or render_page(ctx, thread, query)
+    if thread is None:
+        return RenderedPage.of(orjson.dumps(build_page(ctx, thread, query)))
+    return ctx.pages.get_or_make(
+        (thread.id, thread.version, query),
+        lambda: RenderedPage.of(orjson.dumps(build_page(ctx, thread, query))),
+    )
 
 
 def build_page(ctx: Context, thread: Thread | None, query: PageQuery) -> dict[str, Any]:

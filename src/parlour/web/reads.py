@@ -9,7 +9,6 @@ The OpenAPI document describes them in web/openapi.py.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Awaitable, Callable
 from urllib.parse import unquote_plus
 
@@ -70,16 +69,15 @@ async def _read_comments(scope: Scope, _receive: Receive, send: Send) -> None:
         _one(p, "cursor"), _one(p, "root"),
     )  # fmt: skip
     thread = reading.locate(ctx, query)
-    body = reading.cached_page(ctx, thread, query)
-    if body is None:
-        body = await run_in_threadpool(reading.render_page, ctx, thread, query)
-    etag = b'"' + hashlib.blake2b(body, digest_size=12).hexdigest().encode() + b'"'
-    headers = [_NO_CACHE, (b"etag", etag)]
+    page = reading.cached_page(ctx, thread, query)
+    if page is None:
+        page = await run_in_threadpool(reading.render_page, ctx, thread, query)
+    headers = [_NO_CACHE, (b"etag", page.etag)]
     for name, value in scope["headers"]:
-        if name == b"if-none-match" and value == etag:
+        if name == b"if-none-match" and value == page.etag:
             await _send(send, 304, b"", headers)
             return
-    await _send(send, 200, body, [_JSON, *headers])
+    await _send(send, 200, page.body, [_JSON, *headers])
 
 
 async def _read_counts(scope: Scope, _receive: Receive, send: Send) -> None:
