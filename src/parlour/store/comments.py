@@ -8,7 +8,6 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     and_,
-    bindparam,
     delete,
     exists,
     func,
@@ -20,7 +19,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import aliased
 
 from parlour.domain.model import Comment, Sort, Status
-from parlour.store.database import IntegrityError, Tx
+from parlour.store.database import IntegrityError, Tx, driver_rows
 from parlour.store.schema import comments, hearts, idempotency_keys, readers, threads
 
 _SHOWN = (Status.PUBLISHED.value, Status.REMOVED.value)
@@ -65,66 +64,63 @@ def get_comment_and_site(tx: Tx, comment_id: int) -> tuple[Comment, str] | None:
     return None if row is None else (_comment(row), row.site_id)
 
 
-# The write path's statements are built once: building and keying a statement costs more
-# than running it on SQLite (measured ~100 µs each), and posting holds the write lock.
-_insert_comment = insert(comments).returning(comments.c.id)
-_find_duplicate = (
-    select(comments)
-    .where(
-        comments.c.thread_id == bindparam("thread_id"),
-        comments.c.author_key == bindparam("author_key"),
-        comments.c.body_hash == bindparam("body_hash"),
-        func.coalesce(comments.c.parent_id, 0) == bindparam("parent_id"),
-        comments.c.created_at >= bindparam("since"),
-        comments.c.status == Status.PUBLISHED.value,
-    )
-    .order_by(comments.c.id)
-    .limit(1)
+# The statements every post runs go straight to the driver (database.driver_rows).
+_COLUMNS = (
+    "id, thread_id, parent_id, root_id, depth, author_name, author_email, author_key, is_writer, body, "
+    "html, status, pinned, hearts, liked_by_writer, reply_count, created_at, edited_at"
 )
-_count_by_ip = select(func.count()).where(
-    comments.c.ip_hash == bindparam("ip_hash"),
-    comments.c.created_at >= bindparam("since"),
-    comments.c.is_writer.is_(False),
+_INSERT_COLUMNS = (
+    "thread_id", "parent_id", "root_id", "depth", "author_name", "author_email", "author_key", "ip_hash",
+    "is_writer", "body", "body_hash", "html", "status", "pinned", "hearts", "liked_by_writer", "reply_count",
+    "created_at",
+)  # fmt: skip
+_INSERT = (
+    f"INSERT INTO comments ({', '.join(_INSERT_COLUMNS)}) "
+    f"VALUES ({', '.join('?' for _ in _INSERT_COLUMNS)}) RETURNING id"
 )
-_change_reply_count = (
-    update(comments)
-    .where(comments.c.id == bindparam("comment_id"))
-    .values(reply_count=comments.c.reply_count + bindparam("delta"))
+_FIND_DUPLICATE = (
+    f"SELECT {_COLUMNS} FROM comments WHERE thread_id = ? AND author_key = ? AND body_hash = ? "
+    "AND coalesce(parent_id, 0) = ? AND created_at >= ? AND status = 'published' ORDER BY id LIMIT 1"
 )
+_COUNT_BY_IP = "SELECT count(*) FROM comments WHERE ip_hash = ? AND created_at >= ? AND is_writer = ?"
+_CHANGE_REPLY_COUNT = "UPDATE comments SET reply_count = reply_count + ? WHERE id = ?"
+
+
+def _comment_from(row: Sequence[Any]) -> Comment:
+    """A Comment from a row in `_COLUMNS` order."""
+    (cid, thread_id, parent_id, root_id, depth, name, email, akey, is_writer, body, html, status, pinned,
+     hearts_, liked, replies, created, edited) = row  # fmt: skip
+    return Comment(
+        cid, thread_id, parent_id, root_id, depth, name, email, akey, bool(is_writer), body, html,
+        Status(status), bool(pinned), hearts_, bool(liked), replies, created, edited,
+    )  # fmt: skip
 
 
 def insert_comment(tx: Tx, **values: Any) -> Comment:
     """Insert and return the stored comment (one statement: RETURNING the new id)."""
-    result = tx.execute(_insert_comment, values)
-    values.setdefault("edited_at", None)
-    return _comment(_Values(id=int(result.scalar_one()), **values))
-
-
-class _Values:
-    """Attribute access to inserted values, shaped like a row for `_comment`."""
-
-    def __init__(self, **values: Any) -> None:
-        self.__dict__.update(values)
+    rows = driver_rows(tx, _INSERT, [values[c] for c in _INSERT_COLUMNS])
+    v = values
+    return Comment(
+        int(rows[0][0]), v["thread_id"], v["parent_id"], v["root_id"], v["depth"], v["author_name"],
+        v["author_email"], v["author_key"], v["is_writer"], v["body"], v["html"], Status(v["status"]),
+        v["pinned"], v["hearts"], v["liked_by_writer"], v["reply_count"], v["created_at"], None,
+    )  # fmt: skip
 
 
 def find_recent_duplicate(
     tx: Tx, thread_id: int, parent_id: int | None, author_key: str, body_hash: str, since: int
 ) -> Comment | None:
     """The same author's same text under the same parent, posted after `since`."""
-    params = {
-        "thread_id": thread_id, "author_key": author_key, "body_hash": body_hash,
-        "parent_id": parent_id or 0, "since": since,
-    }  # fmt: skip
-    row = tx.execute(_find_duplicate, params).one_or_none()
-    return None if row is None else _comment(row)
+    rows = driver_rows(tx, _FIND_DUPLICATE, (thread_id, author_key, body_hash, parent_id or 0, since))
+    return _comment_from(rows[0]) if rows else None
 
 
 def count_recent_by_ip(tx: Tx, ip_hash: str, since: int) -> int:
-    return int(tx.execute(_count_by_ip, {"ip_hash": ip_hash, "since": since}).scalar_one())
+    return int(driver_rows(tx, _COUNT_BY_IP, (ip_hash, since, False))[0][0])
 
 
 def change_reply_count(tx: Tx, comment_id: int, delta: int) -> None:
-    tx.execute(_change_reply_count, {"comment_id": comment_id, "delta": delta})
+    driver_rows(tx, _CHANGE_REPLY_COUNT, (delta, comment_id))
 
 
 def update_comment(tx: Tx, comment_id: int, **values: Any) -> None:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import fcntl
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -125,3 +126,26 @@ def _sqlite_on_begin(conn: Connection) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
     else:
         conn.exec_driver_sql("BEGIN")
+
+
+@lru_cache(maxsize=64)
+def _format_style(sql: str) -> str:
+    return sql.replace("?", "%s")
+
+
+def driver_rows(tx: Tx, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+    """Run one statement straight on the transaction's driver connection.
+
+    For the few statements every post runs while it holds the write lock: SQLAlchemy's
+    work around a statement (~80 µs measured) costs more than SQLite's own (~10 µs).
+    `sql` uses `?` placeholders and no literal question marks; they become `%s` for
+    psycopg.
+    """
+    if tx.dialect.name != "sqlite":
+        sql = _format_style(sql)
+    cursor = tx.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(sql, params)
+        return list(cursor.fetchall()) if cursor.description else []
+    finally:
+        cursor.close()

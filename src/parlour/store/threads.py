@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Row, bindparam, insert, select, update
+from sqlalchemy import Row, insert, select, update
 
 from parlour.domain.model import Thread
-from parlour.store.database import IntegrityError, Tx
+from parlour.store.database import IntegrityError, Tx, driver_rows
 from parlour.store.schema import threads
 
 
@@ -22,19 +22,17 @@ def _thread(row: Row[tuple[object, ...]]) -> Thread:
     )
 
 
-_get_thread = select(threads).where(
-    threads.c.site_id == bindparam("site_id"), threads.c.key == bindparam("key")
+# Run by every post, so straight on the driver (database.driver_rows).
+_GET_THREAD = (
+    "SELECT id, site_id, key, title, url, comment_count, version, created_at FROM threads "
+    "WHERE site_id = ? AND key = ?"
 )
-_bump_thread = (
-    update(threads)
-    .where(threads.c.id == bindparam("thread_id"))
-    .values(version=threads.c.version + 1, comment_count=threads.c.comment_count + bindparam("delta"))
-)
+_BUMP_THREAD = "UPDATE threads SET version = version + 1, comment_count = comment_count + ? WHERE id = ?"
 
 
 def get_thread(tx: Tx, site_id: str, key: str) -> Thread | None:
-    row = tx.execute(_get_thread, {"site_id": site_id, "key": key}).one_or_none()
-    return None if row is None else _thread(row)
+    rows = driver_rows(tx, _GET_THREAD, (site_id, key))
+    return Thread(*rows[0]) if rows else None
 
 
 def get_thread_by_id(tx: Tx, thread_id: int) -> Thread | None:
@@ -73,7 +71,7 @@ def get_or_create_thread(
 
 def bump_thread(tx: Tx, thread_id: int, count_delta: int = 0) -> None:
     """Record a change to the thread's comments, invalidating every cached page of it."""
-    tx.execute(_bump_thread, {"thread_id": thread_id, "delta": count_delta})
+    driver_rows(tx, _BUMP_THREAD, (count_delta, thread_id))
 
 
 def bump_site_threads(tx: Tx, site_id: str) -> None:
