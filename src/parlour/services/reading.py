@@ -59,8 +59,7 @@ def page_query(
 ) -> PageQuery:
     """Check the query parameters of a page request; raises a ParlourError naming the bad one."""
     settings = ctx.settings
-    if not site:
-        raise errors.InvalidParameter("The site parameter is required.", field="site")
+    site = _site_param(site)
     if not thread:
         raise errors.InvalidParameter("The thread parameter is required.", field="thread")
     key = rules.thread_key(thread, settings)
@@ -75,6 +74,14 @@ def page_query(
     if cursor:
         after = _decode_cursor(cursor, sort_, root_)
     return PageQuery(site, key, sort_, limit_, replies_, after, root_, cursor or None)
+
+
+def _site_param(site: str | None) -> str:
+    if not site:
+        raise errors.InvalidParameter("The site parameter is required.", field="site")
+    if not rules.is_site_id(site):
+        raise errors.UnknownSite(f"There is no site with id {site!r}.", site=site)
+    return site
 
 
 def _int(raw: str | None, field: str, default: int, maximum: int) -> int:
@@ -226,8 +233,7 @@ def _keep(node: dict[str, Any], published: dict[int, bool]) -> bool:
 
 def counts(ctx: Context, site: str | None, keys: Sequence[str]) -> dict[str, int]:
     """Published comments per thread key; unknown keys count 0."""
-    if not site:
-        raise errors.InvalidParameter("The site parameter is required.", field="site")
+    site = _site_param(site)
     if not keys:
         raise errors.InvalidParameter("Name at least one thread.", field="thread")
     if len(keys) > MAX_COUNT_THREADS:

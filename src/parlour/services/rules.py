@@ -99,6 +99,10 @@ def page_url(value: object) -> str | None:
     raise errors.InvalidInput("url must be an http(s) address or a path starting with /.", field="url")
 
 
+def is_site_id(value: str) -> bool:
+    return bool(_SITE_ID.match(value))
+
+
 def site_id(value: str) -> str:
     if not _SITE_ID.match(value):
         raise errors.InvalidSiteId(field="site")
