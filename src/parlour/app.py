@@ -7,6 +7,7 @@ the environment).
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -45,6 +46,9 @@ def create_app(settings: Settings | None = None, context: Context | None = None)
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned = context is None
         app.state.ctx = context or open_context(settings)
+        # Everything made at start lives as long as the process: keep it out of the
+        # garbage collector's full passes, which otherwise walk it again and again.
+        gc.freeze()
         try:
             yield
         finally:
