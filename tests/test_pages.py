@@ -38,3 +38,15 @@ def test_thread_page_links_to_the_next_page(ctx: Context, client: TestClient) ->
 
 def test_thread_page_of_unknown_site_is_404(client: TestClient) -> None:
     assert client.get("/comments.html", params={"site": "nope", "thread": "/p"}).status_code == 404
+
+
+def test_front_page_says_parlour_runs_and_links_the_demo(ctx: Context, client: TestClient) -> None:
+    empty = client.get("/")
+    assert (
+        empty.status_code == 200
+        and "Parlour is running" in empty.text
+        and "parlour site create" in empty.text
+    )
+    make_site(ctx, "demo")
+    page = client.get("/").text
+    assert "/comments.html?site=demo&amp;thread=/welcome" in page and "/api/v1/docs" in page

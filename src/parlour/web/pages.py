@@ -13,7 +13,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
-from parlour.services import reading
+from parlour import __version__
+from parlour.services import reading, sites
 from parlour.web import http
 
 templates = Environment(
@@ -22,6 +23,14 @@ templates = Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
+
+
+async def index_page(request: Request) -> Response:
+    """What the URL `parlour serve` prints shows: that it runs, its sites, where to look next."""
+    ctx = http.context(request)
+    all_sites = await run_in_threadpool(sites.list_sites, ctx)
+    html = templates.get_template("index.html").render(sites=all_sites, version=__version__)
+    return HTMLResponse(html, headers={"Cache-Control": "no-cache"})
 
 
 async def thread_page(request: Request) -> Response:

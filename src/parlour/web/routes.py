@@ -29,6 +29,7 @@ def routes() -> list[BaseRoute]:
         Route(V1 + "/comments", reads.read_comments, methods=["GET"]),
         Route(V1 + "/counts", reads.read_counts, methods=["GET"]),
         Route("/comments.html", pages.thread_page, methods=["GET"]),
+        Route("/", pages.index_page, methods=["GET"]),
     ]
     # Commenter writes: JSON bodies only and size-capped (BodyGuard), CORS-preflighted,
     # origin-checked against the site, rate-limited per address in the services.
