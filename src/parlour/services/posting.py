@@ -86,7 +86,11 @@ def post_comment(ctx: Context, actor: Actor, new: NewComment, idempotency_key: s
             if duplicate is not None:
                 if idempotency_key is not None:
                     store.insert_idempotent(tx, site.id, idempotency_key, fingerprint, duplicate.id, now)
-                return _posted(ctx, site, duplicate, akey, created=False)
+                # Name, text and address are no proof of being the same person (a shared
+                # address, a copied public name): only a signed reader identity gets the
+                # first comment's edit token back.
+                proven = actor.reader_id is not None
+                return _posted(ctx, site, duplicate, akey, created=False, with_token=proven)
             comment = store.insert_comment(
                 tx,
                 thread_id=thread.id,
@@ -110,6 +114,7 @@ def post_comment(ctx: Context, actor: Actor, new: NewComment, idempotency_key: s
             )
             if parent is not None:
                 store.change_reply_count(tx, parent.id, +1)
+            thread_store.fill_details(tx, thread, title, url)
             thread_store.bump_thread(tx, thread.id, +1)
             if idempotency_key is not None:
                 store.insert_idempotent(tx, site.id, idempotency_key, fingerprint, comment.id, now)
@@ -136,9 +141,11 @@ def _replay(ctx: Context, tx: Tx, site: Site, key: str, fingerprint: str, akey: 
     return _posted(ctx, site, comment, akey, created=False)
 
 
-def _posted(ctx: Context, site: Site, comment: Comment, akey: str, *, created: bool) -> Posted:
+def _posted(
+    ctx: Context, site: Site, comment: Comment, akey: str, *, created: bool, with_token: bool = True
+) -> Posted:
     token = None
-    if comment.author_key == akey and not comment.is_writer:
+    if with_token and comment.author_key == akey and not comment.is_writer:
         token = ctx.signer.edit_token(comment.id, comment.created_at, comment.author_key)
     return Posted(public_comment(comment, site.writer_name), token, created)
 
@@ -146,7 +153,7 @@ def _posted(ctx: Context, site: Site, comment: Comment, akey: str, *, created: b
 def _parent(tx: Tx, parent_id: int | None, thread_id: int) -> Comment | None:
     if parent_id is None:
         return None
-    parent = store.get_comment(tx, parent_id)
+    parent = store.get_comment(tx, parent_id, for_update=True)  # not removed while we reply
     if parent is None:
         raise errors.UnknownParent(f"There is no comment {parent_id} to reply to.", field="parent_id")
     if parent.thread_id != thread_id:
@@ -256,7 +263,16 @@ def set_heart(ctx: Context, actor: Actor, comment_id: int, on: bool) -> dict[str
 
 
 def issue_reader(ctx: Context, actor: Actor) -> str:
-    """A new signed reader identity for this browser (rate-limited per address)."""
+    """A new signed reader identity for this browser (rate-limited per address).
+
+    The request has no body, so nothing forces a CORS preflight: a page on any origin
+    could post here. Only pages of a known site (or Parlour's own) may, so that a hostile
+    page cannot use up its visitors' quota.
+    """
+    if actor.origin is not None and actor.origin != actor.own_origin and actor.origin not in ctx.sites:
+        raise errors.OriginNotAllowed(
+            f"No site here accepts requests from {actor.origin}.", origin=actor.origin
+        )
     reader_id, token = ctx.signer.new_reader_token()
     with ctx.db.write() as tx:
         now = ctx.now()
