@@ -140,3 +140,56 @@ def test_pinning_is_for_the_writer_only(ctx: Context, client: TestClient) -> Non
         client.delete(f"/api/v1/comments/{cid}/pin", headers=writer_headers(ctx)).json()["comment"]["pinned"]
         is False
     )
+
+
+def test_a_removed_conversation_start_stays_reachable_when_its_first_replies_are_removed(
+    ctx: Context, client: TestClient
+) -> None:
+    make_site(ctx)
+    writer = writer_headers(ctx)
+    top = post(client, "Start")["comment"]["id"]
+    first = post(client, "Spam reply", parent_id=top)["comment"]["id"]
+    kept = post(client, "A real reply", parent_id=top)["comment"]["id"]
+    client.delete(f"/api/v1/comments/{first}", headers=writer)
+    client.delete(f"/api/v1/comments/{top}", headers=writer)
+    page = read(client, replies_limit=1)
+    assert [c["id"] for c in page["comments"]] == [top]
+    cursor = page["comments"][0]["replies_cursor"]
+    assert cursor
+    rest = read(client, root=top, cursor=cursor)
+    assert [c["id"] for c in walk(rest["comments"])] == [kept]
+    assert [c["id"] for c in walk(read(client)["comments"])] == [top, kept]
+
+
+def test_concurrent_changes_to_one_comment_keep_the_counts_right(ctx: Context, client: TestClient) -> None:
+    import threading
+
+    from parlour.domain.model import Actor
+    from parlour.services import posting
+
+    make_site(ctx)
+    top = post(client, "Start")["comment"]["id"]
+    reply = post(client, "Reply", parent_id=top)["comment"]["id"]
+    writer = Actor(ip_hash="w", writer_site="blog")
+    barrier = threading.Barrier(6)
+    failures: list[BaseException] = []
+
+    def act(index: int) -> None:
+        try:
+            barrier.wait()
+            if index < 2:
+                posting.remove_comment(ctx, writer, reply, None)
+            else:
+                posting.set_heart(ctx, Actor(ip_hash="r", reader_id=f"reader-{index}"), top, True)
+        except BaseException as exc:
+            failures.append(exc)
+
+    threads = [threading.Thread(target=act, args=(i,)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not failures
+    page = read(client)
+    assert page["thread"]["comment_count"] == 1
+    assert page["comments"][0]["reply_count"] == 0 and page["comments"][0]["hearts"] == 4

@@ -113,7 +113,7 @@ def _decode_cursor(cursor: str, sort: Sort, root: int | None) -> tuple[int, ...]
             and data.get("s") == (sort.value if root is None else "replies")
             and data.get("r") == root
             and isinstance(key, list)
-            and all(type(k) is int for k in key)
+            and all(type(k) is int and 0 <= k <= 2**62 for k in key)
             and len(key) == (1 if root is not None else 3 if sort is Sort.TOP else 2)
         )
     except (ValueError, TypeError, KeyError, binascii.Error, orjson.JSONDecodeError):
@@ -162,7 +162,12 @@ def build_page(ctx: Context, thread: Thread | None, query: PageQuery) -> dict[st
     writer = site.writer_name
     return {
         "thread": public_thread(site.id, fresh.key, fresh),
-        "comments": _nest(comments, writer, query.replies_limit if query.root is None else None),
+        "comments": _nest(
+            comments,
+            writer,
+            query.replies_limit if query.root is None else None,
+            complete=query.root is None or next_cursor is None,
+        ),
         "next_cursor": next_cursor,
     }
 
@@ -191,12 +196,18 @@ def _reply_page(tx: Tx, thread_id: int, query: PageQuery) -> tuple[list[Comment]
     return replies, next_cursor
 
 
-def _nest(comments: list[Comment], writer: str, replies_limit: int | None) -> list[dict[str, Any]]:
+def _nest(
+    comments: list[Comment], writer: str, replies_limit: int | None, complete: bool = True
+) -> list[dict[str, Any]]:
     """Build the tree. Comments whose parent is not in the list stay at the top level
     (top-level comments, or the first replies of a reply page, which carry `parent_id`).
 
     With `replies_limit`, each top-level comment keeps its first replies and, when there
     are more, a `replies_cursor` for the rest (`?root=ID&cursor=...`).
+
+    Removed comments with nothing published under them are dropped, but only from a
+    conversation sent whole (`complete`, and no `replies_cursor`): in a truncated one
+    the published replies may still come on a later page, and need their parent.
     """
     nodes: dict[int, dict[str, Any]] = {}
     published: dict[int, bool] = {}
@@ -222,7 +233,7 @@ def _nest(comments: list[Comment], writer: str, replies_limit: int | None) -> li
         for node in out:
             rid = node["id"]
             node["replies_cursor"] = _encode_cursor(None, (shown[rid][1],), rid) if rid in more else None
-    return [n for n in out if _keep(n, published)]
+    return [n for n in out if not complete or n["id"] in more or _keep(n, published)]
 
 
 def _keep(node: dict[str, Any], published: dict[int, bool]) -> bool:

@@ -48,17 +48,29 @@ def _comment(row: Any) -> Comment:
     )
 
 
-def get_comment(tx: Tx, comment_id: int) -> Comment | None:
-    row = tx.execute(select(comments).where(comments.c.id == comment_id)).one_or_none()
+def get_comment(tx: Tx, comment_id: int, *, for_update: bool = False) -> Comment | None:
+    """A comment; with `for_update`, its row stays locked until the transaction ends.
+
+    (PostgreSQL: SELECT ... FOR UPDATE. SQLite needs no row lock: its writers are serial.)
+    """
+    query = select(comments).where(comments.c.id == comment_id)
+    if for_update:
+        query = query.with_for_update()
+    row = tx.execute(query).one_or_none()
     return None if row is None else _comment(row)
 
 
 def get_comment_and_site(tx: Tx, comment_id: int) -> tuple[Comment, str] | None:
-    """A comment and the id of the site its thread belongs to, in one query."""
+    """A comment (its row locked until the transaction ends) and its thread's site id.
+
+    The lock makes concurrent changes to one comment take turns on PostgreSQL, so two
+    removals cannot both decrement the counts; SQLite's writers are serial anyway.
+    """
     query = (
         select(comments, threads.c.site_id)
         .join(threads, threads.c.id == comments.c.thread_id)
         .where(comments.c.id == comment_id)
+        .with_for_update(of=comments)
     )
     row = tx.execute(query).one_or_none()
     return None if row is None else (_comment(row), row.site_id)

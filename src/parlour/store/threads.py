@@ -43,17 +43,9 @@ def get_thread_by_id(tx: Tx, thread_id: int) -> Thread | None:
 def get_or_create_thread(
     tx: Tx, site_id: str, key: str, title: str | None, url: str | None, now: int
 ) -> Thread:
-    """The thread for a page, created if this is its first comment (title and url kept from then)."""
+    """The thread for a page, created (with this title and url) if it has none yet."""
     found = get_thread(tx, site_id, key)
     if found is not None:
-        if (title and not found.title) or (url and not found.url):
-            tx.execute(
-                update(threads)
-                .where(threads.c.id == found.id)
-                .values(title=found.title or title, url=found.url or url)
-            )
-            found = get_thread(tx, site_id, key)
-            assert found is not None
         return found
     try:
         with tx.begin_nested():
@@ -67,6 +59,16 @@ def get_or_create_thread(
     created = get_thread(tx, site_id, key)
     assert created is not None
     return created
+
+
+def fill_details(tx: Tx, thread: Thread, title: str | None, url: str | None) -> None:
+    """Keep a title and url the thread lacks. Callers bump the thread in the same transaction."""
+    if (title and not thread.title) or (url and not thread.url):
+        tx.execute(
+            update(threads)
+            .where(threads.c.id == thread.id)
+            .values(title=thread.title or title, url=thread.url or url)
+        )
 
 
 def bump_thread(tx: Tx, thread_id: int, count_delta: int = 0) -> None:
