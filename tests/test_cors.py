@@ -75,3 +75,12 @@ def test_origins_can_be_changed_and_take_effect(ctx: Context, client: TestClient
 def test_requests_from_parlours_own_pages_are_allowed(ctx: Context, client: TestClient) -> None:
     make_site(ctx)
     post(client, "same origin", headers={"Origin": "http://parlour.test"})
+
+
+def test_a_foreign_page_cannot_use_up_its_visitors_reader_identities(
+    ctx: Context, client: TestClient
+) -> None:
+    make_site(ctx)
+    foreign = client.post("/api/v1/readers", headers={"Origin": "https://evil.example"})
+    assert foreign.status_code == 403 and error_code(foreign) == "origin_not_allowed"
+    assert client.post("/api/v1/readers", headers={"Origin": BLOG}).status_code == 201

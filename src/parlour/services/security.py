@@ -35,7 +35,8 @@ class Signer:
         return f"e1.{comment_id}.{self.sign('edit', f'{comment_id}:{created_at}:{author_key}')}"
 
     def check_edit_token(self, token: str, comment_id: int, created_at: int, author_key: str) -> bool:
-        return hmac.compare_digest(token, self.edit_token(comment_id, created_at, author_key))
+        expected = self.edit_token(comment_id, created_at, author_key)
+        return token.isascii() and hmac.compare_digest(token, expected)
 
     def new_reader_token(self) -> tuple[str, str]:
         """(reader id, the token the browser keeps for it)."""
@@ -45,7 +46,7 @@ class Signer:
     def reader_id(self, token: str) -> str | None:
         """The reader id inside a token, or None when the token is not one we signed."""
         parts = token.split(".")
-        if len(parts) != 3 or parts[0] != "r1" or not parts[1]:
+        if not token.isascii() or len(parts) != 3 or parts[0] != "r1" or not parts[1]:
             return None
         if not hmac.compare_digest(parts[2], self.sign("reader", parts[1])):
             return None

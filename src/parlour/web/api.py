@@ -11,13 +11,13 @@ from starlette.responses import Response
 from parlour import __version__
 from parlour.services import health, posting
 from parlour.web import http
-from parlour.web.schemas import CommentEdit, CommentIn
+from parlour.web.schemas import MAX_ID, CommentEdit, CommentIn
 
 IdempotencyKey = Annotated[
     str | None,
     Header(alias="Idempotency-Key", description="Retrying with the same key returns the first result."),
 ]
-CommentId = Annotated[int, Path(ge=1)]
+CommentId = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 
 # Public reads live in web/reads.py (raw ASGI, the hot path).

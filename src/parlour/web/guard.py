@@ -48,18 +48,35 @@ class BodyGuard:
             await self._refuse(errors.UnsupportedMediaType(), scope, receive, send)
             return
 
-        seen = 0
-
-        async def limited() -> Message:
-            nonlocal seen
+        if declared is not None:
+            await self.app(scope, receive, send)  # the server holds a body to its Content-Length
+            return
+        # Chunked: read it all here (it is small by definition) so that too much is a 413
+        # before any route starts parsing.
+        chunks: list[bytes] = []
+        size = 0
+        while True:
             message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
-                    raise errors.RequestTooLarge(limit_bytes=self.max_bytes)
-            return message
+            if message["type"] != "http.request":
+                return  # the client went away
+            chunks.append(message.get("body", b""))
+            size += len(chunks[-1])
+            if size > self.max_bytes:
+                await self._refuse(errors.RequestTooLarge(limit_bytes=self.max_bytes), scope, receive, send)
+                return
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        replayed = False
 
-        await self.app(scope, limited, send)
+        async def replay() -> Message:
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await self.app(scope, replay, send)
 
     @staticmethod
     async def _refuse(exc: errors.ParlourError, scope: Scope, receive: Receive, send: Send) -> None:

@@ -53,11 +53,14 @@ class CountsOut(BaseModel):
     counts: dict[str, int]
 
 
+MAX_ID = 2**62  # ids are 64-bit in the database; anything larger is refused, not overflowed
+
+
 class CommentIn(BaseModel):
     site: str
     thread: str = Field(description="The page's key, usually its canonical path.")
     body: str = Field(description="Markdown.")
-    parent_id: int | None = None
+    parent_id: int | None = Field(default=None, ge=1, le=MAX_ID)
     author_name: str | None = None
     author_email: str | None = Field(default=None, description="Private: never shown or returned.")
     title: str | None = Field(default=None, description="The post's title, kept when the thread is created.")
