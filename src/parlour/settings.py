@@ -119,6 +119,12 @@ class Settings:
             raise SettingsError("PARLOUR_REPLIES_SIZE must not exceed PARLOUR_REPLIES_MAX")
         if not self.database.split(":", 1)[0].startswith(("sqlite", "postgres")):
             raise SettingsError("PARLOUR_DATABASE must be a sqlite:/// or postgresql:// URL")
+        if self.database.startswith("sqlite") and (
+            ":memory:" in self.database or self.database.rstrip("/") == "sqlite:"
+        ):
+            raise SettingsError(
+                "PARLOUR_DATABASE must name a SQLite file: an in-memory database is not shared"
+            )
         if self.log_level.lower() not in {"debug", "info", "warning", "error"}:
             raise SettingsError("PARLOUR_LOG_LEVEL must be debug, info, warning or error")
 

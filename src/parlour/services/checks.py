@@ -21,13 +21,6 @@ class Problem:
 def run_checks(settings: Settings) -> list[Problem]:
     problems: list[Problem] = []
     db = Database(settings.database, pool=False)
-    if db.is_sqlite and ":memory:" in settings.database and settings.workers > 1:
-        problems.append(
-            Problem(
-                "P006", "error", "An in-memory SQLite database cannot be shared by several workers.",
-                "Use a file (sqlite:///parlour.db) or PostgreSQL.",
-            )
-        )  # fmt: skip
     try:
         try:
             ping(db)
