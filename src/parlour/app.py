@@ -22,7 +22,8 @@ from parlour.web import openapi
 from parlour.web.cors import SiteCors
 from parlour.web.errors import HANDLERS
 from parlour.web.guard import BodyGuard
-from parlour.web.routes import routes
+from parlour.web.reads import HotReads
+from parlour.web.routes import hot_endpoints, routes
 
 
 class _AppOrigins:
@@ -56,10 +57,11 @@ def create_app(settings: Settings | None = None, context: Context | None = None)
                 app.state.ctx.close()
 
     origins = _AppOrigins()
+    table = routes()
     app = FastAPI(
         title="Parlour",
         version=__version__,
-        routes=routes(),
+        routes=table,
         openapi_url="/api/v1/openapi.json",
         docs_url="/api/v1/docs",
         redoc_url=None,
@@ -69,6 +71,7 @@ def create_app(settings: Settings | None = None, context: Context | None = None)
         telemetry={"tracing": False, "metrics": False, "logs": False},
         middleware=[
             Middleware(SiteCors, origins=origins),
+            Middleware(HotReads, endpoints=hot_endpoints(table)),
             Middleware(BodyGuard, max_bytes=settings.request_max_bytes),
         ],
     )

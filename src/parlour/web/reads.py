@@ -14,10 +14,12 @@ from urllib.parse import unquote_plus
 
 import orjson
 from starlette.concurrency import run_in_threadpool
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
+from parlour.domain.errors import ParlourError
 from parlour.services import reading
 from parlour.services.context import Context
+from parlour.web.errors import STATUS, error_response
 
 _JSON = (b"content-type", b"application/json")
 _NO_CACHE = (b"cache-control", b"no-cache")
@@ -90,3 +92,29 @@ async def _read_counts(scope: Scope, _receive: Receive, send: Send) -> None:
 
 read_comments = Endpoint(_read_comments)
 read_counts = Endpoint(_read_counts)
+
+
+class HotReads:
+    """Hand the bare read endpoints their requests before the framework's inner layers.
+
+    The endpoints stay in the one route table (web/routes.py); this middleware only takes
+    a shortcut to them, past the body guard, exception middleware and route matching,
+    which cost as much as the endpoint itself (measured in-process: 76 µs a read through
+    the stack, 36 µs direct). CORS still applies: it sits outside this middleware.
+    """
+
+    def __init__(self, app: ASGIApp, endpoints: dict[str, Endpoint]) -> None:
+        self.app = app
+        self.endpoints = endpoints
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "GET":
+            endpoint = self.endpoints.get(scope["path"])
+            if endpoint is not None:
+                try:
+                    await endpoint(scope, receive, send)
+                except ParlourError as exc:
+                    response = error_response(STATUS[exc.kind], exc.code(), exc.message, exc.details)
+                    await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
