@@ -50,3 +50,14 @@ def test_front_page_says_parlour_runs_and_links_the_demo(ctx: Context, client: T
     make_site(ctx, "demo")
     page = client.get("/").text
     assert "/comments.html?site=demo&amp;thread=/welcome" in page and "/api/v1/docs" in page
+
+
+def test_demo_page_embeds_the_widget_with_a_noscript_fallback(client: TestClient) -> None:
+    html = client.get("/demo").text
+    assert 'src="http://parlour.test/embed.js" data-site="demo"' in html
+    assert "<noscript>" in html and "/comments.html?site=demo" in html
+    script = client.get("/embed.js")
+    assert script.status_code == 200 and script.headers["content-type"].startswith("text/javascript")
+    again = client.get("/embed.js", headers={"If-None-Match": script.headers["etag"]})
+    assert again.status_code == 304
+    assert client.get("/embed.css").headers["content-type"].startswith("text/css")

@@ -101,7 +101,7 @@ def serve(
     os.environ.update(settings.to_env())  # the worker processes read their settings from here
     base = f"http://{settings.host}:{settings.port}"
     console.print(f"Parlour {__version__} is running at [bold]{base}/[/bold] ({settings.workers} worker(s))")
-    console.print(f"  demo thread: {base}/comments.html?site=demo&thread=/welcome")
+    console.print(f"  demo post:   {base}/demo")
     console.print(f"  API:         {base}/api/v1/openapi.json")
     Granian(
         "parlour.app:create_app",

@@ -6,6 +6,8 @@ It shares its escaping with the API: comment text comes from the stored, sanitis
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
@@ -30,6 +32,31 @@ async def index_page(request: Request) -> Response:
     ctx = http.context(request)
     all_sites = await run_in_threadpool(sites.list_sites, ctx)
     html = templates.get_template("index.html").render(sites=all_sites, version=__version__)
+    return HTMLResponse(html, headers={"Cache-Control": "no-cache"})
+
+
+STATIC = Path(__file__).with_name("static")
+_ASSET_TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8"}
+
+
+def asset(name: str) -> Callable[[Request], Awaitable[Response]]:
+    """An endpoint serving one file of web/static, read once, with an ETag."""
+    body = (STATIC / name).read_bytes()
+    etag = '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'
+    headers = {"ETag": etag, "Cache-Control": "public, max-age=300", "Access-Control-Allow-Origin": "*"}
+
+    async def serve(request: Request) -> Response:
+        if request.headers.get("if-none-match") == etag:
+            return Response(status_code=304, headers=headers)
+        return Response(body, media_type=_ASSET_TYPES[Path(name).suffix], headers=headers)
+
+    return serve
+
+
+async def demo_page(request: Request) -> Response:
+    """A writer's post with the widget on it, to see Parlour right after `make run`."""
+    base = f"{request.url.scheme}://{request.headers.get('host', request.url.netloc)}"
+    html = templates.get_template("demo.html").render(base=base, title="The garden in November")
     return HTMLResponse(html, headers={"Cache-Control": "no-cache"})
 
 

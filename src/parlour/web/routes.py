@@ -30,6 +30,7 @@ def routes() -> list[BaseRoute]:
         Route(V1 + "/counts", reads.read_counts, methods=["GET"]),
         Route("/comments.html", pages.thread_page, methods=["GET"]),
         Route("/", pages.index_page, methods=["GET"]),
+        Route("/demo", pages.demo_page, methods=["GET"]),
     ]
     # Commenter writes: JSON bodies only and size-capped (BodyGuard), CORS-preflighted,
     # origin-checked against the site, rate-limited per address in the services.
@@ -43,12 +44,17 @@ def routes() -> list[BaseRoute]:
         _api("/comments/{comment_id}/pin", api.unpin_comment, "DELETE", CommentEnvelope, tags=["writer"], summary="Unpin a comment"),
         _api("/readers", api.create_reader, "POST", ReaderOut, 201, tags=["hearts"], summary="Get a reader identity"),
     ]  # fmt: skip
+    # Static assets: the widget, cacheable by anyone.
+    assets: list[BaseRoute] = [
+        Route("/embed.js", pages.asset("embed.js"), methods=["GET"]),
+        Route("/embed.css", pages.asset("embed.css"), methods=["GET"]),
+    ]
     # Internals: for operators and load balancers, never cached.
     internals: list[BaseRoute] = [
         Route("/-/health", api.health_check, methods=["GET"]),
         Route("/-/version", api.version, methods=["GET"]),
     ]
-    return [*public_reads, *commenter_writes, *internals]
+    return [*public_reads, *commenter_writes, *assets, *internals]
 
 
 def hot_endpoints(table: list[BaseRoute]) -> dict[str, reads.Endpoint]:

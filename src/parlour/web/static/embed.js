@@ -1,0 +1,205 @@
+// Parlour's comment section: one script tag, no framework, no cookies.
+//
+//   <script async src="https://PARLOUR/embed.js" data-site="SITE"></script>
+//
+// Reads its settings from the tag's data attributes, renders into #parlour-comments (or
+// right after the tag) inside an open shadow root, and talks to the JSON API with headers
+// only, so it works across origins with third-party cookies blocked.
+// Every string a reader typed is inserted as text; only the server-sanitised `html` of a
+// comment body is inserted as HTML.
+(() => {
+  "use strict";
+  const script = document.currentScript;
+  if (!script) return;
+  const base = new URL(script.src).origin;
+  const data = script.dataset;
+  const canonical = document.querySelector('link[rel="canonical"]');
+  const site = data.site;
+  const thread = data.thread || (canonical ? new URL(canonical.href).pathname : location.pathname);
+  const title = data.title || document.title || null;
+  const store = window.localStorage;
+  const key = (name) => `parlour:${site}:${name}`;
+  const draftKey = key(`draft:${thread}`);
+
+  const strings = {
+    comments: (n) => (n === 1 ? "1 comment" : `${n} comments`),
+    name: "Name (optional)",
+    body: "Your comment",
+    post: "Post comment",
+    reply: "Reply",
+    cancel: "Cancel",
+    author: "Author",
+    anonymous: "Anonymous",
+    removed: "This comment was removed.",
+    more: "Show more comments",
+    heart: "Heart",
+    likedByWriter: "Liked by the author",
+    markdown: "Markdown works: *italic*, **bold**, [links](https://example.com), > quotes.",
+    error: "Something went wrong. Your text is kept; please try again.",
+  };
+
+  const host = document.getElementById("parlour-comments") || (() => {
+    const div = document.createElement("div");
+    div.id = "parlour-comments";
+    script.after(div);
+    return div;
+  })();
+  host.style.minHeight = host.style.minHeight || "12rem"; // keep the page from jumping while loading
+  const root = host.attachShadow({ mode: "open" });
+  root.innerHTML = `<link rel="stylesheet" href="${base}/embed.css">
+    <section class="parlour" aria-label="Comments">
+      <h2 class="count"></h2>
+      <div class="new"></div>
+      <ol class="thread"></ol>
+      <button type="button" class="more" hidden>${strings.more}</button>
+      <p class="status" role="status" aria-live="polite"></p>
+    </section>`;
+  const el = (sel) => root.querySelector(sel);
+
+  function make(tag, attrs = {}, text) {
+    const node = document.createElement(tag);
+    for (const [name, value] of Object.entries(attrs)) node.setAttribute(name, value);
+    if (text !== undefined) node.textContent = text;
+    return node;
+  }
+
+  async function api(method, path, body) {
+    const headers = {};
+    const reader = store.getItem(key("reader"));
+    if (reader) headers["X-Parlour-Reader"] = reader;
+    if (body !== undefined) headers["Content-Type"] = "application/json";
+    const response = await fetch(base + path, {
+      method, headers, body: body === undefined ? undefined : JSON.stringify(body), credentials: "omit",
+    });
+    const payload = response.status === 204 ? {} : await response.json();
+    if (!response.ok) throw Object.assign(new Error(payload.error?.message || strings.error), { payload });
+    return payload;
+  }
+
+  async function readerToken() {
+    if (!store.getItem(key("reader"))) {
+      const { reader_token: token } = await api("POST", "/api/v1/readers");
+      store.setItem(key("reader"), token);
+    }
+  }
+
+  function form(parentId, onDone) {
+    const f = make("form", { class: "compose" });
+    const draft = parentId ? key(`draft:${thread}:${parentId}`) : draftKey;
+    const name = make("input", { name: "author_name", autocomplete: "name", maxlength: "80" });
+    name.value = store.getItem(key("name")) || "";
+    const body = make("textarea", { name: "body", rows: "4", required: "" });
+    body.value = store.getItem(draft) || "";
+    body.addEventListener("input", () => store.setItem(draft, body.value));
+    const nameLabel = make("label", {}, strings.name);
+    nameLabel.append(name);
+    const bodyLabel = make("label", {}, strings.body);
+    bodyLabel.append(body);
+    const hint = make("p", { class: "hint" }, strings.markdown);
+    const error = make("p", { class: "error", role: "alert" });
+    const submit = make("button", { type: "submit" }, strings.post);
+    f.append(nameLabel, bodyLabel, hint, error, submit);
+    if (parentId) {
+      const cancel = make("button", { type: "button" }, strings.cancel);
+      cancel.addEventListener("click", () => f.remove());
+      f.append(cancel);
+    }
+    body.addEventListener("keydown", (event) => {
+      if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) f.requestSubmit();
+      if (event.key === "Escape" && parentId) f.remove();
+    });
+    f.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      error.textContent = "";
+      submit.disabled = true;
+      try {
+        const payload = { site, thread, title, url: location.href.split("#")[0], body: body.value };
+        if (parentId) payload.parent_id = parentId;
+        if (name.value.trim()) payload.author_name = name.value.trim();
+        const result = await api("POST", "/api/v1/comments", payload);
+        store.setItem(key("name"), name.value.trim());
+        if (result.edit_token) store.setItem(key(`edit:${result.comment.id}`), result.edit_token);
+        store.removeItem(draft);
+        body.value = "";
+        onDone(result.comment);
+      } catch (err) {
+        error.textContent = err.message; // the draft stays in the box and in storage
+      } finally {
+        submit.disabled = false;
+      }
+    });
+    return f;
+  }
+
+  function render(comment) {
+    const li = make("li", { id: `comment-${comment.id}`, class: "comment" });
+    const article = make("article");
+    if (comment.removed) {
+      article.append(make("p", { class: "removed" }, strings.removed));
+    } else {
+      const header = make("header");
+      header.append(make("span", { class: "name" }, comment.author.name || strings.anonymous));
+      if (comment.author.is_writer) header.append(make("span", { class: "badge" }, strings.author));
+      const link = make("a", { href: `#comment-${comment.id}` });
+      const time = make("time", { datetime: comment.created_at, title: new Date(comment.created_at).toLocaleString(data.lang || undefined) });
+      time.textContent = new Date(comment.created_at).toLocaleDateString(data.lang || undefined);
+      link.append(time);
+      header.append(link);
+      const body = make("div", { class: "body" });
+      body.innerHTML = comment.html; // sanitised by the server (nh3); never `comment.body`
+      const actions = make("div", { class: "actions" });
+      const heart = make("button", { type: "button", class: "heart", "aria-label": strings.heart }, `♥ ${comment.hearts}`);
+      heart.addEventListener("click", async () => {
+        try {
+          await readerToken();
+          const result = await api("PUT", `/api/v1/comments/${comment.id}/heart`);
+          heart.textContent = `♥ ${result.hearts}`;
+        } catch (err) {
+          el(".status").textContent = err.message;
+        }
+      });
+      const reply = make("button", { type: "button", class: "reply" }, strings.reply);
+      reply.addEventListener("click", () => {
+        if (li.querySelector(":scope > form")) return;
+        const f = form(comment.id, (created) => {
+          f.remove();
+          replies.append(render(created));
+        });
+        article.after(f);
+        f.querySelector("textarea").focus();
+      });
+      actions.append(heart, reply);
+      if (comment.liked_by_writer) actions.append(make("span", { class: "liked" }, strings.likedByWriter));
+      article.append(header, body, actions);
+    }
+    li.append(article);
+    const replies = make("ol", { class: "replies" });
+    for (const child of comment.replies || []) replies.append(render(child));
+    li.append(replies);
+    return li;
+  }
+
+  let cursor = null;
+  async function load() {
+    const params = new URLSearchParams({ site, thread });
+    if (cursor) params.set("cursor", cursor);
+    const page = await api("GET", `/api/v1/comments?${params}`);
+    el(".count").textContent = strings.comments(page.thread.comment_count);
+    for (const comment of page.comments) el(".thread").append(render(comment));
+    cursor = page.next_cursor;
+    el(".more").hidden = !cursor;
+  }
+
+  el(".new").append(form(null, (created) => {
+    el(".thread").append(render(created));
+    el(".status").textContent = strings.comments(root.querySelectorAll(".comment").length);
+  }));
+  el(".more").addEventListener("click", () => load().catch((err) => { el(".status").textContent = err.message; }));
+  load()
+    .then(() => {
+      host.style.minHeight = "";
+      const target = location.hash.startsWith("#comment-") && root.getElementById(location.hash.slice(1));
+      if (target) target.scrollIntoView();
+    })
+    .catch((err) => { el(".status").textContent = err.message; });
+})();

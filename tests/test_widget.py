@@ -1,0 +1,139 @@
+"""The widget in a real browser, on a host page of another origin, as on a real blog."""
+
+from __future__ import annotations
+
+import http.server
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx2 as httpx
+import pytest
+
+from parlour.services import sites
+from parlour.services.context import open_context
+from parlour.settings import Settings
+from test_serve import free_port
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+pytestmark = pytest.mark.skipif(
+    not Path(CHROMIUM).exists() and os.environ.get("CI") != "true",
+    reason="Debian's chromium is not installed",
+)
+
+
+@pytest.fixture
+def parlour(db_url: str, tmp_path: Path) -> Iterator[str]:
+    if db_url.startswith("sqlite"):
+        db_url = f"sqlite:///{tmp_path / 'widget.db'}"
+    port = free_port()
+    log = tmp_path / "serve.log"
+    env = {**os.environ, "PARLOUR_COMMENT_RATE_LIMIT": "0", "PARLOUR_SECRET": "widget"}
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "parlour", "serve", "--port", str(port), "--database", db_url],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(base + "/-/health").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert process.poll() is None and time.monotonic() < deadline, log.read_text()
+            time.sleep(0.1)
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+    _ = db_url
+
+
+@pytest.fixture
+def blog(parlour: str, db_url: str, tmp_path: Path) -> Iterator[str]:
+    """A blog post on its own origin with the one-line snippet; its origin is allowed."""
+    root = tmp_path / "blog"
+    root.mkdir()
+    (root / "post.html").write_text(
+        f"""<!doctype html><html lang="en"><head><meta charset="utf-8"><title>A post</title></head>
+<body><h1>A post</h1><div id="parlour-comments"></div>
+<script async src="{parlour}/embed.js" data-site="blog" data-thread="/post"></script></body></html>""",
+        encoding="utf-8",
+    )
+    handler = lambda *a, **k: http.server.SimpleHTTPRequestHandler(*a, directory=str(root), **k)  # noqa: E731
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    origin = f"http://127.0.0.1:{server.server_address[1]}"
+    url = db_url if db_url.startswith("postgres") else f"sqlite:///{tmp_path / 'widget.db'}"
+    ctx = open_context(Settings(database=url, secret="widget"))
+    try:
+        sites.create_site(ctx, "blog", "Blog", "Wren", [origin])
+    finally:
+        ctx.close()
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield origin + "/post.html"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def page(blog: str) -> Iterator[object]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+            ],
+        )
+        context = browser.new_context()
+        tab = context.new_page()
+        tab.goto(blog)
+        yield tab
+        browser.close()
+
+
+@pytest.mark.slow
+def test_reader_posts_replies_and_hearts_across_origins_with_hostile_text_shown_as_text(page) -> None:  # type: ignore[no-untyped-def]
+    from playwright.sync_api import expect
+
+    widget = page.locator("#parlour-comments")
+    expect(widget.locator(".count")).to_have_text("0 comments")
+    compose = widget.locator(".new form")
+    compose.locator("input[name=author_name]").fill("<img src=x onerror=alert('name')>")
+    compose.locator("textarea").fill("<script>alert('body')</script> and **bold**")
+    compose.locator("button[type=submit]").click()
+    comment = widget.locator("li.comment").first
+    expect(comment.locator(".name")).to_have_text("<img src=x onerror=alert('name')>")
+    expect(comment.locator(".body")).to_contain_text("<script>alert('body')</script>")
+    expect(comment.locator(".body strong")).to_have_text("bold")
+    assert widget.locator("img, script").count() == 0
+
+    comment.locator("button.reply").click()
+    reply_form = comment.locator("form")
+    reply_form.locator("textarea").fill("A reply")
+    reply_form.locator("button[type=submit]").click()
+    expect(comment.locator(".replies li.comment .body")).to_have_text("A reply")
+
+    comment.locator("button.heart").first.click()
+    expect(comment.locator("button.heart").first).to_have_text("♥ 1")
+
+    page.reload()
+    expect(widget.locator(".count")).to_have_text("2 comments")
+    expect(widget.locator(".new input[name=author_name]")).to_have_value("<img src=x onerror=alert('name')>")
