@@ -70,8 +70,15 @@ def blog(parlour: str, db_url: str, tmp_path: Path) -> Iterator[str]:
 <script async src="{parlour}/embed.js" data-site="blog" data-thread="/post"></script></body></html>""",
         encoding="utf-8",
     )
-    handler = lambda *a, **k: http.server.SimpleHTTPRequestHandler(*a, directory=str(root), **k)  # noqa: E731
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+            super().__init__(*args, directory=str(root), **kwargs)
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass  # keep the test output clean
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Quiet)
     origin = f"http://127.0.0.1:{server.server_address[1]}"
     url = db_url if db_url.startswith("postgres") else f"sqlite:///{tmp_path / 'widget.db'}"
     ctx = open_context(Settings(database=url, secret="widget"))
@@ -137,3 +144,31 @@ def test_reader_posts_replies_and_hearts_across_origins_with_hostile_text_shown_
     page.reload()
     expect(widget.locator(".count")).to_have_text("2 comments")
     expect(widget.locator(".new input[name=author_name]")).to_have_value("<img src=x onerror=alert('name')>")
+
+
+@pytest.mark.slow
+def test_reader_edits_and_deletes_own_comment_and_takes_a_heart_back(page) -> None:  # type: ignore[no-untyped-def]
+    from playwright.sync_api import expect
+
+    widget = page.locator("#parlour-comments")
+    compose = widget.locator(".new form")
+    compose.locator("textarea").fill("Teh typo")
+    compose.locator("button[type=submit]").click()
+    comment = widget.locator("li.comment").first
+    expect(comment.locator(".body")).to_have_text("Teh typo")
+
+    comment.locator("button.heart").click()
+    expect(comment.locator("button.heart")).to_have_text("♥ 1")
+    comment.locator("button.heart").click()
+    expect(comment.locator("button.heart")).to_have_text("♥ 0")
+
+    comment.locator("button.edit").click()
+    comment.locator("form.editing textarea").fill("The *fix*")
+    comment.locator("form.editing button[type=submit]").click()
+    expect(comment.locator(".body em")).to_have_text("fix")
+
+    page.reload()
+    comment = widget.locator("li.comment").first
+    expect(comment.locator(".body")).to_have_text("The fix")
+    comment.locator("button.delete").click()
+    expect(comment.locator(".removed")).to_be_visible()

@@ -33,6 +33,9 @@
     removed: "This comment was removed.",
     more: "Show more comments",
     heart: "Heart",
+    edit: "Edit",
+    save: "Save",
+    remove: "Delete",
     likedByWriter: "Liked by the author",
     markdown: "Markdown works: *italic*, **bold**, [links](https://example.com), > quotes.",
     error: "Something went wrong. Your text is kept; please try again.",
@@ -63,8 +66,9 @@
     return node;
   }
 
-  async function api(method, path, body) {
+  async function api(method, path, body, token) {
     const headers = {};
+    if (token) headers.Authorization = `Bearer ${token}`;
     const reader = store.getItem(key("reader"));
     if (reader) headers["X-Parlour-Reader"] = reader;
     if (body !== undefined) headers["Content-Type"] = "application/json";
@@ -131,6 +135,49 @@
     return f;
   }
 
+  // Edit and delete for comments this browser posted (it keeps their edit tokens).
+  function ownActions(comment, token, article, body) {
+    const edit = make("button", { type: "button", class: "edit" }, strings.edit);
+    const remove = make("button", { type: "button", class: "delete" }, strings.remove);
+    edit.addEventListener("click", () => {
+      if (article.querySelector("form.editing")) return;
+      const f = make("form", { class: "compose editing" });
+      const label = make("label", {}, strings.body);
+      const text = make("textarea", { name: "body", rows: "4", required: "" });
+      text.value = comment.body;
+      label.append(text);
+      const error = make("p", { class: "error", role: "alert" });
+      const save = make("button", { type: "submit" }, strings.save);
+      const cancel = make("button", { type: "button" }, strings.cancel);
+      cancel.addEventListener("click", () => f.remove());
+      text.addEventListener("keydown", (event) => { if (event.key === "Escape") f.remove(); });
+      f.append(label, error, save, cancel);
+      f.addEventListener("submit", async (event) => {
+        event.preventDefault();
+        try {
+          const result = await api("PATCH", `/api/v1/comments/${comment.id}`, { body: text.value }, token);
+          comment.body = result.comment.body;
+          body.innerHTML = result.comment.html; // sanitised by the server
+          f.remove();
+        } catch (err) {
+          error.textContent = err.message; // the edit stays in the box
+        }
+      });
+      body.after(f);
+      text.focus();
+    });
+    remove.addEventListener("click", async () => {
+      try {
+        await api("DELETE", `/api/v1/comments/${comment.id}`, undefined, token);
+        store.removeItem(key(`edit:${comment.id}`));
+        article.replaceChildren(make("p", { class: "removed" }, strings.removed));
+      } catch (err) {
+        el(".status").textContent = err.message;
+      }
+    });
+    return [edit, remove];
+  }
+
   function render(comment) {
     const li = make("li", { id: `comment-${comment.id}`, class: "comment" });
     const article = make("article");
@@ -148,12 +195,18 @@
       const body = make("div", { class: "body" });
       body.innerHTML = comment.html; // sanitised by the server (nh3); never `comment.body`
       const actions = make("div", { class: "actions" });
+      const heartKey = key(`hearted:${comment.id}`);
       const heart = make("button", { type: "button", class: "heart", "aria-label": strings.heart }, `♥ ${comment.hearts}`);
+      heart.setAttribute("aria-pressed", store.getItem(heartKey) ? "true" : "false");
       heart.addEventListener("click", async () => {
+        const on = heart.getAttribute("aria-pressed") !== "true";
         try {
           await readerToken();
-          const result = await api("PUT", `/api/v1/comments/${comment.id}/heart`);
+          const result = await api(on ? "PUT" : "DELETE", `/api/v1/comments/${comment.id}/heart`);
           heart.textContent = `♥ ${result.hearts}`;
+          heart.setAttribute("aria-pressed", String(on));
+          if (on) store.setItem(heartKey, "1");
+          else store.removeItem(heartKey);
         } catch (err) {
           el(".status").textContent = err.message;
         }
@@ -169,6 +222,8 @@
         f.querySelector("textarea").focus();
       });
       actions.append(heart, reply);
+      const editToken = store.getItem(key(`edit:${comment.id}`));
+      if (editToken) actions.append(...ownActions(comment, editToken, article, body));
       if (comment.liked_by_writer) actions.append(make("span", { class: "liked" }, strings.likedByWriter));
       article.append(header, body, actions);
     }
