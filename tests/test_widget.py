@@ -64,6 +64,14 @@ def blog(parlour: str, db_url: str, tmp_path: Path) -> Iterator[str]:
     """A blog post on its own origin with the one-line snippet; its origin is allowed."""
     root = tmp_path / "blog"
     root.mkdir()
+    (root / "index.html").write_text(
+        f"""<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Blog</title></head>
+<body><ul><li><a href="/post" data-parlour-count>Comments</a></li>
+<li><a href="/quiet" data-parlour-count>Comments</a></li>
+<li><span data-parlour-count="/post">Comments</span></li></ul>
+<script async src="{parlour}/count.js" data-site="blog"></script></body></html>""",
+        encoding="utf-8",
+    )
     (root / "post.html").write_text(
         f"""<!doctype html><html lang="en"><head><meta charset="utf-8"><title>A post</title></head>
 <body><h1>A post</h1><div id="parlour-comments"></div>
@@ -172,3 +180,22 @@ def test_reader_edits_and_deletes_own_comment_and_takes_a_heart_back(page) -> No
     expect(comment.locator(".body")).to_have_text("The fix")
     comment.locator("button.delete").click()
     expect(comment.locator(".removed")).to_be_visible()
+
+
+@pytest.mark.slow
+def test_index_page_gets_every_count_in_one_request(page, blog: str) -> None:  # type: ignore[no-untyped-def]
+    from playwright.sync_api import expect
+
+    compose = page.locator("#parlour-comments .new form")
+    for text in ["One", "Two"]:
+        compose.locator("textarea").fill(text)
+        compose.locator("button[type=submit]").click()
+        expect(page.locator("#parlour-comments li.comment .body", has_text=text)).to_be_visible()
+    requests: list[str] = []
+    page.on("request", lambda request: requests.append(request.url))
+    page.goto(blog.replace("/post.html", "/index.html"))
+    counts = page.locator("[data-parlour-count]")
+    expect(counts.nth(0)).to_have_text("2 comments")
+    expect(counts.nth(1)).to_have_text("0 comments")
+    expect(counts.nth(2)).to_have_text("2 comments")
+    assert len([url for url in requests if "/api/v1/counts" in url]) == 1

@@ -48,6 +48,7 @@ def routes() -> list[BaseRoute]:
     assets: list[BaseRoute] = [
         Route("/embed.js", pages.asset("embed.js"), methods=["GET"]),
         Route("/embed.css", pages.asset("embed.css"), methods=["GET"]),
+        Route("/count.js", pages.asset("count.js"), methods=["GET"]),
     ]
     # Internals: for operators and load balancers, never cached.
     internals: list[BaseRoute] = [
