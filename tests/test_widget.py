@@ -78,6 +78,12 @@ def blog(parlour: str, db_url: str, tmp_path: Path) -> Iterator[str]:
 <script async src="{parlour}/embed.js" data-site="blog" data-thread="/post"></script></body></html>""",
         encoding="utf-8",
     )
+    (root / "dark.html").write_text(
+        f"""<!doctype html><html lang="de"><head><meta charset="utf-8"><title>Dunkel</title></head>
+<body style="background:#111"><div id="parlour-comments"></div>
+<script async src="{parlour}/embed.js" data-site="blog" data-thread="/post" data-theme="dark"></script></body></html>""",
+        encoding="utf-8",
+    )
 
     class Quiet(http.server.SimpleHTTPRequestHandler):
         def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
@@ -199,3 +205,21 @@ def test_index_page_gets_every_count_in_one_request(page, blog: str) -> None:  #
     expect(counts.nth(1)).to_have_text("0 comments")
     expect(counts.nth(2)).to_have_text("2 comments")
     assert len([url for url in requests if "/api/v1/counts" in url]) == 1
+
+
+@pytest.mark.slow
+def test_dark_theme_and_relative_times_in_the_pages_language(page, blog: str) -> None:  # type: ignore[no-untyped-def]
+    from playwright.sync_api import expect
+
+    compose = page.locator("#parlour-comments .new form")
+    compose.locator("textarea").fill("Guten Abend")
+    compose.locator("button[type=submit]").click()
+    time = page.locator("#parlour-comments li.comment time").first
+    expect(time).to_have_text("now")
+    assert time.get_attribute("datetime", timeout=5000)
+    assert time.get_attribute("title")  # the exact time, on hover
+    page.goto(blog.replace("/post.html", "/dark.html"))
+    time = page.locator("#parlour-comments li.comment time").first
+    expect(time).to_have_text("jetzt")
+    colour = page.locator("#parlour-comments .name").first.evaluate("node => getComputedStyle(node).color")
+    assert colour == "rgb(244, 244, 245)"

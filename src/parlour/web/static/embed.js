@@ -17,6 +17,8 @@
   const site = data.site;
   const thread = data.thread || (canonical ? new URL(canonical.href).pathname : location.pathname);
   const title = data.title || document.title || null;
+  const lang = data.lang || document.documentElement.lang || navigator.language || "en";
+  const theme = ["light", "dark"].includes(data.theme) ? data.theme : "auto"; // auto follows the reader's system
   const store = window.localStorage;
   const key = (name) => `parlour:${site}:${name}`;
   const draftKey = key(`draft:${thread}`);
@@ -50,7 +52,7 @@
   host.style.minHeight = host.style.minHeight || "12rem"; // keep the page from jumping while loading
   const root = host.attachShadow({ mode: "open" });
   root.innerHTML = `<link rel="stylesheet" href="${base}/embed.css">
-    <section class="parlour" aria-label="Comments">
+    <section class="parlour" data-theme="${theme}" aria-label="Comments">
       <h2 class="count"></h2>
       <div class="new"></div>
       <ol class="thread"></ol>
@@ -58,6 +60,16 @@
       <p class="status" role="status" aria-live="polite"></p>
     </section>`;
   const el = (sel) => root.querySelector(sel);
+
+  // "3 hours ago" in the reader's language; the exact time is in the title (on hover).
+  const relativeFormat = new Intl.RelativeTimeFormat(lang, { numeric: "auto" });
+  function relative(date) {
+    const seconds = (date.getTime() - Date.now()) / 1000;
+    for (const [unit, size] of [["year", 31536000], ["month", 2592000], ["week", 604800], ["day", 86400], ["hour", 3600], ["minute", 60]]) {
+      if (Math.abs(seconds) >= size) return relativeFormat.format(Math.round(seconds / size), unit);
+    }
+    return relativeFormat.format(0, "second");
+  }
 
   function make(tag, attrs = {}, text) {
     const node = document.createElement(tag);
@@ -188,8 +200,9 @@
       header.append(make("span", { class: "name" }, comment.author.name || strings.anonymous));
       if (comment.author.is_writer) header.append(make("span", { class: "badge" }, strings.author));
       const link = make("a", { href: `#comment-${comment.id}` });
-      const time = make("time", { datetime: comment.created_at, title: new Date(comment.created_at).toLocaleString(data.lang || undefined) });
-      time.textContent = new Date(comment.created_at).toLocaleDateString(data.lang || undefined);
+      const created = new Date(comment.created_at);
+      const time = make("time", { datetime: comment.created_at, title: created.toLocaleString(lang) });
+      time.textContent = relative(created);
       link.append(time);
       header.append(link);
       const body = make("div", { class: "body" });
