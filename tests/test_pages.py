@@ -61,3 +61,21 @@ def test_demo_page_embeds_the_widget_with_a_noscript_fallback(client: TestClient
     again = client.get("/embed.js", headers={"If-None-Match": script.headers["etag"]})
     assert again.status_code == 304
     assert client.get("/embed.css").headers["content-type"].startswith("text/css")
+
+
+def test_every_language_file_has_every_string_english_has(client: TestClient) -> None:
+    english = client.get("/i18n/en.json").json()
+    for code in ["de", "fr", "es"]:
+        strings = client.get(f"/i18n/{code}.json").json()
+        assert set(strings) == set(english), code
+        assert set(strings["comments"]) >= {"one", "other"} and all(
+            "{n}" in v for v in strings["comments"].values()
+        )
+
+
+def test_the_widgets_built_in_english_matches_en_json(client: TestClient) -> None:
+    """English ships inside embed.js (no extra request); en.json is the translators' copy."""
+    script = client.get("/embed.js").text
+    for key, value in client.get("/i18n/en.json").json().items():
+        if isinstance(value, str):
+            assert f'{key}: "{value}"' in script, key

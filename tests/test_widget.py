@@ -221,5 +221,8 @@ def test_dark_theme_and_relative_times_in_the_pages_language(page, blog: str) ->
     page.goto(blog.replace("/post.html", "/dark.html"))
     time = page.locator("#parlour-comments li.comment time").first
     expect(time).to_have_text("jetzt")
+    expect(page.locator("#parlour-comments .count")).to_have_text("1 Kommentar")
+    expect(page.locator("#parlour-comments .new button[type=submit]")).to_have_text("Kommentar senden")
+    expect(page.locator("#parlour-comments li.comment button.reply").first).to_have_text("Antworten")
     colour = page.locator("#parlour-comments .name").first.evaluate("node => getComputedStyle(node).color")
     assert colour == "rgb(244, 244, 245)"

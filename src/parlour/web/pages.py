@@ -36,7 +36,11 @@ async def index_page(request: Request) -> Response:
 
 
 STATIC = Path(__file__).with_name("static")
-_ASSET_TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8"}
+_ASSET_TYPES = {
+    ".js": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".json": "application/json",
+}
 
 
 def asset(name: str) -> Callable[[Request], Awaitable[Response]]:

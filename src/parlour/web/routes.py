@@ -49,6 +49,10 @@ def routes() -> list[BaseRoute]:
         Route("/embed.js", pages.asset("embed.js"), methods=["GET"]),
         Route("/embed.css", pages.asset("embed.css"), methods=["GET"]),
         Route("/count.js", pages.asset("count.js"), methods=["GET"]),
+        *[
+            Route(f"/i18n/{code}.json", pages.asset(f"i18n/{code}.json"), methods=["GET"])
+            for code in ("en", "de", "fr", "es")
+        ],
     ]
     # Internals: for operators and load balancers, never cached.
     internals: list[BaseRoute] = [

@@ -23,25 +23,19 @@
   const key = (name) => `parlour:${site}:${name}`;
   const draftKey = key(`draft:${thread}`);
 
-  const strings = {
-    comments: (n) => (n === 1 ? "1 comment" : `${n} comments`),
-    name: "Name (optional)",
-    body: "Your comment",
-    post: "Post comment",
-    reply: "Reply",
-    cancel: "Cancel",
-    author: "Author",
-    anonymous: "Anonymous",
-    removed: "This comment was removed.",
-    more: "Show more comments",
-    heart: "Heart",
-    edit: "Edit",
-    save: "Save",
-    remove: "Delete",
-    likedByWriter: "Liked by the author",
+  // English is built in; other languages come from /i18n/LANG.json (one file each).
+  let strings = {
+    comments: { one: "{n} comment", other: "{n} comments" },
+    name: "Name (optional)", body: "Your comment", post: "Post comment", reply: "Reply", cancel: "Cancel",
+    author: "Author", anonymous: "Anonymous", removed: "This comment was removed.", more: "Show more comments",
+    heart: "Heart", edit: "Edit", save: "Save", remove: "Delete", likedByWriter: "Liked by the author",
     markdown: "Markdown works: *italic*, **bold**, [links](https://example.com), > quotes.",
     error: "Something went wrong. Your text is kept; please try again.",
   };
+  const LANGUAGES = ["de", "fr", "es"];
+  const plural = new Intl.PluralRules(lang);
+  const count = (n) => (strings.comments[plural.select(n)] || strings.comments.other)
+    .replace("{n}", new Intl.NumberFormat(lang).format(n));
 
   const host = document.getElementById("parlour-comments") || (() => {
     const div = document.createElement("div");
@@ -56,7 +50,7 @@
       <h2 class="count"></h2>
       <div class="new"></div>
       <ol class="thread"></ol>
-      <button type="button" class="more" hidden>${strings.more}</button>
+      <button type="button" class="more" hidden></button>
       <p class="status" role="status" aria-live="polite"></p>
     </section>`;
   const el = (sel) => root.querySelector(sel);
@@ -248,26 +242,43 @@
   }
 
   let cursor = null;
-  async function load() {
+  function fetchPage() {
     const params = new URLSearchParams({ site, thread });
     if (cursor) params.set("cursor", cursor);
-    const page = await api("GET", `/api/v1/comments?${params}`);
-    el(".count").textContent = strings.comments(page.thread.comment_count);
+    return api("GET", `/api/v1/comments?${params}`);
+  }
+
+  function show(page) {
+    el(".count").textContent = count(page.thread.comment_count);
     for (const comment of page.comments) el(".thread").append(render(comment));
     cursor = page.next_cursor;
     el(".more").hidden = !cursor;
   }
 
-  el(".new").append(form(null, (created) => {
-    el(".thread").append(render(created));
-    el(".status").textContent = strings.comments(root.querySelectorAll(".comment").length);
-  }));
-  el(".more").addEventListener("click", () => load().catch((err) => { el(".status").textContent = err.message; }));
-  load()
-    .then(() => {
-      host.style.minHeight = "";
-      const target = location.hash.startsWith("#comment-") && root.getElementById(location.hash.slice(1));
-      if (target) target.scrollIntoView();
-    })
-    .catch((err) => { el(".status").textContent = err.message; });
+  async function loadStrings() {
+    const code = lang.toLowerCase().split("-")[0];
+    if (!LANGUAGES.includes(code)) return;
+    try {
+      const response = await fetch(`${base}/i18n/${code}.json`, { credentials: "omit" });
+      if (response.ok) strings = { ...strings, ...(await response.json()) };
+    } catch {
+      // English, then: better than no comment section
+    }
+  }
+
+  async function start() {
+    const [page] = await Promise.all([fetchPage(), loadStrings()]); // in parallel: first paint matters
+    el(".more").textContent = strings.more;
+    el(".new").append(form(null, (created) => {
+      el(".thread").append(render(created));
+      el(".status").textContent = count(root.querySelectorAll(".comment").length);
+    }));
+    show(page);
+    host.style.minHeight = "";
+    const target = location.hash.startsWith("#comment-") && root.getElementById(location.hash.slice(1));
+    if (target) target.scrollIntoView();
+  }
+
+  el(".more").addEventListener("click", () => fetchPage().then(show).catch((err) => { el(".status").textContent = err.message; }));
+  start().catch((err) => { el(".status").textContent = err.message; });
 })();
