@@ -123,7 +123,8 @@
       error.textContent = "";
       submit.disabled = true;
       try {
-        const payload = { site, thread, title, url: location.href.split("#")[0], body: body.value };
+        const payload = { site, thread, title, body: body.value };
+        if (location.protocol.startsWith("http")) payload.url = location.href.split("#")[0];
         if (parentId) payload.parent_id = parentId;
         if (name.value.trim()) payload.author_name = name.value.trim();
         const result = await api("POST", "/api/v1/comments", payload);
