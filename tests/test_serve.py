@@ -2,11 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,59 +11,17 @@ import pytest
 from parlour.services import sites
 from parlour.services.context import open_context
 from parlour.settings import Settings
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+from servers import running_parlour, served_database
 
 
 @pytest.fixture
 def server(db_url: str, tmp_path: Path) -> Iterator[str]:
-    if db_url.startswith("sqlite"):
-        db_url = f"sqlite:///{tmp_path / 'served.db'}"  # a fresh file: serve migrates it
-    port = free_port()
-    env = {**os.environ, "PARLOUR_COMMENT_RATE_LIMIT": "0", "PARLOUR_SECRET": "served"}
-    log = tmp_path / "serve.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "parlour",
-                "serve",
-                "--port",
-                str(port),
-                "--workers",
-                "2",
-                "--database",
-                db_url,
-            ],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(base + "/-/health").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert process.poll() is None, log.read_text()
-            assert time.monotonic() < deadline, "server did not start:\n" + log.read_text()
-            time.sleep(0.1)
-        ctx = open_context(Settings(database=db_url, secret="served"))
+    database = served_database(db_url, tmp_path)
+    with running_parlour(database, tmp_path / "serve.log", workers=2) as base:
+        ctx = open_context(Settings(database=database, secret="served"))
         sites.create_site(ctx, "blog", "Blog", "Wren", ["https://blog.example"])
         ctx.close()
         yield base
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
 
 
 @pytest.mark.slow

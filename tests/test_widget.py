@@ -5,20 +5,16 @@ from __future__ import annotations
 import http.server
 import os
 import shutil
-import subprocess
-import sys
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx2 as httpx
 import pytest
 
 from parlour.services import sites
 from parlour.services.context import open_context
 from parlour.settings import Settings
-from test_serve import free_port
+from servers import running_parlour, served_database
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 pytestmark = pytest.mark.skipif(
@@ -29,34 +25,8 @@ pytestmark = pytest.mark.skipif(
 
 @pytest.fixture
 def parlour(db_url: str, tmp_path: Path) -> Iterator[str]:
-    if db_url.startswith("sqlite"):
-        db_url = f"sqlite:///{tmp_path / 'widget.db'}"
-    port = free_port()
-    log = tmp_path / "serve.log"
-    env = {**os.environ, "PARLOUR_COMMENT_RATE_LIMIT": "0", "PARLOUR_SECRET": "widget"}
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "parlour", "serve", "--port", str(port), "--database", db_url],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(base + "/-/health").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert process.poll() is None and time.monotonic() < deadline, log.read_text()
-            time.sleep(0.1)
+    with running_parlour(served_database(db_url, tmp_path), tmp_path / "serve.log", secret="widget") as base:
         yield base
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
-    _ = db_url
 
 
 @pytest.fixture
@@ -94,8 +64,7 @@ def blog(parlour: str, db_url: str, tmp_path: Path) -> Iterator[str]:
 
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Quiet)
     origin = f"http://127.0.0.1:{server.server_address[1]}"
-    url = db_url if db_url.startswith("postgres") else f"sqlite:///{tmp_path / 'widget.db'}"
-    ctx = open_context(Settings(database=url, secret="widget"))
+    ctx = open_context(Settings(database=served_database(db_url, tmp_path), secret="widget"))
     try:
         sites.create_site(ctx, "blog", "Blog", "Wren", [origin])
     finally:
