@@ -16,6 +16,20 @@ _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _SITE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
+def _storable(text: str, field: str, what: str, limit: int, too_long: type[errors.InvalidInput]) -> str:
+    """`text` if it is within `limit` characters and has nothing a database cannot store."""
+    if len(text) > limit:
+        raise too_long(
+            f"The {what} is {len(text)} characters; the limit is {limit}.",
+            field=field,
+            limit=limit,
+            length=len(text),
+        )
+    if _BAD_CHARS.search(text):
+        raise errors.InvalidCharacters(field=field)
+    return text
+
+
 def body(text: object, settings: Settings) -> str:
     """A comment body: not blank, within the limit, storable. Kept exactly as typed
     (apart from Windows line endings), so emoji and every other character round-trip."""
@@ -24,16 +38,7 @@ def body(text: object, settings: Settings) -> str:
     text = text.replace("\r\n", "\n")
     if not text.strip():
         raise errors.EmptyBody(field="body")
-    if len(text) > settings.body_max:
-        raise errors.BodyTooLong(
-            f"The comment is {len(text)} characters; the limit is {settings.body_max}.",
-            field="body",
-            limit=settings.body_max,
-            length=len(text),
-        )
-    if _BAD_CHARS.search(text):
-        raise errors.InvalidCharacters(field="body")
-    return text
+    return _storable(text, "body", "comment", settings.body_max, errors.BodyTooLong)
 
 
 def name(value: object, settings: Settings) -> str | None:
@@ -44,15 +49,7 @@ def name(value: object, settings: Settings) -> str | None:
     value = " ".join(value.split())
     if not value:
         return None
-    if len(value) > settings.name_max:
-        raise errors.NameTooLong(
-            f"The name is {len(value)} characters; the limit is {settings.name_max}.",
-            field="author_name",
-            limit=settings.name_max,
-        )
-    if _BAD_CHARS.search(value):
-        raise errors.InvalidCharacters(field="author_name")
-    return value
+    return _storable(value, "author_name", "name", settings.name_max, errors.NameTooLong)
 
 
 def email(value: object, settings: Settings) -> str | None:
