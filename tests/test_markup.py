@@ -7,7 +7,10 @@ from html.parser import HTMLParser
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from starlette.testclient import TestClient
 
+from factories import error_code, make_site, read
+from parlour.services.context import Context
 from parlour.services.markup import render
 
 
@@ -97,3 +100,14 @@ def _active(html: str) -> tuple[set[str], list[tuple[str, str]]]:
     collector = Collector()
     collector.feed(html)
     return collector.tags, collector.attributes
+
+
+def test_preview_shows_the_html_a_comment_would_have_and_stores_nothing(
+    ctx: Context, client: TestClient
+) -> None:
+    make_site(ctx)
+    response = client.post("/api/v1/preview", json={"body": "**bold** <script>x</script>"})
+    assert response.status_code == 200
+    assert response.json() == {"html": "<p><strong>bold</strong> &lt;script&gt;x&lt;/script&gt;</p>\n"}
+    assert read(client)["thread"]["comment_count"] == 0
+    assert error_code(client.post("/api/v1/preview", json={"body": "  "})) == "empty_body"

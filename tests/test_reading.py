@@ -247,3 +247,36 @@ def test_renaming_the_writer_reaches_cached_pages(ctx: Context, client: TestClie
     assert read(client)["comments"][0]["author"]["name"] == "Wren"
     sites.update_site(ctx, "blog", writer_name="Wren A.")
     assert read(client)["comments"][0]["author"]["name"] == "Wren A."
+
+
+def test_permalink_page_runs_on_until_it_holds_the_linked_reply(ctx: Context, client: TestClient) -> None:
+    make_site(ctx)
+    tops = [post(client, f"top {n}")["comment"]["id"] for n in range(5)]
+    chain = [tops[3]]
+    for n in range(4):
+        chain.append(post(client, f"reply {n}", parent_id=chain[-1])["comment"]["id"])
+    target = chain[3]
+
+    page = read(client, limit=2, replies_limit=1, until=target)
+
+    assert [c["id"] for c in page["comments"]] == tops[:4]
+    assert target in [c["id"] for c in walk(page["comments"])]
+    conversation = page["comments"][3]
+    assert conversation["replies_cursor"] is not None  # the reply after the target comes later
+    rest = read(client, cursor=page["next_cursor"], limit=2, replies_limit=1)
+    assert [c["id"] for c in rest["comments"]] == tops[4:]
+    more = read(client, root=tops[3], cursor=conversation["replies_cursor"])
+    assert [c["id"] for c in walk(more["comments"])] == [chain[4]]
+
+
+def test_permalink_to_a_comment_of_another_thread_is_the_usual_first_page(
+    ctx: Context, client: TestClient
+) -> None:
+    make_site(ctx)
+    elsewhere = post(client, "elsewhere", thread="/other")["comment"]["id"]
+    first = [post(client, f"top {n}")["comment"]["id"] for n in range(3)]
+    page = read(client, limit=2, until=elsewhere)
+    assert [c["id"] for c in page["comments"]] == first[:2]
+    assert error_code(
+        client.get("/api/v1/comments", params={"site": "blog", "thread": "/post", "until": "x"})
+    ) == ("invalid_parameter")

@@ -53,6 +53,7 @@ def create_app(settings: Settings | None = None, context: Context | None = None)
         try:
             yield
         finally:
+            await app.state.ctx.live.close()
             if owned:
                 app.state.ctx.close()
 

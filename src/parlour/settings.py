@@ -70,6 +70,10 @@ class Settings:
     cache_max_bytes: int = field(
         default=64 * 1024 * 1024, metadata={"doc": "Memory for rendered thread pages, per process."}
     )
+    live_poll_ms: int = field(
+        default=1000,
+        metadata={"doc": "How often each process looks for new comments to push to open pages (ms)."},
+    )
     trust_proxy: bool = field(
         default=False, metadata={"doc": "Take the client address from X-Forwarded-For (behind a proxy)."}
     )
@@ -100,7 +104,7 @@ class Settings:
         """Fail loudly on values no instance can run with."""
         positive = [
             "port", "workers", "edit_window", "body_max", "name_max", "email_max", "thread_key_max",
-            "request_max_bytes", "page_size", "page_max", "replies_size", "replies_max",
+            "request_max_bytes", "page_size", "page_max", "replies_size", "replies_max", "live_poll_ms",
         ]  # fmt: skip
         for name in positive:
             if getattr(self, name) <= 0:

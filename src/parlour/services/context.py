@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from parlour.domain.model import Site
 from parlour.services.clock import now_ms
+from parlour.services.live import LiveFeed
 from parlour.services.security import Signer
 from parlour.settings import Settings
 from parlour.store import Database, IntegrityError, sites
@@ -131,6 +132,10 @@ class SiteDirectory:
         self._fresh(self._ttl)
         return origin in self._origins
 
+    def writer_name(self, site_id: str) -> str:
+        site = self.get(site_id)
+        return site.writer_name if site else ""
+
     def invalidate(self) -> None:
         self._loaded_at = float("-inf")
 
@@ -145,6 +150,7 @@ class Context:
     pages: PageCache
     sites: SiteDirectory = field(repr=False)
     hot: HotReads = field(repr=False)
+    live: LiveFeed = field(repr=False)
     now: Callable[[], int] = now_ms  # milliseconds since the epoch; replaceable for demos and tests
 
     def close(self) -> None:
@@ -174,11 +180,13 @@ def instance_secret(settings: Settings, db: Database) -> str:
 def open_context(settings: Settings, db: Database | None = None) -> Context:
     """Open the database (already migrated) and build the context for this process."""
     db = db or Database(settings.database)
+    directory = SiteDirectory(db)
     return Context(
         settings=settings,
         db=db,
         signer=Signer(instance_secret(settings, db)),
         pages=PageCache(settings.cache_max_bytes),
-        sites=SiteDirectory(db),
+        sites=directory,
         hot=HotReads(db),
+        live=LiveFeed(db, directory.writer_name, now_ms, settings.live_poll_ms / 1000),
     )

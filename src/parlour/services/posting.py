@@ -47,6 +47,11 @@ def author_key(actor: Actor, site_id: str, name: str | None, email: str | None) 
     return "a:" + content_hash(actor.ip_hash, name or "", email or "")[:32]
 
 
+def preview(ctx: Context, body: object) -> str:
+    """What `body` would look like posted: checked like a comment, rendered, sanitised."""
+    return markup.render(rules.body(body, ctx.settings))
+
+
 def post_comment(ctx: Context, actor: Actor, new: NewComment, idempotency_key: str | None = None) -> Posted:
     """Create a comment or reply; the same request again returns the first one (created=False)."""
     settings = ctx.settings

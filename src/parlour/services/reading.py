@@ -34,7 +34,8 @@ class PageQuery:
     """A checked request for one page of a thread.
 
     With `root` set, the page is the next replies under that top-level comment rather
-    than top-level comments.
+    than top-level comments. With `until` set (a permalink), the page runs on past
+    `limit` until it holds that comment's conversation down to that comment.
     """
 
     site: str
@@ -45,6 +46,7 @@ class PageQuery:
     after: tuple[int, ...] | None
     root: int | None
     cursor: str | None
+    until: int | None = None
 
 
 def page_query(
@@ -56,6 +58,7 @@ def page_query(
     replies_limit: str | None = None,
     cursor: str | None = None,
     root: str | None = None,
+    until: str | None = None,
 ) -> PageQuery:
     """Check the query parameters of a page request; raises a ParlourError naming the bad one."""
     settings = ctx.settings
@@ -70,10 +73,11 @@ def page_query(
     limit_ = _int(limit, "limit", settings.page_size, settings.page_max)
     replies_ = _int(replies_limit, "replies_limit", settings.replies_size, settings.replies_max)
     root_ = None if root is None else _int(root, "root", 0, 2**62)
+    until_ = None if until is None or root_ is not None else _int(until, "until", 0, 2**62)
     after = None
     if cursor:
         after = _decode_cursor(cursor, sort_, root_)
-    return PageQuery(site, key, sort_, limit_, replies_, after, root_, cursor or None)
+    return PageQuery(site, key, sort_, limit_, replies_, after, root_, cursor or None, until_)
 
 
 def _site_param(site: str | None) -> str:
@@ -155,10 +159,11 @@ def build_page(ctx: Context, thread: Thread | None, query: PageQuery) -> dict[st
         fresh = thread_store.get_thread_by_id(tx, thread.id)
         if site is None or fresh is None:  # deleted in between
             return build_page(ctx, None, query)
+        extended: dict[int, int] = {}
         if query.root is not None:
             comments, next_cursor = _reply_page(tx, fresh.id, query)
         else:
-            comments, next_cursor = _top_page(tx, fresh.id, query)
+            comments, next_cursor = _top_page(tx, fresh.id, query, extended)
     writer = site.writer_name
     return {
         "thread": public_thread(site.id, fresh.key, fresh),
@@ -167,19 +172,54 @@ def build_page(ctx: Context, thread: Thread | None, query: PageQuery) -> dict[st
             writer,
             query.replies_limit if query.root is None else None,
             complete=query.root is None or next_cursor is None,
+            extended=extended,
         ),
         "next_cursor": next_cursor,
     }
 
 
-def _top_page(tx: Tx, thread_id: int, query: PageQuery) -> tuple[list[Comment], str | None]:
-    tops = store.list_top_level(tx, thread_id, query.sort, query.after, query.limit + 1)
-    next_cursor = None
-    if len(tops) > query.limit:
-        tops = tops[: query.limit]
-        next_cursor = _encode_cursor(query.sort, store.sort_key(query.sort, tops[-1]), None)
+def _top_page(
+    tx: Tx, thread_id: int, query: PageQuery, extended: dict[int, int]
+) -> tuple[list[Comment], str | None]:
+    """A page of top-level comments with their first replies.
+
+    For a permalink (`until`), pages are added until the target's conversation is in,
+    and that conversation keeps enough replies to reach the target (`extended`: root id
+    -> replies kept). A target that is not a shown comment of this thread is ignored.
+    """
+    target = _permalink_target(tx, thread_id, query.until)
+    root_id = None if target is None else (target.root_id or target.id)
+    tops: list[Comment] = []
+    after = query.after
+    while True:
+        chunk = store.list_top_level(tx, thread_id, query.sort, after, query.limit + 1)
+        more = len(chunk) > query.limit
+        tops += chunk[: query.limit]
+        if not more or root_id is None or any(c.id == root_id for c in chunk[: query.limit]):
+            break
+        after = store.sort_key(query.sort, tops[-1])
+    next_cursor = _encode_cursor(query.sort, store.sort_key(query.sort, tops[-1]), None) if more else None
     replies = store.list_replies(tx, [c.id for c in tops], query.replies_limit)
+    if target is not None and target.root_id is not None:
+        needed = store.count_replies_through(tx, target.root_id, target.id)
+        if needed > query.replies_limit and any(c.id == target.root_id for c in tops):
+            replies = [c for c in replies if c.root_id != target.root_id]
+            replies += store.list_replies(tx, [target.root_id], needed)
+            extended[target.root_id] = needed
     return tops + replies, next_cursor
+
+
+def _permalink_target(tx: Tx, thread_id: int, comment_id: int | None) -> Comment | None:
+    if comment_id is None:
+        return None
+    target = store.get_comment(tx, comment_id)
+    if (
+        target is None
+        or target.thread_id != thread_id
+        or target.status not in (Status.PUBLISHED, Status.REMOVED)
+    ):
+        return None
+    return target
 
 
 def _reply_page(tx: Tx, thread_id: int, query: PageQuery) -> tuple[list[Comment], str | None]:
@@ -197,13 +237,18 @@ def _reply_page(tx: Tx, thread_id: int, query: PageQuery) -> tuple[list[Comment]
 
 
 def _nest(
-    comments: list[Comment], writer: str, replies_limit: int | None, complete: bool = True
+    comments: list[Comment],
+    writer: str,
+    replies_limit: int | None,
+    complete: bool = True,
+    extended: dict[int, int] | None = None,
 ) -> list[dict[str, Any]]:
     """Build the tree. Comments whose parent is not in the list stay at the top level
     (top-level comments, or the first replies of a reply page, which carry `parent_id`).
 
     With `replies_limit`, each top-level comment keeps its first replies and, when there
-    are more, a `replies_cursor` for the rest (`?root=ID&cursor=...`).
+    are more, a `replies_cursor` for the rest (`?root=ID&cursor=...`); `extended` raises
+    that limit for some roots (a permalink's conversation).
 
     Removed comments with nothing published under them are dropped, but only from a
     conversation sent whole (`complete`, and no `replies_cursor`): in a truncated one
@@ -217,7 +262,7 @@ def _nest(
     for c in comments:
         if replies_limit is not None and c.root_id is not None:
             count, _ = shown.get(c.root_id, (0, 0))
-            if count >= replies_limit:
+            if count >= (extended or {}).get(c.root_id, replies_limit):
                 more.add(c.root_id)
                 continue
             shown[c.root_id] = (count + 1, c.id)
@@ -240,6 +285,18 @@ def _keep(node: dict[str, Any], published: dict[int, bool]) -> bool:
     """Drop removed comments with nothing published under them, recursively."""
     node["replies"] = [r for r in node["replies"] if _keep(r, published)]
     return published[node["id"]] or bool(node["replies"])
+
+
+def events_target(ctx: Context, site: str | None, thread: str | None) -> tuple[str, str]:
+    """Check a request for a thread's live events: (site id, thread key)."""
+    site = _site_param(site)
+    if not thread:
+        raise errors.InvalidParameter("The thread parameter is required.", field="thread")
+    key = rules.thread_key(thread, ctx.settings)
+    exists, _ = ctx.hot.site_thread(site, key)
+    if not exists:
+        raise errors.UnknownSite(f"There is no site with id {site!r}.", site=site)
+    return site, key
 
 
 def counts(ctx: Context, site: str | None, keys: Sequence[str]) -> dict[str, int]:

@@ -213,6 +213,27 @@ def list_replies(tx: Tx, root_ids: Sequence[int], per_root: int, after: int | No
     return [_comment(r) for r in rows]
 
 
+def recent_published(tx: Tx, since: int) -> list[tuple[Comment, str, str]]:
+    """Published comments created at or after `since` (ms), oldest first, with their
+    thread's site id and key: what the live feed sends."""
+    query = (
+        select(comments, threads.c.site_id, threads.c.key.label("thread_key"))
+        .join(threads, threads.c.id == comments.c.thread_id)
+        .where(comments.c.created_at >= since, comments.c.status == Status.PUBLISHED.value)
+        .order_by(comments.c.created_at, comments.c.id)
+        .limit(1000)
+    )
+    return [(_comment(r), r.site_id, r.thread_key) for r in tx.execute(query)]
+
+
+def count_replies_through(tx: Tx, root_id: int, comment_id: int) -> int:
+    """How many shown replies under `root_id` come up to and including `comment_id`."""
+    query = select(func.count()).where(
+        comments.c.root_id == root_id, comments.c.status.in_(_SHOWN), comments.c.id <= comment_id
+    )
+    return int(tx.execute(query).scalar_one())
+
+
 def add_heart(tx: Tx, comment_id: int, reader_id: str, now: int) -> bool:
     """True when this reader had not hearted the comment before."""
     try:

@@ -112,6 +112,8 @@ comments = Table(
     # looking for a repeated post (measured: with two, SQLite scanned the thread).
     Index("ix_comments_dedupe", "thread_id", "author_key", "body_hash"),
     Index("ix_comments_ip_recent", "ip_hash", "created_at"),
+    # The live feed's poll: comments of the last few seconds, across threads.
+    Index("ix_comments_created", "created_at"),
 )
 
 hearts = Table(

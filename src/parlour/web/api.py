@@ -11,7 +11,7 @@ from starlette.responses import Response
 from parlour import __version__
 from parlour.services import health, posting
 from parlour.web import http
-from parlour.web.schemas import MAX_ID, CommentEdit, CommentIn
+from parlour.web.schemas import MAX_ID, CommentEdit, CommentIn, PreviewIn
 
 IdempotencyKey = Annotated[
     str | None,
@@ -94,6 +94,12 @@ async def _pin(request: Request, comment_id: int, on: bool) -> Response:
         ctx, lambda: posting.set_pinned(ctx, http.actor(request, token), comment_id, on)
     )
     return http.json({"comment": comment})
+
+
+async def preview_comment(request: Request, payload: PreviewIn) -> Response:
+    """The HTML a comment body would show, rendered and sanitised as if posted. Stores nothing."""
+    ctx = http.context(request)
+    return http.json({"html": posting.preview(ctx, payload.body)})
 
 
 async def create_reader(request: Request) -> Response:

@@ -33,6 +33,10 @@ def _read_comments_doc(
     root: Annotated[
         int | None, Query(description="Page through the replies under this top-level comment.")
     ] = None,
+    until: Annotated[
+        int | None,
+        Query(description="A permalink: run the page on until it holds this comment's conversation."),
+    ] = None,
 ) -> None:
     """A page of a thread: top-level comments (pinned first, then by `sort`) with their
     replies nested. An unknown thread of a known site is an empty thread."""

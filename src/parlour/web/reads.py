@@ -68,7 +68,7 @@ async def _read_comments(scope: Scope, _receive: Receive, send: Send) -> None:
     p = _params(scope)
     query = reading.page_query(
         ctx, _one(p, "site"), _one(p, "thread"), _one(p, "sort"), _one(p, "limit"), _one(p, "replies_limit"),
-        _one(p, "cursor"), _one(p, "root"),
+        _one(p, "cursor"), _one(p, "root"), _one(p, "until"),
     )  # fmt: skip
     thread = reading.locate(ctx, query)
     page = reading.cached_page(ctx, thread, query)

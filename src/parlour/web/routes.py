@@ -7,8 +7,8 @@ from typing import Any
 from fastapi.routing import APIRoute
 from starlette.routing import BaseRoute, Route
 
-from parlour.web import api, pages, reads
-from parlour.web.schemas import ERRORS, CommentEnvelope, HeartOut, PostedOut, ReaderOut
+from parlour.web import api, events, pages, reads
+from parlour.web.schemas import ERRORS, CommentEnvelope, HeartOut, PostedOut, PreviewOut, ReaderOut
 
 V1 = "/api/v1"
 
@@ -28,6 +28,7 @@ def routes() -> list[BaseRoute]:
     public_reads: list[BaseRoute] = [
         Route(V1 + "/comments", reads.read_comments, methods=["GET"]),
         Route(V1 + "/counts", reads.read_counts, methods=["GET"]),
+        Route(V1 + "/events", events.thread_events, methods=["GET"]),
         Route("/comments.html", pages.thread_page, methods=["GET"]),
         Route("/", pages.index_page, methods=["GET"]),
         Route("/demo", pages.demo_page, methods=["GET"]),
@@ -42,6 +43,7 @@ def routes() -> list[BaseRoute]:
         _api("/comments/{comment_id}/heart", api.unheart_comment, "DELETE", HeartOut, tags=["hearts"], summary="Take a heart back"),
         _api("/comments/{comment_id}/pin", api.pin_comment, "PUT", CommentEnvelope, tags=["writer"], summary="Pin a comment"),
         _api("/comments/{comment_id}/pin", api.unpin_comment, "DELETE", CommentEnvelope, tags=["writer"], summary="Unpin a comment"),
+        _api("/preview", api.preview_comment, "POST", PreviewOut, tags=["write"], summary="Preview a comment"),
         _api("/readers", api.create_reader, "POST", ReaderOut, 201, tags=["hearts"], summary="Get a reader identity"),
     ]  # fmt: skip
     # Static assets: the widget, cacheable by anyone.

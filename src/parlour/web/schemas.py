@@ -71,6 +71,14 @@ class CommentEdit(BaseModel):
     body: str
 
 
+class PreviewIn(BaseModel):
+    body: str = Field(description="Markdown, as it would be posted.")
+
+
+class PreviewOut(BaseModel):
+    html: str = Field(description="The sanitised HTML the comment would show.")
+
+
 class PostedOut(BaseModel):
     comment: CommentOut
     edit_token: str | None = Field(

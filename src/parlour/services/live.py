@@ -1,0 +1,137 @@
+"""New comments as they are published, for the widget's event stream (Server-Sent Events).
+
+Every process keeps its own listeners and polls the database for comments published in
+the last few seconds, once per `live_poll_seconds`, only while someone listens. The
+database is the one place all processes share, so a comment posted through any process
+(or any server) reaches every listener, on SQLite and PostgreSQL alike, with no broker.
+One indexed query a second per process costs nothing next to one per listener.
+
+Polling looks back over a window rather than "after the last id": ids are handed out
+before commit, so on PostgreSQL a comment can become visible after a newer one. Comments
+already sent are remembered for the window and not sent twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from parlour.services.views import public_comment
+from parlour.store import Database
+from parlour.store import comments as store
+
+log = logging.getLogger(__name__)
+
+LOOKBACK_MS = 30_000  # how late a commit may become visible and still be sent
+QUEUE_MAX = 200  # a listener this far behind is dropped; its browser reconnects
+
+
+@dataclass(eq=False)
+class Listener:
+    site: str
+    thread: str
+    queue: asyncio.Queue[dict[str, Any]] = field(default_factory=lambda: asyncio.Queue(QUEUE_MAX))
+    dropped: bool = False
+
+
+class LiveFeed:
+    """Listeners per (site, thread), fed by one polling task per process."""
+
+    def __init__(
+        self,
+        db: Database,
+        writer_names: Callable[[str], str],
+        now: Callable[[], int],
+        interval: float,
+    ) -> None:
+        self._db = db
+        self._writer_names = writer_names
+        self._now = now
+        self._interval = interval
+        self._listeners: dict[tuple[str, str], set[Listener]] = {}
+        self._sent: dict[int, int] = {}  # comment id -> created_at, for the lookback window
+        self._recent: dict[tuple[str, str], list[tuple[int, dict[str, Any]]]] = {}
+        self._since = 0
+        self._task: asyncio.Task[None] | None = None
+
+    @contextlib.asynccontextmanager
+    async def listen(self, site: str, thread: str) -> AsyncIterator[Listener]:
+        """A listener for new published comments of one thread, while the block runs."""
+        listener = Listener(site, thread)
+        # What was sent lately, in case it was published between the page's first read
+        # and this connection (the widget skips what it already shows).
+        for _, event in self._recent.get((site, thread), []):
+            listener.queue.put_nowait(event)
+        self._listeners.setdefault((site, thread), set()).add(listener)
+        if self._task is None or self._task.done():
+            self._since = self._now() - LOOKBACK_MS
+            self._task = asyncio.get_running_loop().create_task(self._run())
+        try:
+            yield listener
+        finally:
+            group = self._listeners.get((site, thread))
+            if group is not None:
+                group.discard(listener)
+                if not group:
+                    del self._listeners[(site, thread)]
+
+    @property
+    def listeners(self) -> int:
+        return sum(len(group) for group in self._listeners.values())
+
+    async def _run(self) -> None:
+        """Poll while anyone listens; stop when the last listener leaves."""
+        while self._listeners:
+            try:
+                await self.poll()
+            except Exception:  # a failed poll (database restarting) is retried next tick
+                log.exception("live feed: polling failed")
+            await asyncio.sleep(self._interval)
+        self._task = None
+
+    async def poll(self) -> None:
+        """Send every listener the comments of its thread published since the last poll."""
+        since = self._since
+        if self._db.in_process:
+            rows = self._fetch(since)
+        else:
+            rows = await asyncio.to_thread(self._fetch, since)
+        self._since = self._now() - LOOKBACK_MS
+        for cid, created_at, site, key, event in rows:
+            if cid in self._sent:
+                continue
+            self._sent[cid] = created_at
+            recent = self._recent.setdefault((site, key), [])
+            recent.append((created_at, event))
+            del recent[: max(0, len(recent) - QUEUE_MAX // 2)]
+            for listener in self._listeners.get((site, key), ()):
+                try:
+                    listener.queue.put_nowait(event)
+                except asyncio.QueueFull:
+                    listener.dropped = True
+        horizon = self._since - LOOKBACK_MS
+        self._sent = {cid: at for cid, at in self._sent.items() if at >= horizon}
+        for thread, recent in list(self._recent.items()):
+            recent[:] = [(at, event) for at, event in recent if at >= horizon]
+            if not recent:
+                del self._recent[thread]
+
+    def _fetch(self, since: int) -> list[tuple[int, int, str, str, dict[str, Any]]]:
+        """(id, created_at, site, thread key, public comment) of recent comments. Runs in a
+        worker thread on PostgreSQL: it may also reload the site directory."""
+        with self._db.read() as tx:
+            found = store.recent_published(tx, since)
+        return [
+            (c.id, c.created_at, site, key, public_comment(c, self._writer_names(site)))
+            for c, site, key in found
+        ]
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task

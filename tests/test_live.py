@@ -1,0 +1,70 @@
+"""Live updates: new comments pushed to open pages over Server-Sent Events, across processes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx2 as httpx
+import orjson
+import pytest
+from starlette.testclient import TestClient
+
+from factories import BLOG, error_code
+from parlour.services import sites
+from parlour.services.context import open_context
+from parlour.settings import Settings
+from servers import running_parlour, served_database
+
+
+def test_events_for_an_unknown_site_are_an_error(client: TestClient) -> None:
+    response = client.get("/api/v1/events", params={"site": "nope", "thread": "/post"})
+    assert response.status_code == 404
+    assert error_code(response) == "unknown_site"
+    assert error_code(client.get("/api/v1/events", params={"site": "nope"})) == "invalid_parameter"
+
+
+@pytest.mark.slow
+def test_comment_posted_through_one_process_reaches_a_page_listening_on_another(
+    db_url: str, tmp_path: Path
+) -> None:
+    database = served_database(db_url, tmp_path)
+    with (
+        running_parlour(database, tmp_path / "a.log", secret="live") as first,
+        running_parlour(database, tmp_path / "b.log", secret="live") as second,
+    ):
+        ctx = open_context(Settings(database=database, secret="live"))
+        try:
+            sites.create_site(ctx, "blog", "Blog", "Wren", [BLOG])
+        finally:
+            ctx.close()
+        params = {"site": "blog", "thread": "/post"}
+        with httpx.stream(
+            "GET", first + "/api/v1/events", params=params, headers={"Origin": BLOG}, timeout=10
+        ) as events:
+            assert events.status_code == 200
+            assert events.headers["content-type"].startswith("text/event-stream")
+            assert events.headers["access-control-allow-origin"] == BLOG
+            lines = (line for line in events.iter_lines() if line)
+            assert next(lines) == "retry: 3000"
+            posted = httpx.post(
+                second + "/api/v1/comments",
+                json={**params, "body": "Hello from *elsewhere*", "author_name": "Ada"},
+                headers={"Origin": BLOG},
+            )
+            assert posted.status_code == 201, posted.text
+            other = httpx.post(
+                second + "/api/v1/comments",
+                json={"site": "blog", "thread": "/other", "body": "Not this thread"},
+                headers={"Origin": BLOG},
+            )
+            assert other.status_code == 201
+            received = []
+            for line in lines:
+                received.append(line)
+                if line.startswith("data: "):
+                    break
+    assert received[0] == "event: comment"
+    assert received[1] == f"id: {posted.json()['comment']['id']}"
+    comment = orjson.loads(received[2].removeprefix("data: "))
+    assert comment == posted.json()["comment"]
+    assert comment["html"] == "<p>Hello from <em>elsewhere</em></p>\n"
