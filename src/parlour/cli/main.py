@@ -114,6 +114,9 @@ def serve(
         log_level=LogLevels(settings.log_level.lower()),
         log_access=access_log,
         respawn_failed_workers=True,
+        # Open pages keep event streams (/api/v1/events) open; a restart does not wait
+        # for them longer than this. Browsers reconnect by themselves.
+        workers_kill_timeout=5,
     ).serve()
 
 

@@ -34,8 +34,8 @@ QUEUE_MAX = 200  # a listener this far behind is dropped; its browser reconnects
 class Listener:
     site: str
     thread: str
-    queue: asyncio.Queue[dict[str, Any]] = field(default_factory=lambda: asyncio.Queue(QUEUE_MAX))
-    dropped: bool = False
+    queue: asyncio.Queue[dict[str, Any] | None] = field(default_factory=lambda: asyncio.Queue(QUEUE_MAX))
+    dropped: bool = False  # too far behind, or the process is stopping: end the stream
 
 
 class LiveFeed:
@@ -131,6 +131,12 @@ class LiveFeed:
         ]
 
     async def close(self) -> None:
+        """End every stream (so a restart is not held up by open pages) and stop polling."""
+        for group in list(self._listeners.values()):
+            for listener in group:
+                listener.dropped = True
+                with contextlib.suppress(asyncio.QueueFull):
+                    listener.queue.put_nowait(None)
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

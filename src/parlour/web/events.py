@@ -37,6 +37,8 @@ async def thread_events(request: Request) -> Response:
                 except TimeoutError:
                     yield b": keep-alive\n\n"
                     continue
+                if event is None:  # the process is stopping; the browser reconnects elsewhere
+                    return
                 yield b"event: comment\nid: %d\ndata: %s\n\n" % (event["id"], orjson.dumps(event))
 
     return StreamingResponse(
