@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import orjson
 from starlette.testclient import TestClient
 
 from factories import make_site, post, writer_headers
@@ -68,14 +69,19 @@ def test_every_language_file_has_every_string_english_has(client: TestClient) ->
     for code in ["de", "fr", "es"]:
         strings = client.get(f"/i18n/{code}.json").json()
         assert set(strings) == set(english), code
-        assert set(strings["comments"]) >= {"one", "other"} and all(
-            "{n}" in v for v in strings["comments"].values()
-        )
+        assert set(strings["errors"]) == set(english["errors"]), code
+        for counted in ["comments", "newComments"]:
+            assert set(strings[counted]) >= {"one", "other"}, (code, counted)
+            assert all("{n}" in v for v in strings[counted].values()), (code, counted)
+        assert "{name}" in strings["replyingTo"], code
 
 
 def test_the_widgets_built_in_english_matches_en_json(client: TestClient) -> None:
     """English ships inside embed.js (no extra request); en.json is the translators' copy."""
     script = client.get("/embed.js").text
-    for key, value in client.get("/i18n/en.json").json().items():
+    english = client.get("/i18n/en.json").json()
+    for key, value in [*english.items(), *english["errors"].items()]:
         if isinstance(value, str):
             assert f'{key}: "{value}"' in script, key
+    for key in ["comments", "newComments"]:
+        assert f"{key}: {{ one: {orjson.dumps(english[key]['one']).decode()}" in script, key

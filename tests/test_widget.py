@@ -8,7 +8,9 @@ import shutil
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import httpx2 as httpx
 import pytest
 
 from parlour.services import sites
@@ -29,6 +31,22 @@ def parlour(db_url: str, tmp_path: Path) -> Iterator[str]:
         yield base
 
 
+def host_page(
+    root: Path, name: str, parlour: str, attrs: str = "", lang: str = "en", style: str = ""
+) -> None:
+    """A page of the blog with the snippet (and its noscript link), as docs/embedding.md shows."""
+    (root / name).write_text(
+        f"""<!doctype html><html lang="{lang}"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1"><title>A post</title></head>
+<body style="{style}"><main><h1>A post</h1><p>Words by the writer.</p>
+<div id="parlour-comments"></div>
+<script async src="{parlour}/embed.js" data-site="blog" data-thread="/post" {attrs}></script>
+<noscript><a href="{parlour}/comments.html?site=blog&amp;thread=/post">Read the comments</a></noscript>
+</main></body></html>""",
+        encoding="utf-8",
+    )
+
+
 @pytest.fixture
 def blog(parlour: str, db_url: str, tmp_path: Path) -> Iterator[str]:
     """A blog post on its own origin with the one-line snippet; its origin is allowed."""
@@ -42,18 +60,9 @@ def blog(parlour: str, db_url: str, tmp_path: Path) -> Iterator[str]:
 <script async src="{parlour}/count.js" data-site="blog"></script></body></html>""",
         encoding="utf-8",
     )
-    (root / "post.html").write_text(
-        f"""<!doctype html><html lang="en"><head><meta charset="utf-8"><title>A post</title></head>
-<body><h1>A post</h1><div id="parlour-comments"></div>
-<script async src="{parlour}/embed.js" data-site="blog" data-thread="/post"></script></body></html>""",
-        encoding="utf-8",
-    )
-    (root / "dark.html").write_text(
-        f"""<!doctype html><html lang="de"><head><meta charset="utf-8"><title>Dunkel</title></head>
-<body style="background:#111"><div id="parlour-comments"></div>
-<script async src="{parlour}/embed.js" data-site="blog" data-thread="/post" data-theme="dark"></script></body></html>""",
-        encoding="utf-8",
-    )
+    host_page(root, "post.html", parlour)
+    host_page(root, "dark.html", parlour, 'data-theme="dark"', lang="de", style="background:#fff")
+    host_page(root, "night.html", parlour, lang="de", style="background:#111; color:#eee")
 
     class Quiet(http.server.SimpleHTTPRequestHandler):
         def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
@@ -83,20 +92,46 @@ def page(blog: str) -> Iterator[object]:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-            ],
-        )
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
         context = browser.new_context()
         tab = context.new_page()
         tab.goto(blog)
         yield tab
         browser.close()
+
+
+# Every browser test runs with third-party cookies blocked, as Chrome and Safari do.
+BROWSER_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--test-third-party-cookie-phaseout",
+]
+
+
+@pytest.fixture
+def browser(blog: str) -> Iterator[Any]:
+    """A browser for tests that open several pages or set their own viewport."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        launched = p.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
+        yield launched
+        launched.close()
+
+
+def seed(parlour: str, blog: str, body: str, **fields: Any) -> dict[str, Any]:
+    """Post a comment through the API, from the blog's origin, as another reader would."""
+    origin = blog.rsplit("/", 1)[0]
+    response = httpx.post(
+        parlour + "/api/v1/comments",
+        json={"site": "blog", "thread": "/post", "body": body, **fields},
+        headers={"Origin": origin},
+    )
+    assert response.status_code == 201, response.text
+    comment: dict[str, Any] = response.json()["comment"]
+    return comment
 
 
 @pytest.mark.slow
@@ -195,3 +230,261 @@ def test_dark_theme_and_relative_times_in_the_pages_language(page, blog: str) ->
     expect(page.locator("#parlour-comments li.comment button.reply").first).to_have_text("Antworten")
     colour = page.locator("#parlour-comments .name").first.evaluate("node => getComputedStyle(node).color")
     assert colour == "rgb(244, 244, 245)"
+
+
+def shadow_focus(page: Any) -> str:
+    """What has the keyboard focus inside the widget: tag and name/class."""
+    result: str = page.evaluate(
+        """() => { const a = document.getElementById('parlour-comments').shadowRoot.activeElement;
+        return a ? `${a.tagName.toLowerCase()}.${a.getAttribute('name') || a.className}` : ''; }"""
+    )
+    return result
+
+
+@pytest.mark.slow
+def test_keyboard_alone_posts_replies_and_cancels_with_visible_focus(page) -> None:  # type: ignore[no-untyped-def]
+    from playwright.sync_api import expect
+
+    widget = page.locator("#parlour-comments")
+    expect(widget.locator(".count")).to_have_text("0 comments")
+    page.keyboard.press("Tab")
+    assert shadow_focus(page) == "input.author_name"
+    outline = page.evaluate(
+        "() => getComputedStyle(document.getElementById('parlour-comments').shadowRoot.activeElement).outlineStyle"
+    )
+    assert outline == "solid"  # focus is visible
+    page.keyboard.type("Kit")
+    page.keyboard.press("Tab")
+    assert shadow_focus(page) == "textarea.body"
+    page.keyboard.type("Typed without a mouse")
+    page.keyboard.press("Tab")
+    assert shadow_focus(page) == "button."  # the Post button
+    page.keyboard.press("Enter")
+    comment = widget.locator("li.comment").first
+    expect(comment.locator(".body")).to_have_text("Typed without a mouse")
+    expect(widget.locator(".status")).to_have_text("1 comment")  # announced politely
+
+    comment.locator("button.reply").focus()
+    page.keyboard.press("Enter")
+    assert shadow_focus(page) == "textarea.body"
+    page.keyboard.type("Never mind")
+    page.keyboard.press("Escape")
+    expect(comment.locator("form")).to_have_count(0)
+    assert shadow_focus(page) == "button.reply"
+    page.keyboard.press("Enter")
+    expect(comment.locator("form textarea")).to_have_value("Never mind")  # a cancelled draft is kept
+    page.keyboard.press("Control+A")
+    page.keyboard.type("A reply, sent with Ctrl+Enter")
+    page.keyboard.press("Control+Enter")
+    expect(comment.locator(".replies .body")).to_have_text("A reply, sent with Ctrl+Enter")
+
+
+@pytest.mark.slow
+def test_permalink_to_a_comment_on_a_later_page_scrolls_to_it_and_highlights_it(  # type: ignore[no-untyped-def]
+    page, parlour: str, blog: str
+) -> None:
+    from playwright.sync_api import expect
+
+    ids = [seed(parlour, blog, f"Comment number {n}")["id"] for n in range(56)]
+    chain = ids[54]
+    for n in range(3):
+        chain = seed(parlour, blog, f"Deep reply {n}", parent_id=chain, author_name=f"R{n}")["id"]
+    target = ids[53]
+    page.goto(f"{blog}#comment-{target}")
+    linked = page.locator(f"#comment-{target}")
+    expect(linked).to_have_class("comment target")
+    expect(linked).to_be_in_viewport()
+    page.goto(f"{blog}#comment-{chain}")
+    expect(page.locator(f"#comment-{chain}")).to_have_class("comment target")
+    expect(page.locator(f"#comment-{chain}")).to_be_in_viewport()
+
+
+@pytest.mark.slow
+def test_deep_replies_go_flat_with_replying_to_and_long_conversations_show_more(  # type: ignore[no-untyped-def]
+    page, parlour: str, blog: str
+) -> None:
+    from playwright.sync_api import expect
+
+    top = seed(parlour, blog, "Where it starts", author_name="Ada")["id"]
+    chain = [top]
+    for depth in range(1, 6):
+        chain.append(
+            seed(parlour, blog, f"Depth {depth}", parent_id=chain[-1], author_name=f"Depth{depth}")["id"]
+        )
+    busy = seed(parlour, blog, "A busy one", author_name="Bea")["id"]
+    for n in range(52):
+        seed(parlour, blog, f"Busy reply {n}", parent_id=busy)
+    page.reload()
+    depth3 = page.locator(f"#comment-{chain[3]}")
+    depth5 = page.locator(f"#comment-{chain[5]}")
+    expect(depth5).to_be_visible()
+    # Depth 4 and 5 sit in the same list as depth 3, each saying whom it answers.
+    same_list = depth5.evaluate(
+        "(node, other) => node.parentNode === other.parentNode", depth3.element_handle()
+    )
+    assert same_list
+    expect(depth5.locator(".to")).to_have_text("replying to Depth4")
+    expect(page.locator(f"#comment-{chain[4]}").locator(".to")).to_have_text("replying to Depth3")
+    expect(depth3.locator("header .to")).to_have_count(0)
+    indent = depth5.evaluate("node => node.getBoundingClientRect().left")
+    assert indent == depth3.evaluate("node => node.getBoundingClientRect().left")
+
+    busy_li = page.locator(f"#comment-{busy}")
+    expect(busy_li.locator(".replies > li.comment")).to_have_count(50)
+    busy_li.locator("button.more-replies").click()
+    expect(busy_li.locator(".replies > li.comment")).to_have_count(52)
+    expect(busy_li.locator("button.more-replies")).to_have_count(0)
+
+
+@pytest.mark.slow
+def test_sort_switch_preview_and_errors_in_the_readers_language_keep_the_draft(  # type: ignore[no-untyped-def]
+    page, parlour: str, blog: str
+) -> None:
+    from playwright.sync_api import expect
+
+    first = seed(parlour, blog, "First")
+    seed(parlour, blog, "Second")
+    loved = seed(parlour, blog, "Third, and loved")
+    reader = httpx.post(parlour + "/api/v1/readers").json()["reader_token"]
+    httpx.put(f"{parlour}/api/v1/comments/{loved['id']}/heart", headers={"X-Parlour-Reader": reader})
+    page.reload()
+    widget = page.locator("#parlour-comments")
+    thread = widget.locator(".thread > li.comment")
+    expect(thread.first).to_contain_text("First")
+    widget.locator(".sort select").select_option("newest")
+    expect(thread.first).to_contain_text("Third, and loved")
+    widget.locator(".sort select").select_option("top")
+    expect(thread.first).to_contain_text("Third, and loved")
+    expect(thread.nth(1)).to_contain_text("First")
+    page.reload()
+    expect(widget.locator(".sort select")).to_have_value("top")  # remembered
+    assert first
+
+    compose = widget.locator(".new form")
+    compose.locator("textarea").fill("So **glad** <b>you</b> wrote")
+    compose.locator("button.show-preview").click()
+    expect(compose.locator(".preview strong")).to_have_text("glad")
+    expect(compose.locator(".preview")).to_contain_text("<b>you</b>")
+
+    page.goto(blog.replace("/post.html", "/night.html"))  # German
+    compose = widget.locator(".new form")
+    compose.locator("textarea").fill("x" * 10_001)
+    compose.locator("button[type=submit]").click()
+    expect(compose.locator(".error")).to_have_text("Dein Kommentar ist zu lang. Bitte kürze ihn.")
+    page.reload()
+    expect(widget.locator(".new textarea")).to_have_value("x" * 10_001)  # kept through the reload
+    expect(widget.locator(".sort span")).to_have_text("Sortieren")
+    expect(widget.locator("button.show-preview")).to_have_text("Vorschau")
+
+
+@pytest.mark.slow
+def test_new_comments_reach_another_open_page_behind_a_button(  # type: ignore[no-untyped-def]
+    browser, parlour: str, blog: str, db_url: str, tmp_path: Path
+) -> None:
+    """Two readers on two Parlour processes sharing one database, as when scaled out."""
+    from playwright.sync_api import expect
+
+    with running_parlour(
+        served_database(db_url, tmp_path), tmp_path / "second.log", secret="widget"
+    ) as second:
+        host_page(tmp_path / "blog", "other.html", second)
+        writer = browser.new_context().new_page()
+        reader = browser.new_context().new_page()
+        reader.goto(blog)
+        expect(reader.locator("#parlour-comments .count")).to_have_text("0 comments")
+        writer.goto(blog.replace("/post.html", "/other.html"))
+        compose = writer.locator("#parlour-comments .new form")
+        compose.locator("textarea").fill("Hello from the other process")
+        compose.locator("button[type=submit]").click()
+        expect(writer.locator("#parlour-comments li.comment")).to_have_count(1)
+
+        live = reader.locator("#parlour-comments button.live")
+        expect(live).to_have_text("1 new comment", timeout=10_000)
+        expect(reader.locator("#parlour-comments .status")).to_have_text("1 new comment")
+        expect(reader.locator("#parlour-comments li.comment")).to_have_count(0)  # the page did not move
+        live.click()
+        expect(reader.locator("#parlour-comments li.comment .body")).to_have_text(
+            "Hello from the other process"
+        )
+        expect(reader.locator("#parlour-comments .count")).to_have_text("1 comment")
+        expect(live).to_be_hidden()
+        # The writer's own comment is not offered to her again.
+        writer.wait_for_timeout(1500)
+        expect(writer.locator("#parlour-comments button.live")).to_be_hidden()
+        writer.context.close()  # its event stream ends with it
+
+
+def axe_violations(page: Any) -> list[dict[str, Any]]:
+    """Serious and critical axe-core violations on the page, the widget's shadow root included."""
+    import axe_playwright_python
+
+    page.add_script_tag(path=str(Path(axe_playwright_python.__file__).parent / "axe.min.js"))
+    result: dict[str, Any] = page.evaluate("async () => await axe.run(document)")
+    # axe names an element inside a shadow root by a path of selectors: make sure it went in.
+    assert any(isinstance(node["target"][0], list) for rule in result["passes"] for node in rule["nodes"])
+    return [v for v in result["violations"] if v["impact"] in ("serious", "critical")]
+
+
+@pytest.mark.slow
+def test_axe_finds_no_serious_problem_in_light_dark_or_on_a_phone(  # type: ignore[no-untyped-def]
+    browser, parlour: str, blog: str
+) -> None:
+    from playwright.sync_api import expect
+
+    top = seed(parlour, blog, "A question for **you**: [how](https://example.com)?", author_name="Ada")
+    reply = seed(parlour, blog, "A reply", parent_id=top["id"])
+    seed(parlour, blog, "Deeper", parent_id=reply["id"])
+    for url, viewport in [
+        (blog, {"width": 1280, "height": 900}),
+        (blog.replace("/post.html", "/night.html"), {"width": 1280, "height": 900}),
+        (blog, {"width": 360, "height": 740}),
+    ]:
+        page = browser.new_context(viewport=viewport).new_page()
+        page.goto(url)
+        expect(page.locator("#parlour-comments li.comment").first).to_be_visible()
+        page.locator("#parlour-comments li.comment button.reply").first.click()  # forms open too
+        assert axe_violations(page) == [], url
+
+
+@pytest.mark.slow
+def test_fits_a_360px_phone_and_follows_a_dark_page(browser, parlour: str, blog: str) -> None:  # type: ignore[no-untyped-def]
+    from playwright.sync_api import expect
+
+    parent = seed(parlour, blog, "Top " + "long words " * 30)["id"]
+    for depth in range(6):
+        parent = seed(parlour, blog, f"Reply {depth} " + "x" * 80, parent_id=parent)["id"]
+    context = browser.new_context(viewport={"width": 360, "height": 740}, is_mobile=True, has_touch=True)
+    page = context.new_page()
+    page.goto(blog)
+    deepest = page.locator(f"#comment-{parent}")
+    expect(deepest).to_be_visible()
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= 360  # no sideways scrolling
+    box = deepest.locator(".body").bounding_box()
+    assert box is not None and box["width"] >= 250  # still room to read at the deepest level
+    assert page.locator("#parlour-comments .new textarea").bounding_box()["width"] <= 360  # type: ignore[index]
+    theme = "el => el.shadowRoot.querySelector('section').dataset.theme"
+    assert page.locator("#parlour-comments").evaluate(theme) == "light"
+    page.goto(blog.replace("/post.html", "/night.html"))  # a dark page, no data-theme
+    expect(page.locator("#parlour-comments li.comment").first).to_be_visible()
+    assert page.locator("#parlour-comments").evaluate(theme) == "dark"
+    page.evaluate("() => { document.body.style.background = '#fafafa'; }")
+    page.wait_for_function(
+        "() => document.getElementById('parlour-comments').shadowRoot.querySelector('section').dataset.theme === 'light'"
+    )
+
+
+@pytest.mark.slow
+def test_no_cookies_are_set_or_sent_with_third_party_cookies_blocked(page, blog: str) -> None:  # type: ignore[no-untyped-def]
+    from playwright.sync_api import expect
+
+    sent: list[dict[str, str]] = []
+    page.on("request", lambda request: sent.append(request.headers) if "/api/v1/" in request.url else None)
+    page.reload()
+    compose = page.locator("#parlour-comments .new form")
+    compose.locator("textarea").fill("Works without cookies")
+    compose.locator("button[type=submit]").click()
+    comment = page.locator("#parlour-comments li.comment").first
+    comment.locator("button.heart").click()
+    expect(comment.locator("button.heart")).to_have_text("♥ 1")
+    assert page.context.cookies() == []
+    assert sent and all("cookie" not in headers for headers in sent)

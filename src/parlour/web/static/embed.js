@@ -11,31 +11,53 @@
   "use strict";
   const script = document.currentScript;
   if (!script) return;
+  performance.mark("parlour:start"); // bench/widget-time measures from here to "parlour:shown"
   const base = new URL(script.src).origin;
   const data = script.dataset;
   const canonical = document.querySelector('link[rel="canonical"]');
   const site = data.site;
   const thread = data.thread || (canonical ? new URL(canonical.href).pathname : location.pathname);
   const title = data.title || document.title || null;
-  const lang = data.lang || document.documentElement.lang || navigator.language || "en";
-  const theme = ["light", "dark"].includes(data.theme) ? data.theme : "auto"; // auto follows the reader's system
+  let lang = (data.lang || document.documentElement.lang || navigator.language || "en").replace("_", "-");
+  try {
+    Intl.getCanonicalLocales(lang);
+  } catch {
+    lang = "en"; // a page with lang="" or a malformed tag still gets its comments
+  }
   const store = window.localStorage;
   const key = (name) => `parlour:${site}:${name}`;
-  const draftKey = key(`draft:${thread}`);
+  const FLAT_AT = 3; // replies deeper than this are shown flat, with "replying to Name"
 
   // English is built in; other languages come from /i18n/LANG.json (one file each).
   let strings = {
     comments: { one: "{n} comment", other: "{n} comments" },
+    newComments: { one: "{n} new comment", other: "{n} new comments" },
     name: "Name (optional)", body: "Your comment", post: "Post comment", reply: "Reply", cancel: "Cancel",
     author: "Author", anonymous: "Anonymous", removed: "This comment was removed.", more: "Show more comments",
+    moreReplies: "Show more replies", replyingTo: "replying to {name}",
     heart: "Heart", edit: "Edit", save: "Save", remove: "Delete", likedByWriter: "Liked by the author",
-    markdown: "Markdown works: *italic*, **bold**, [links](https://example.com), > quotes.",
+    preview: "Preview", sort: "Sort by", oldest: "Oldest", newest: "Newest", top: "Top",
+    markdown: "Markdown works: *italic*, **bold**, [links](https://example.com), > quotes. Ctrl+Enter sends.",
+    label: "Comments",
+    loadError: "The comments could not be loaded. Please reload the page to try again.",
     error: "Something went wrong. Your text is kept; please try again.",
+    errors: {
+      empty_body: "Write something before posting.",
+      body_too_long: "Your comment is too long. Please shorten it.",
+      name_too_long: "That name is too long.",
+      invalid_characters: "The text contains characters that cannot be saved.",
+      rate_limited: "You are commenting very fast. Please wait a minute and try again.",
+      edit_window_closed: "The time for editing or deleting this comment has passed.",
+      comment_removed: "That comment has been removed.",
+      unknown_parent: "The comment you are replying to is gone.",
+      origin_not_allowed: "Comments are not enabled for this website.",
+      unknown_site: "Comments are not set up for this website.",
+    },
   };
   const LANGUAGES = ["de", "fr", "es"];
   const plural = new Intl.PluralRules(lang);
-  const count = (n) => (strings.comments[plural.select(n)] || strings.comments.other)
-    .replace("{n}", new Intl.NumberFormat(lang).format(n));
+  const numbers = new Intl.NumberFormat(lang);
+  const count = (forms, n) => (forms[plural.select(n)] || forms.other).replace("{n}", numbers.format(n));
 
   const host = document.getElementById("parlour-comments") || (() => {
     const div = document.createElement("div");
@@ -46,14 +68,46 @@
   host.style.minHeight = host.style.minHeight || "12rem"; // keep the page from jumping while loading
   const root = host.attachShadow({ mode: "open" });
   root.innerHTML = `<link rel="stylesheet" href="${base}/embed.css">
-    <section class="parlour" data-theme="${theme}" aria-label="Comments">
+    <section class="parlour">
       <h2 class="count"></h2>
       <div class="new"></div>
+      <label class="sort"><span></span> <select>
+        <option value="oldest"></option><option value="newest"></option><option value="top"></option>
+      </select></label>
+      <button type="button" class="live" hidden></button>
       <ol class="thread"></ol>
       <button type="button" class="more" hidden></button>
       <p class="status" role="status" aria-live="polite"></p>
     </section>`;
   const el = (sel) => root.querySelector(sel);
+  const section = el("section");
+  const status = (text) => { el(".status").textContent = text; };
+
+  // Theme: light, dark, or auto, which follows the host page's own background and,
+  // on a page without one, the reader's system setting.
+  const systemDark = matchMedia("(prefers-color-scheme: dark)");
+  function pageIsDark() {
+    for (let node = host; node; node = node.parentElement) {
+      const rgba = getComputedStyle(node).backgroundColor.match(/[\d.]+/g);
+      if (rgba && (rgba.length < 4 || +rgba[3] > 0)) {
+        const [r, g, b] = rgba.map(Number);
+        return 0.2126 * r + 0.7152 * g + 0.0722 * b < 128;
+      }
+    }
+    return systemDark.matches;
+  }
+  function applyTheme() {
+    const wanted = data.theme === "light" || data.theme === "dark" ? data.theme : pageIsDark() ? "dark" : "light";
+    section.dataset.theme = wanted;
+  }
+  applyTheme();
+  systemDark.addEventListener("change", applyTheme);
+  new MutationObserver(applyTheme).observe(document.documentElement, {
+    attributes: true, subtree: false, attributeFilter: ["class", "style", "data-theme"],
+  });
+  if (document.body) {
+    new MutationObserver(applyTheme).observe(document.body, { attributes: true, attributeFilter: ["class", "style"] });
+  }
 
   // "3 hours ago" in the reader's language; the exact time is in the title (on hover).
   const relativeFormat = new Intl.RelativeTimeFormat(lang, { numeric: "auto" });
@@ -72,17 +126,25 @@
     return node;
   }
 
+  // Every API error becomes a sentence in the reader's language.
+  const message = (err) => strings.errors[err.code] || strings.error;
+
   async function api(method, path, body, token) {
     const headers = {};
     if (token) headers.Authorization = `Bearer ${token}`;
     const reader = store.getItem(key("reader"));
     if (reader) headers["X-Parlour-Reader"] = reader;
     if (body !== undefined) headers["Content-Type"] = "application/json";
-    const response = await fetch(base + path, {
-      method, headers, body: body === undefined ? undefined : JSON.stringify(body), credentials: "omit",
-    });
-    const payload = response.status === 204 ? {} : await response.json();
-    if (!response.ok) throw Object.assign(new Error(payload.error?.message || strings.error), { payload });
+    let response, payload;
+    try {
+      response = await fetch(base + path, {
+        method, headers, body: body === undefined ? undefined : JSON.stringify(body), credentials: "omit",
+      });
+      payload = response.status === 204 ? {} : await response.json();
+    } catch {
+      throw Object.assign(new Error("network"), { code: "network" });
+    }
+    if (!response.ok) throw Object.assign(new Error(payload.error?.message), { code: payload.error?.code });
     return payload;
   }
 
@@ -93,14 +155,21 @@
     }
   }
 
-  function form(parentId, onDone) {
+  // A comment box: Markdown hint and preview, the draft kept in storage until posted.
+  // Enter on the button (or in the name field) sends, Ctrl/Cmd+Enter sends from the box,
+  // Escape cancels a reply.
+  function form(parentId, onDone, onCancel) {
     const f = make("form", { class: "compose" });
-    const draft = parentId ? key(`draft:${thread}:${parentId}`) : draftKey;
+    const draft = key(parentId ? `draft:${thread}:${parentId}` : `draft:${thread}`);
     const name = make("input", { name: "author_name", autocomplete: "name", maxlength: "80" });
     name.value = store.getItem(key("name")) || "";
     const body = make("textarea", { name: "body", rows: "4", required: "" });
     body.value = store.getItem(draft) || "";
-    body.addEventListener("input", () => store.setItem(draft, body.value));
+    const preview = make("div", { class: "body preview", hidden: "" });
+    body.addEventListener("input", () => {
+      store.setItem(draft, body.value);
+      preview.hidden = true;
+    });
     const nameLabel = make("label", {}, strings.name);
     nameLabel.append(name);
     const bodyLabel = make("label", {}, strings.body);
@@ -108,15 +177,28 @@
     const hint = make("p", { class: "hint" }, strings.markdown);
     const error = make("p", { class: "error", role: "alert" });
     const submit = make("button", { type: "submit" }, strings.post);
-    f.append(nameLabel, bodyLabel, hint, error, submit);
+    const show = make("button", { type: "button", class: "show-preview" }, strings.preview);
+    show.addEventListener("click", async () => {
+      error.textContent = "";
+      try {
+        preview.innerHTML = (await api("POST", "/api/v1/preview", { body: body.value })).html; // sanitised by the server
+        preview.hidden = false;
+      } catch (err) {
+        error.textContent = message(err);
+      }
+    });
+    const buttons = make("div", { class: "buttons" });
+    buttons.append(submit, show);
+    const cancel = () => { f.remove(); if (onCancel) onCancel(); };
     if (parentId) {
-      const cancel = make("button", { type: "button" }, strings.cancel);
-      cancel.addEventListener("click", () => f.remove());
-      f.append(cancel);
+      const button = make("button", { type: "button", class: "cancel" }, strings.cancel);
+      button.addEventListener("click", cancel);
+      buttons.append(button);
     }
-    body.addEventListener("keydown", (event) => {
+    f.append(nameLabel, bodyLabel, hint, preview, error, buttons);
+    f.addEventListener("keydown", (event) => {
       if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) f.requestSubmit();
-      if (event.key === "Escape" && parentId) f.remove();
+      if (event.key === "Escape" && parentId) cancel();
     });
     f.addEventListener("submit", async (event) => {
       event.preventDefault();
@@ -132,9 +214,10 @@
         if (result.edit_token) store.setItem(key(`edit:${result.comment.id}`), result.edit_token);
         store.removeItem(draft);
         body.value = "";
+        preview.hidden = true;
         onDone(result.comment);
       } catch (err) {
-        error.textContent = err.message; // the draft stays in the box and in storage
+        error.textContent = message(err); // the draft stays in the box and in storage
       } finally {
         submit.disabled = false;
       }
@@ -156,18 +239,24 @@
       const error = make("p", { class: "error", role: "alert" });
       const save = make("button", { type: "submit" }, strings.save);
       const cancel = make("button", { type: "button" }, strings.cancel);
-      cancel.addEventListener("click", () => f.remove());
-      text.addEventListener("keydown", (event) => { if (event.key === "Escape") f.remove(); });
-      f.append(label, error, save, cancel);
+      const close = () => { f.remove(); edit.focus(); };
+      cancel.addEventListener("click", close);
+      text.addEventListener("keydown", (event) => {
+        if (event.key === "Escape") close();
+        if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) f.requestSubmit();
+      });
+      const buttons = make("div", { class: "buttons" });
+      buttons.append(save, cancel);
+      f.append(label, error, buttons);
       f.addEventListener("submit", async (event) => {
         event.preventDefault();
         try {
           const result = await api("PATCH", `/api/v1/comments/${comment.id}`, { body: text.value }, token);
           comment.body = result.comment.body;
           body.innerHTML = result.comment.html; // sanitised by the server
-          f.remove();
+          close();
         } catch (err) {
-          error.textContent = err.message; // the edit stays in the box
+          error.textContent = message(err); // the edit stays in the box
         }
       });
       body.after(f);
@@ -179,15 +268,20 @@
         store.removeItem(key(`edit:${comment.id}`));
         article.replaceChildren(make("p", { class: "removed" }, strings.removed));
       } catch (err) {
-        el(".status").textContent = err.message;
+        status(message(err));
       }
     });
     return [edit, remove];
   }
 
-  function render(comment) {
-    const li = make("li", { id: `comment-${comment.id}`, class: "comment" });
+  // Renders a comment into `list`, and its replies: nested up to FLAT_AT levels, then flat
+  // in the same list with "replying to Name". Each <li> remembers where its replies go.
+  function add(list, comment, depth = 0, parent = null, before = null) {
+    if (root.getElementById(`comment-${comment.id}`)) return null;
+    const li = make("li", { id: `comment-${comment.id}`, class: "comment", tabindex: "-1" });
     const article = make("article");
+    const replies = depth < FLAT_AT ? make("ol", { class: "replies" }) : list;
+    Object.assign(li, { parlourReplies: replies, parlourDepth: depth, parlourName: comment.author.name });
     if (comment.removed) {
       article.append(make("p", { class: "removed" }, strings.removed));
     } else {
@@ -200,23 +294,29 @@
       time.textContent = relative(created);
       link.append(time);
       header.append(link);
+      if (depth > FLAT_AT && parent) {
+        const to = make("a", { class: "to", href: `#comment-${parent.id}` });
+        to.textContent = strings.replyingTo.replace("{name}", parent.author.name || strings.anonymous);
+        header.append(to);
+      }
       const body = make("div", { class: "body" });
       body.innerHTML = comment.html; // sanitised by the server (nh3); never `comment.body`
       const actions = make("div", { class: "actions" });
       const heartKey = key(`hearted:${comment.id}`);
-      const heart = make("button", { type: "button", class: "heart", "aria-label": strings.heart }, `♥ ${comment.hearts}`);
+      const heart = make("button", { type: "button", class: "heart", "aria-label": `${strings.heart} (${numbers.format(comment.hearts)})` }, `♥ ${numbers.format(comment.hearts)}`);
       heart.setAttribute("aria-pressed", store.getItem(heartKey) ? "true" : "false");
       heart.addEventListener("click", async () => {
         const on = heart.getAttribute("aria-pressed") !== "true";
         try {
           await readerToken();
           const result = await api(on ? "PUT" : "DELETE", `/api/v1/comments/${comment.id}/heart`);
-          heart.textContent = `♥ ${result.hearts}`;
+          heart.textContent = `♥ ${numbers.format(result.hearts)}`;
+          heart.setAttribute("aria-label", `${strings.heart} (${numbers.format(result.hearts)})`);
           heart.setAttribute("aria-pressed", String(on));
           if (on) store.setItem(heartKey, "1");
           else store.removeItem(heartKey);
         } catch (err) {
-          el(".status").textContent = err.message;
+          status(message(err));
         }
       });
       const reply = make("button", { type: "button", class: "reply" }, strings.reply);
@@ -224,8 +324,10 @@
         if (li.querySelector(":scope > form")) return;
         const f = form(comment.id, (created) => {
           f.remove();
-          replies.append(render(created));
-        });
+          add(replies, created, depth + 1, comment, replies === list ? nextAfter(li) : null);
+          posted();
+          reply.focus();
+        }, () => reply.focus());
         article.after(f);
         f.querySelector("textarea").focus();
       });
@@ -236,24 +338,91 @@
       article.append(header, body, actions);
     }
     li.append(article);
-    const replies = make("ol", { class: "replies" });
-    for (const child of comment.replies || []) replies.append(render(child));
-    li.append(replies);
+    list.insertBefore(li, before);
+    if (replies !== list) li.append(replies);
+    for (const child of comment.replies || []) add(replies, child, depth + 1, comment);
+    if (comment.replies_cursor) moreReplies(li, comment.id, comment.replies_cursor);
     return li;
   }
 
+  // "Show more replies" under a long conversation: the next page of that conversation.
+  function moreReplies(li, rootId, replyCursor) {
+    const button = make("button", { type: "button", class: "more-replies" }, strings.moreReplies);
+    li.append(button);
+    button.addEventListener("click", async () => {
+      try {
+        const page = await api("GET", `/api/v1/comments?${new URLSearchParams({ site, thread, root: rootId, cursor: replyCursor })}`);
+        button.remove();
+        attach(page.comments);
+        if (page.next_cursor) moreReplies(li, rootId, page.next_cursor);
+      } catch (err) {
+        status(message(err));
+      }
+    });
+  }
+
+  // Replies whose parent is already on the page go under it (reply pages, live updates).
+  function attach(comments) {
+    for (const comment of comments) {
+      const parent = comment.parent_id && root.getElementById(`comment-${comment.parent_id}`);
+      if (!comment.parent_id) add(el(".thread"), comment, 0, null, sort === "newest" ? el(".thread").firstChild : null);
+      else if (parent) {
+        const target = parent.parlourReplies;
+        const info = { id: comment.parent_id, author: { name: parent.parlourName } };
+        add(target, comment, parent.parlourDepth + 1, info, target === parent.parentNode ? nextAfter(parent) : null);
+      }
+    }
+  }
+  // In a flat list, a new reply goes after the last reply already under the same parent.
+  function nextAfter(li) {
+    let next = li.nextSibling;
+    while (next && next.parlourDepth > li.parlourDepth) next = next.nextSibling;
+    return next;
+  }
+
   let cursor = null;
-  function fetchPage() {
-    const params = new URLSearchParams({ site, thread });
+  let sort = store.getItem(key("sort")) || "oldest";
+  let total = 0;
+  const select = el(".sort select");
+  select.value = sort;
+
+  function fetchPage(until) {
+    const params = new URLSearchParams({ site, thread, sort });
     if (cursor) params.set("cursor", cursor);
+    if (until) params.set("until", until);
     return api("GET", `/api/v1/comments?${params}`);
   }
 
+  function setCount(n) {
+    total = n;
+    el(".count").textContent = count(strings.comments, n);
+  }
+
   function show(page) {
-    el(".count").textContent = count(page.thread.comment_count);
-    for (const comment of page.comments) el(".thread").append(render(comment));
+    setCount(page.thread.comment_count);
+    for (const comment of page.comments) add(el(".thread"), comment);
     cursor = page.next_cursor;
     el(".more").hidden = !cursor;
+  }
+
+  function posted() {
+    setCount(total + 1);
+    status(count(strings.comments, total));
+  }
+
+  // A permalink (#comment-ID) scrolls to the comment and highlights it, loading pages as needed.
+  function permalink() {
+    const match = /^#comment-(\d+)$/.exec(location.hash);
+    return match ? match[1] : null;
+  }
+  function highlight() {
+    const id = permalink();
+    const target = id && root.getElementById(`comment-${id}`);
+    if (!target) return;
+    for (const old of root.querySelectorAll(".target")) old.classList.remove("target");
+    target.classList.add("target");
+    target.scrollIntoView({ block: "center" });
+    target.focus({ preventScroll: true });
   }
 
   async function loadStrings() {
@@ -261,25 +430,87 @@
     if (!LANGUAGES.includes(code)) return;
     try {
       const response = await fetch(`${base}/i18n/${code}.json`, { credentials: "omit" });
-      if (response.ok) strings = { ...strings, ...(await response.json()) };
+      if (response.ok) {
+        const loaded = await response.json();
+        strings = { ...strings, ...loaded, errors: { ...strings.errors, ...loaded.errors } };
+      }
     } catch {
       // English, then: better than no comment section
     }
   }
 
-  async function start() {
-    const [page] = await Promise.all([fetchPage(), loadStrings()]); // in parallel: first paint matters
+  function label() {
+    section.setAttribute("aria-label", strings.label);
     el(".more").textContent = strings.more;
-    el(".new").append(form(null, (created) => {
-      el(".thread").append(render(created));
-      el(".status").textContent = count(root.querySelectorAll(".comment").length);
-    }));
-    show(page);
-    host.style.minHeight = "";
-    const target = location.hash.startsWith("#comment-") && root.getElementById(location.hash.slice(1));
-    if (target) target.scrollIntoView();
+    el(".sort span").textContent = strings.sort;
+    for (const option of select.options) option.textContent = strings[option.value];
   }
 
-  el(".more").addEventListener("click", () => fetchPage().then(show).catch((err) => { el(".status").textContent = err.message; }));
-  start().catch((err) => { el(".status").textContent = err.message; });
+  // Live: comments published by others wait behind a "N new comments" button, so the page
+  // does not move under the reader; screen readers hear about them politely.
+  const waiting = new Map();
+  function listen() {
+    if (!window.EventSource) return;
+    const events = new EventSource(`${base}/api/v1/events?${new URLSearchParams({ site, thread })}`);
+    events.addEventListener("comment", (event) => {
+      const comment = JSON.parse(event.data);
+      if (root.getElementById(`comment-${comment.id}`) || waiting.has(comment.id)) return;
+      waiting.set(comment.id, comment);
+      const text = count(strings.newComments, waiting.size);
+      el(".live").textContent = text;
+      el(".live").hidden = false;
+      status(text);
+    });
+  }
+  el(".live").addEventListener("click", () => {
+    const fresh = [...waiting.values()].filter((c) => !root.getElementById(`comment-${c.id}`));
+    waiting.clear();
+    el(".live").hidden = true;
+    attach(fresh);
+    setCount(total + fresh.length);
+    const first = fresh.length && root.getElementById(`comment-${fresh[0].id}`);
+    if (first) first.focus();
+  });
+
+  async function start() {
+    const [page] = await Promise.all([fetchPage(permalink()), loadStrings()]); // in parallel: first paint matters
+    label();
+    el(".new").append(form(null, (created) => {
+      add(el(".thread"), created, 0, null, sort === "newest" ? el(".thread").firstChild : null);
+      posted();
+    }));
+    show(page);
+    performance.mark("parlour:shown");
+    host.style.minHeight = "";
+    highlight();
+    listen();
+  }
+
+  async function reload() {
+    cursor = null;
+    el(".thread").replaceChildren();
+    try {
+      show(await fetchPage(permalink()));
+      highlight();
+    } catch (err) {
+      status(message(err));
+    }
+  }
+
+  select.addEventListener("change", () => {
+    sort = select.value;
+    store.setItem(key("sort"), sort);
+    reload();
+  });
+  addEventListener("hashchange", () => {
+    const id = permalink();
+    if (id && !root.getElementById(`comment-${id}`)) reload();
+    else highlight();
+  });
+  el(".more").addEventListener("click", () => fetchPage().then(show).catch((err) => status(message(err))));
+  if (!site) {
+    status("Parlour: add data-site=\"YOUR-SITE\" to the embed.js script tag.");
+    return;
+  }
+  start().catch((err) => status(strings.errors[err.code] || strings.loadError));
 })();
