@@ -488,3 +488,36 @@ def test_no_cookies_are_set_or_sent_with_third_party_cookies_blocked(page, blog:
     expect(comment.locator("button.heart")).to_have_text("♥ 1")
     assert page.context.cookies() == []
     assert sent and all("cookie" not in headers for headers in sent)
+
+
+@pytest.mark.slow
+def test_demo_page_shows_the_demo_thread_in_the_widget_and_takes_the_readme_screenshot(  # type: ignore[no-untyped-def]
+    browser, parlour: str, db_url: str, tmp_path: Path
+) -> None:
+    """The page README points to right after `make run`. Its screenshot in README is taken
+    here: `PARLOUR_UPDATE_SCREENSHOTS=1 make pytest` refreshes docs/images/demo.png."""
+    from playwright.sync_api import expect
+
+    from parlour.services import demo
+
+    ctx = open_context(Settings(database=served_database(db_url, tmp_path), secret="widget"))
+    try:
+        loaded = demo.load_demo(ctx, [parlour])
+    finally:
+        ctx.close()
+    page = browser.new_context(viewport={"width": 900, "height": 1100}, device_scale_factor=1).new_page()
+    page.goto(parlour + "/demo")
+    widget = page.locator("#parlour-comments")
+    expect(widget.locator(".count")).to_have_text(f"{loaded.comments} comments")
+    expect(widget.locator(".badge").first).to_have_text("Author")
+    expect(widget.locator("li.comment .pinned").first).to_have_text("Pinned")
+    assert f'<noscript><a href="{parlour}/comments.html?site=demo&amp;thread=/welcome">' in page.content()
+    widget.locator("li.comment").first.scroll_into_view_if_needed()
+    page.evaluate("() => window.scrollTo(0, 0)")
+    shot = tmp_path / "demo.png"
+    page.screenshot(path=str(shot))
+    assert shot.read_bytes().startswith(b"\x89PNG") and shot.stat().st_size > 20_000
+    if os.environ.get("PARLOUR_UPDATE_SCREENSHOTS") == "1" and db_url.startswith("sqlite"):
+        target = Path(__file__).parent.parent / "docs" / "images" / "demo.png"
+        target.parent.mkdir(exist_ok=True)
+        shutil.copy(shot, target)

@@ -33,7 +33,7 @@
     comments: { one: "{n} comment", other: "{n} comments" },
     newComments: { one: "{n} new comment", other: "{n} new comments" },
     name: "Name (optional)", body: "Your comment", post: "Post comment", reply: "Reply", cancel: "Cancel",
-    author: "Author", anonymous: "Anonymous", removed: "This comment was removed.", more: "Show more comments",
+    author: "Author", pinned: "Pinned", anonymous: "Anonymous", removed: "This comment was removed.", more: "Show more comments",
     moreReplies: "Show more replies", replyingTo: "replying to {name}",
     heart: "Heart", edit: "Edit", save: "Save", remove: "Delete", likedByWriter: "Liked by the author",
     preview: "Preview", sort: "Sort by", oldest: "Oldest", newest: "Newest", top: "Top",
@@ -288,6 +288,7 @@
       const header = make("header");
       header.append(make("span", { class: "name" }, comment.author.name || strings.anonymous));
       if (comment.author.is_writer) header.append(make("span", { class: "badge" }, strings.author));
+      if (comment.pinned) header.append(make("span", { class: "pinned" }, strings.pinned));
       const link = make("a", { href: `#comment-${comment.id}` });
       const created = new Date(comment.created_at);
       const time = make("time", { datetime: comment.created_at, title: created.toLocaleString(lang) });
