@@ -141,7 +141,7 @@ def migrate_command(database: str | None) -> None:
     help="Port you will serve on; its origins may embed the demo. [env: PARLOUR_PORT]",
 )
 @click.option(
-    "--origin", "origins", multiple=True, help="Extra origin allowed to embed the demo site (repeatable)."
+    "--origin", "origins", multiple=True, help="Extra origin whose pages may use the demo site (repeatable)."
 )
 def demo_command(database: str | None, port: int | None, origins: tuple[str, ...]) -> None:
     """Load the demo site (id `demo`) and its post (thread `/welcome`)."""
@@ -164,7 +164,9 @@ def site() -> None:
 @click.argument("site_id")
 @click.option("--name", default="", help="The publication's name.")
 @click.option("--writer-name", default="", help="How the writer's replies are signed.")
-@click.option("--origin", "origins", multiple=True, help="Origin allowed to embed comments (repeatable).")
+@click.option(
+    "--origin", "origins", multiple=True, help="Origin whose pages may read and post comments (repeatable)."
+)
 @database_option
 def site_create(
     site_id: str, name: str, writer_name: str, origins: tuple[str, ...], database: str | None
