@@ -326,7 +326,7 @@
         const f = form(comment.id, (created) => {
           f.remove();
           add(replies, created, depth + 1, comment, replies === list ? nextAfter(li) : null);
-          posted();
+          posted(created);
           reply.focus();
         }, () => reply.focus());
         article.after(f);
@@ -406,9 +406,10 @@
     el(".more").hidden = !cursor;
   }
 
-  function posted() {
+  function posted(comment) {
     setCount(total + 1);
     status(count(strings.comments, total));
+    if (waiting.delete(comment.id)) liveButton(); // our own comment came back over the stream first
   }
 
   // A permalink (#comment-ID) scrolls to the comment and highlights it, loading pages as needed.
@@ -457,11 +458,14 @@
       const comment = JSON.parse(event.data);
       if (root.getElementById(`comment-${comment.id}`) || waiting.has(comment.id)) return;
       waiting.set(comment.id, comment);
-      const text = count(strings.newComments, waiting.size);
-      el(".live").textContent = text;
-      el(".live").hidden = false;
-      status(text);
+      status(liveButton());
     });
+  }
+  function liveButton() {
+    const text = count(strings.newComments, waiting.size);
+    el(".live").textContent = text;
+    el(".live").hidden = waiting.size === 0;
+    return text;
   }
   el(".live").addEventListener("click", () => {
     const fresh = [...waiting.values()].filter((c) => !root.getElementById(`comment-${c.id}`));
@@ -478,7 +482,7 @@
     label();
     el(".new").append(form(null, (created) => {
       add(el(".thread"), created, 0, null, sort === "newest" ? el(".thread").firstChild : null);
-      posted();
+      posted(created);
     }));
     show(page);
     performance.mark("parlour:shown");
