@@ -34,5 +34,10 @@ pytest: install  ## The test suite, on SQLite and PostgreSQL, in parallel.
 bench: install  ## Parlour against Isso and nginx (see bench/README.md).
 	bench/compare-isso
 
+.PHONY: bench-widget
+bench-widget: install  ## The reader widget: gzipped size and time to first comments, against Isso.
+	bench/widget-size
+	bench/widget-time
+
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
