@@ -19,7 +19,10 @@ from parlour.store import Database, migrate
 
 PG_URL = os.environ.get("PARLOUR_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 REQUIRE_PG = os.environ.get("PARLOUR_TEST_REQUIRE_POSTGRES") == "1"
-TABLES = "meta, sites, site_origins, tokens, threads, comments, hearts, readers, idempotency_keys"
+TABLES = (
+    "meta, sites, site_origins, tokens, threads, comments, hearts, readers, idempotency_keys, "
+    "users, memberships, sign_in_links, sign_in_attempts, outbox, audit_log"
+)
 
 
 @pytest.fixture(scope="session")

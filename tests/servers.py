@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx2 as httpx
 
@@ -27,10 +28,12 @@ def served_database(db_url: str, tmp_path: Path) -> str:
 
 
 @contextmanager
-def running_parlour(database: str, log: Path, workers: int = 1, secret: str = "served") -> Iterator[str]:
+def running_parlour(
+    database: str, log: Path, workers: int = 1, secret: str = "served", env: dict[str, str] | None = None
+) -> Iterator[str]:
     """Start `parlour serve` on a free port, wait for /-/health, yield its base URL, stop it."""
     port = free_port()
-    env = {**os.environ, "PARLOUR_COMMENT_RATE_LIMIT": "0", "PARLOUR_SECRET": secret}
+    env = {**os.environ, "PARLOUR_COMMENT_RATE_LIMIT": "0", "PARLOUR_SECRET": secret, **(env or {})}
     command = [sys.executable, "-m", "parlour", "serve", "--port", str(port), "--workers", str(workers)]
     with log.open("wb") as out:
         process = subprocess.Popen(
@@ -52,3 +55,27 @@ def running_parlour(database: str, log: Path, workers: int = 1, secret: str = "s
     finally:
         process.terminate()
         process.wait(timeout=20)
+
+
+CHROMIUM = "/usr/bin/chromium"
+# Every browser test runs with third-party cookies blocked, as Chrome and Safari do.
+BROWSER_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--test-third-party-cookie-phaseout",
+]
+
+
+@contextmanager
+def chromium() -> Iterator[Any]:
+    """Debian's Chromium, driven by Playwright (browsers cannot be downloaded here)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        launched = p.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
+        try:
+            yield launched
+        finally:
+            launched.close()

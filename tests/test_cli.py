@@ -12,7 +12,7 @@ from parlour.cli.main import main
 from parlour.services.context import open_context
 from parlour.settings import Settings
 
-COMMANDS = [[], ["serve"], ["migrate"], ["demo"], ["site"], ["site", "create"], ["site", "set"], ["site", "list"], ["token"], ["token", "create"], ["check"]]  # fmt: skip
+COMMANDS = [[], ["serve"], ["migrate"], ["demo"], ["site"], ["site", "create"], ["site", "set"], ["site", "list"], ["token"], ["token", "create"], ["admin"], ["admin", "create"], ["check"]]  # fmt: skip
 
 
 def run(*args: str) -> str:
@@ -117,3 +117,46 @@ def test_bad_setting_is_a_usage_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PARLOUR_EDIT_WINDOW", "forever")
     result = CliRunner().invoke(main, ["migrate"])
     assert result.exit_code == 2 and "PARLOUR_EDIT_WINDOW" in result.output
+
+
+def test_admin_create_makes_owners_and_moderators_who_can_sign_in(db_url: str) -> None:
+    run("site", "create", "notes", "--database", db_url)
+    assert "owner of every site" in run(
+        "admin",
+        "create",
+        "--email",
+        "Ada@Notes.example",
+        "--password",
+        "correct horse battery",
+        "--database",
+        db_url,
+    )
+    prompted = CliRunner().invoke(
+        main,
+        ["admin", "create", "--moderator-of", "notes", "--database", db_url],
+        input="mo@notes.example\nanother good password\nanother good password\n",
+    )
+    assert prompted.exit_code == 0, prompted.output
+    assert "moderator of notes" in prompted.output
+
+    weak = CliRunner().invoke(
+        main, ["admin", "create", "--email", "x@y.z", "--password", "short", "--database", db_url]
+    )
+    assert weak.exit_code == 1 and "weak_password" in weak.output
+    again = CliRunner().invoke(
+        main,
+        ["admin", "create", "--email", "ada@notes.example", "--password", "x" * 12, "--database", db_url],
+    )
+    assert again.exit_code == 1 and "account_exists" in again.output
+
+    from parlour.domain.model import Role
+    from parlour.services import accounts
+
+    ctx = open_context(Settings(database=db_url))
+    try:
+        owner = accounts.sign_in(ctx, "ada@notes.example", "correct horse battery", "test")
+        moderator = accounts.sign_in(ctx, "MO@notes.example", "another good password", "test")
+        assert owner.is_owner and accounts.roles(ctx, owner) == {"notes": Role.OWNER}
+        assert not moderator.is_owner and accounts.roles(ctx, moderator) == {"notes": Role.MODERATOR}
+    finally:
+        ctx.close()

@@ -16,9 +16,8 @@ import pytest
 from parlour.services import sites
 from parlour.services.context import open_context
 from parlour.settings import Settings
-from servers import running_parlour, served_database
+from servers import CHROMIUM, chromium, running_parlour, served_database
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 pytestmark = pytest.mark.skipif(
     not Path(CHROMIUM).exists() and os.environ.get("CI") != "true",
     reason="Debian's chromium is not installed",
@@ -89,36 +88,17 @@ def blog(parlour: str, db_url: str, tmp_path: Path) -> Iterator[str]:
 
 @pytest.fixture
 def page(blog: str) -> Iterator[object]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
-        context = browser.new_context()
-        tab = context.new_page()
+    with chromium() as browser:
+        tab = browser.new_context().new_page()
         tab.goto(blog)
         yield tab
-        browser.close()
-
-
-# Every browser test runs with third-party cookies blocked, as Chrome and Safari do.
-BROWSER_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--test-third-party-cookie-phaseout",
-]
 
 
 @pytest.fixture
 def browser(blog: str) -> Iterator[Any]:
     """A browser for tests that open several pages or set their own viewport."""
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        launched = p.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
+    with chromium() as launched:
         yield launched
-        launched.close()
 
 
 def seed(parlour: str, blog: str, body: str, **fields: Any) -> dict[str, Any]:
@@ -415,14 +395,16 @@ def test_new_comments_reach_another_open_page_behind_a_button(  # type: ignore[n
         writer.context.close()  # its event stream ends with it
 
 
-def axe_violations(page: Any) -> list[dict[str, Any]]:
+def axe_violations(page: Any, shadow: bool = True) -> list[dict[str, Any]]:
     """Serious and critical axe-core violations on the page, the widget's shadow root included."""
     import axe_playwright_python
 
     page.add_script_tag(path=str(Path(axe_playwright_python.__file__).parent / "axe.min.js"))
     result: dict[str, Any] = page.evaluate("async () => await axe.run(document)")
     # axe names an element inside a shadow root by a path of selectors: make sure it went in.
-    assert any(isinstance(node["target"][0], list) for rule in result["passes"] for node in rule["nodes"])
+    assert not shadow or any(
+        isinstance(node["target"][0], list) for rule in result["passes"] for node in rule["nodes"]
+    )
     return [v for v in result["violations"] if v["impact"] in ("serious", "critical")]
 
 

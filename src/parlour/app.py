@@ -17,6 +17,7 @@ from starlette.middleware import Middleware
 
 from parlour import __version__
 from parlour.services.context import Context, open_context
+from parlour.services.mail import MailWorker
 from parlour.settings import Settings
 from parlour.web import openapi
 from parlour.web.cors import SiteCors
@@ -50,9 +51,12 @@ def create_app(settings: Settings | None = None, context: Context | None = None)
         # Everything made at start lives as long as the process: keep it out of the
         # garbage collector's full passes, which otherwise walk it again and again.
         gc.freeze()
+        mailer = MailWorker(app.state.ctx)
+        mailer.start()
         try:
             yield
         finally:
+            await mailer.stop()
             await app.state.ctx.live.close()
             if owned:
                 app.state.ctx.close()

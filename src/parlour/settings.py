@@ -74,6 +74,24 @@ class Settings:
         default=1000,
         metadata={"doc": "How often each process looks for new comments to push to open pages (ms)."},
     )
+    smtp_url: str = field(
+        default="",
+        metadata={
+            "doc": "Mail server for sign-in links and notifications, smtp://USER:PASS@HOST:PORT "
+            "(smtps:// for TLS from the start); empty: mail is written to the log instead."
+        },
+    )
+    mail_from: str = field(
+        default="Parlour <parlour@localhost>", metadata={"doc": "Sender of Parlour's mail."}
+    )
+    session_days: int = field(default=30, metadata={"doc": "Days a desk sign-in lasts."})
+    sign_in_rate_limit: int = field(
+        default=10,
+        metadata={
+            "doc": "Failed sign-ins per account in 15 minutes before it waits (three times as many per "
+            "address; 0 turns the limit off)."
+        },
+    )
     trust_proxy: bool = field(
         default=False, metadata={"doc": "Take the client address from X-Forwarded-For (behind a proxy)."}
     )
@@ -105,11 +123,14 @@ class Settings:
         positive = [
             "port", "workers", "edit_window", "body_max", "name_max", "email_max", "thread_key_max",
             "request_max_bytes", "page_size", "page_max", "replies_size", "replies_max", "live_poll_ms",
+            "session_days",
         ]  # fmt: skip
         for name in positive:
             if getattr(self, name) <= 0:
                 raise SettingsError(f"PARLOUR_{name.upper()} must be a positive number")
-        for name in ["dedupe_window", "comment_rate_limit", "reader_rate_limit", "cache_max_bytes"]:
+        for name in [
+            "dedupe_window", "comment_rate_limit", "reader_rate_limit", "cache_max_bytes", "sign_in_rate_limit",
+        ]:  # fmt: skip
             if getattr(self, name) < 0:
                 raise SettingsError(f"PARLOUR_{name.upper()} must not be negative")
         for name, column in [("name_max", 200), ("email_max", 320), ("thread_key_max", 500)]:
@@ -129,6 +150,8 @@ class Settings:
             raise SettingsError(
                 "PARLOUR_DATABASE must name a SQLite file: an in-memory database is not shared"
             )
+        if self.smtp_url and not self.smtp_url.startswith(("smtp://", "smtps://")):
+            raise SettingsError("PARLOUR_SMTP_URL must be an smtp:// or smtps:// URL")
         if self.log_level.lower() not in {"debug", "info", "warning", "error"}:
             raise SettingsError("PARLOUR_LOG_LEVEL must be debug, info, warning or error")
 

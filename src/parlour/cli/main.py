@@ -17,7 +17,8 @@ from rich.table import Table
 
 from parlour import __version__
 from parlour.domain.errors import ParlourError
-from parlour.services import demo, sites
+from parlour.domain.model import Role
+from parlour.services import accounts, demo, sites
 from parlour.services.checks import run_checks
 from parlour.services.context import Context, open_context
 from parlour.settings import Settings, SettingsError
@@ -203,6 +204,34 @@ def site_list(database: str | None) -> None:
         for s in sites.list_sites(ctx):
             table.add_row(s.id, s.name, s.writer_name, "\n".join(s.origins))
     console.print(table)
+
+
+@main.group()
+def admin() -> None:
+    """Desk accounts: the owner and moderators."""
+
+
+@admin.command(name="create")
+@click.option("--email", prompt=True, help="The account's email (it signs in with it).")
+@click.option(
+    "--password",
+    prompt=True,
+    hide_input=True,
+    confirmation_prompt=True,
+    help="At least 10 characters. Asked for when not given (kept out of the shell history).",
+)
+@click.option("--moderator-of", "sites_", multiple=True, help="Make a moderator of this site (repeatable).")
+@database_option
+def admin_create(email: str, password: str, sites_: tuple[str, ...], database: str | None) -> None:
+    """Create a desk account: the owner (every site), or with --moderator-of, a moderator."""
+    with _migrated_context(_settings(database=database)) as ctx:
+        for site_id in sites_:  # before creating anything: no account without its sites
+            sites.get_site(ctx, site_id)
+        user = accounts.create_user(ctx, email, password, is_owner=not sites_)
+        for site_id in sites_:
+            accounts.give_role(ctx, user.email, site_id, Role.MODERATOR)
+    what = f"moderator of {', '.join(sites_)}" if sites_ else "owner of every site"
+    console.print(f"Account {user.email} created: {what}. Sign in at /desk.")
 
 
 @main.group()

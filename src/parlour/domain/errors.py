@@ -61,6 +61,26 @@ class ReaderRequired(ParlourError):
     default_message = "Hearts need a reader identity: ask POST /api/v1/readers for one."
 
 
+class SignInFailed(ParlourError):
+    kind = "unauthorized"
+    default_message = "That email and password do not match an account."
+
+
+class SignInRequired(ParlourError):
+    kind = "unauthorized"
+    default_message = "Please sign in first."
+
+
+class InvalidSignInLink(ParlourError):
+    kind = "unauthorized"
+    default_message = "This sign-in link has expired or was already used. Ask for a new one."
+
+
+class CsrfCheckFailed(ParlourError):
+    kind = "forbidden"
+    default_message = "The form had expired. Please reload the page and try again."
+
+
 class NotPermitted(ParlourError):
     kind = "forbidden"
     default_message = "You may not do that."
@@ -87,6 +107,11 @@ class UnknownComment(ParlourError):
     default_message = "There is no comment with that id."
 
 
+class UnknownAccount(ParlourError):
+    kind = "not_found"
+    default_message = "There is no account with that email."
+
+
 class UnknownThread(ParlourError):
     kind = "not_found"
     default_message = "There is no thread with that key."
@@ -101,6 +126,16 @@ class CommentRemoved(ParlourError):
 class IdempotencyKeyReused(ParlourError):
     kind = "conflict"
     default_message = "This Idempotency-Key was already used for a different request."
+
+
+class AccountExists(ParlourError):
+    kind = "conflict"
+    default_message = "There is already an account with that email."
+
+
+class SetupDone(ParlourError):
+    kind = "conflict"
+    default_message = "This Parlour already has an owner. Sign in instead."
 
 
 class SiteExists(ParlourError):
@@ -166,6 +201,10 @@ class InvalidOrigin(InvalidInput):
 
 
 # 429: too much, too fast.
+class WeakPassword(InvalidInput):
+    default_message = "Choose a password of at least 10 characters."
+
+
 class RateLimited(ParlourError):
     kind = "rate_limited"
     default_message = "Too many requests from this address; try again in a minute."

@@ -19,6 +19,25 @@ class Sort(StrEnum):
     TOP = "top"
 
 
+class Role(StrEnum):
+    """What a person may do on a site in the writer's desk."""
+
+    OWNER = "owner"  # the writer: everything on her site
+    MODERATOR = "moderator"  # moderation and replies, on the sites they are given
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    """Someone who signs in to the desk. `is_owner`: the instance's owner, every site."""
+
+    id: int
+    email: str
+    is_owner: bool
+    session_epoch: int
+    created_at: int
+    has_password: bool = True
+
+
 @dataclass(frozen=True, slots=True)
 class Site:
     id: str

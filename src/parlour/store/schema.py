@@ -106,6 +106,8 @@ comments = Table(
     Column("reply_count", Integer, nullable=False, default=0),
     Column("created_at", BigInteger, nullable=False),
     Column("edited_at", BigInteger),
+    # The writer marked it "no reply needed": it leaves her reply inbox.
+    Column("inbox_done", Boolean, nullable=False, default=False, server_default="0"),
     Index("ix_comments_thread_top", "thread_id", "parent_id", "id"),
     Index("ix_comments_root", "root_id", "id"),
     # Three equality columns, so the planner prefers it to ix_comments_thread_top when
@@ -141,4 +143,77 @@ idempotency_keys = Table(
     Column("fingerprint", String(64), nullable=False),
     Column("comment_id", Id, ForeignKey("comments.id", ondelete="CASCADE"), nullable=False),
     Column("created_at", BigInteger, nullable=False),
+)
+
+
+# The writer's desk: people who sign in, what they may do on which site, and their sign-ins.
+users = Table(
+    "users",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("email", String(320), nullable=False, unique=True),  # stored lower-cased
+    Column("password_hash", String(255)),  # argon2id; NULL: signs in by emailed link only
+    # The instance owner: every site, and creates sites and accounts.
+    Column("is_owner", Boolean, nullable=False, default=False),
+    # Bumped by "sign out everywhere": sessions carry the value they were issued under.
+    Column("session_epoch", Integer, nullable=False, default=0),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+memberships = Table(
+    "memberships",
+    metadata,
+    Column("user_id", Id, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("site_id", String(64), ForeignKey("sites.id", ondelete="CASCADE"), primary_key=True),
+    Column("role", String(16), nullable=False),  # owner | moderator
+)
+
+sign_in_links = Table(
+    "sign_in_links",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),  # the link's secret is never stored
+    Column("user_id", Id, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("expires_at", BigInteger, nullable=False),
+    Column("used_at", BigInteger),
+)
+
+sign_in_attempts = Table(
+    "sign_in_attempts",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("key", String(400), nullable=False),  # "email:..." or "ip:<hash>"
+    Column("created_at", BigInteger, nullable=False),
+    Index("ix_sign_in_attempts_key", "key", "created_at"),
+)
+
+# Mail waiting to be sent: written in the same transaction as its cause, claimed by one
+# worker with compare-and-set, retried on failure. Never an in-memory queue.
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("recipient", String(320), nullable=False),
+    Column("subject", String(300), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("due_at", BigInteger, nullable=False),
+    Column("claimed_at", BigInteger),
+    Column("sent_at", BigInteger),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("last_error", Text),
+    Index("ix_outbox_due", "sent_at", "due_at"),
+)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("site_id", String(64), ForeignKey("sites.id", ondelete="CASCADE"), nullable=False),
+    Column("user_id", Id, ForeignKey("users.id", ondelete="SET NULL")),
+    Column("action", String(40), nullable=False),
+    Column("comment_id", Id),
+    Column("reason", Text),
+    Column("created_at", BigInteger, nullable=False),
+    Index("ix_audit_log_site", "site_id", "id"),
 )

@@ -7,7 +7,7 @@ from typing import Any
 from fastapi.routing import APIRoute
 from starlette.routing import BaseRoute, Route
 
-from parlour.web import api, events, pages, reads
+from parlour.web import api, desk, events, pages, reads
 from parlour.web.schemas import ERRORS, CommentEnvelope, HeartOut, PostedOut, PreviewOut, ReaderOut
 
 V1 = "/api/v1"
@@ -46,6 +46,24 @@ def routes() -> list[BaseRoute]:
         _api("/preview", api.preview_comment, "POST", PreviewOut, tags=["write"], summary="Preview a comment"),
         _api("/readers", api.create_reader, "POST", ReaderOut, 201, tags=["hearts"], summary="Get a reader identity"),
     ]  # fmt: skip
+    # The writer's desk: server-rendered pages for signed-in people. Session cookie,
+    # CSRF token and same-origin check on every POST, no-store and a strict CSP (web/desk.py).
+    writers_desk: list[BaseRoute] = [
+        Route("/desk", desk.home, methods=["GET"]),
+        Route("/desk/setup", desk.setup, methods=["GET", "POST"]),
+        Route("/desk/sign-in", desk.sign_in, methods=["GET", "POST"]),
+        Route("/desk/sign-in/link", desk.use_link, methods=["GET"]),
+        Route("/desk/sign-in/link", desk.send_link, methods=["POST"]),
+        Route("/desk/sign-in/link/use", desk.use_link, methods=["POST"]),
+        Route("/desk/sign-out", desk.sign_out, methods=["POST"]),
+        Route("/desk/sign-out-everywhere", desk.sign_out_everywhere, methods=["POST"]),
+        Route("/desk/inbox", desk.inbox_page, methods=["GET"]),
+        Route("/desk/inbox/{comment_id}/reply", desk.inbox_reply, methods=["POST"]),
+        Route("/desk/inbox/{comment_id}/heart", desk.inbox_heart, methods=["POST"]),
+        Route("/desk/inbox/{comment_id}/done", desk.inbox_mark_done, methods=["POST"]),
+        Route("/desk/assets/desk.css", pages.asset("desk.css"), methods=["GET"]),
+        Route("/desk/assets/htmx-2.0.11.min.js", pages.asset("vendor/htmx-2.0.11.min.js"), methods=["GET"]),
+    ]
     # Static assets: the widget, cacheable by anyone.
     assets: list[BaseRoute] = [
         Route("/embed.js", pages.asset("embed.js"), methods=["GET"]),
@@ -61,7 +79,7 @@ def routes() -> list[BaseRoute]:
         Route("/-/health", api.health_check, methods=["GET"]),
         Route("/-/version", api.version, methods=["GET"]),
     ]
-    return [*public_reads, *commenter_writes, *assets, *internals]
+    return [*public_reads, *commenter_writes, *writers_desk, *assets, *internals]
 
 
 def hot_endpoints(table: list[BaseRoute]) -> dict[str, reads.Endpoint]:

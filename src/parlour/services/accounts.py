@@ -1,0 +1,236 @@
+"""Desk accounts: the owner, moderators, passwords, sign-in links, sessions and roles.
+
+Passwords are hashed with argon2id (argon2-cffi). Sessions are signed tokens carrying the
+user id and the account's session epoch: "sign out everywhere" bumps the epoch, which
+ends every session at once without a sessions table. Sign-in links are random, stored
+only as a hash, used once, and expire after 15 minutes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import secrets
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from parlour.domain import errors
+from parlour.domain.model import Role, User
+from parlour.services import mail
+from parlour.services.context import Context
+from parlour.store import IntegrityError
+from parlour.store import accounts as store
+from parlour.store import sites as site_store
+
+log = logging.getLogger(__name__)
+
+SETUP_META_KEY = "owner_set_up"
+LINK_MINUTES = 15
+ATTEMPT_WINDOW_MS = 15 * 60_000
+MIN_PASSWORD = 10
+_hasher = PasswordHasher()
+# Verified against when the email is unknown, so a wrong email costs as long as a wrong password.
+_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+
+def normalise_email(email: object) -> str:
+    if not isinstance(email, str) or "@" not in email.strip() or len(email.strip()) > 320:
+        raise errors.InvalidEmail(field="email")
+    return email.strip().lower()
+
+
+def _check_password(password: object) -> str:
+    if not isinstance(password, str) or len(password) < MIN_PASSWORD:
+        raise errors.WeakPassword(field="password", minimum=MIN_PASSWORD)
+    if len(password) > 1024:
+        raise errors.InvalidInput("That password is too long.", field="password")
+    return password
+
+
+def needs_setup(ctx: Context) -> bool:
+    """True until the first account (the owner) exists."""
+    with ctx.db.read() as tx:
+        return store.count_users(tx) == 0
+
+
+def create_user(ctx: Context, email: object, password: object | None, *, is_owner: bool) -> User:
+    """An account. `password` None: the account signs in by emailed link only."""
+    return _create(ctx, email, password, is_owner=is_owner, first=False)
+
+
+def set_up_owner(ctx: Context, email: object, password: object) -> User:
+    """The first visit to the desk creates the owner; once only, even when two race."""
+    return _create(ctx, email, password, is_owner=True, first=True)
+
+
+def _create(ctx: Context, email: object, password: object | None, *, is_owner: bool, first: bool) -> User:
+    address = normalise_email(email)
+    hashed = _hasher.hash(_check_password(password)) if password is not None else None
+    try:
+        with ctx.db.write() as tx:
+            if first:
+                if store.count_users(tx):
+                    raise errors.SetupDone()
+                # A unique key: of two set-ups racing on PostgreSQL, one commits.
+                site_store.set_meta(tx, SETUP_META_KEY, address)
+            user_id = store.insert_user(tx, address, hashed, is_owner, ctx.now())
+            user = store.get_user(tx, user_id)
+    except IntegrityError:
+        if first:
+            raise errors.SetupDone() from None
+        raise errors.AccountExists(field="email") from None
+    assert user is not None
+    return user
+
+
+def give_role(ctx: Context, email: object, site_id: str, role: Role) -> User:
+    address = normalise_email(email)
+    with ctx.db.write() as tx:
+        found = store.get_user_by_email(tx, address)
+        if found is None:
+            raise errors.UnknownAccount(field="email")
+        if site_id not in store.all_site_ids(tx):
+            raise errors.UnknownSite(f"There is no site with id {site_id!r}.", site=site_id)
+        store.set_role(tx, found[0].id, site_id, role)
+        return found[0]
+
+
+def _limited(ctx: Context, keys: list[tuple[str, int]]) -> None:
+    if not ctx.settings.sign_in_rate_limit:
+        return
+    since = ctx.now() - ATTEMPT_WINDOW_MS
+    with ctx.db.read() as tx:
+        for key, limit in keys:
+            if store.count_attempts(tx, key, since) >= limit:
+                raise errors.RateLimited(
+                    "Too many sign-in attempts. Please wait 15 minutes and try again.", retry_after=900
+                )
+
+
+def _limits(ctx: Context, email: str, ip_hash: str) -> list[tuple[str, int]]:
+    limit = ctx.settings.sign_in_rate_limit
+    return [(f"email:{email}", limit), (f"ip:{ip_hash}", 3 * limit)]
+
+
+def sign_in(ctx: Context, email: object, password: object, ip_hash: str) -> User:
+    """Check a password. Failures count against the account and the address."""
+    address = normalise_email(email) if isinstance(email, str) and "@" in email else ""
+    keys = _limits(ctx, address, ip_hash)
+    _limited(ctx, keys)
+    with ctx.db.read() as tx:
+        found = store.get_user_by_email(tx, address) if address else None
+    stored = found[1] if found else None
+    ok: bool
+    try:
+        ok = _hasher.verify(stored or _DUMMY_HASH, password if isinstance(password, str) else "")
+    except (VerificationError, InvalidHashError):
+        ok = False
+    if not ok or found is None or stored is None:
+        with ctx.db.write() as tx:
+            for key, _ in keys:
+                store.record_attempt(tx, key, ctx.now())
+        raise errors.SignInFailed()
+    user = found[0]
+    with ctx.db.write() as tx:
+        store.clear_attempts(tx, f"email:{address}")
+        if _hasher.check_needs_rehash(stored):
+            store.set_password_hash(tx, user.id, _hasher.hash(str(password)))
+    return user
+
+
+def _link_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def send_sign_in_link(ctx: Context, email: object, ip_hash: str, base_url: str) -> None:
+    """Email a one-time sign-in link, if the account exists. The answer is the same
+    either way, so the form does not tell strangers who has an account."""
+    address = normalise_email(email)
+    keys = _limits(ctx, address, ip_hash)
+    _limited(ctx, keys)
+    token = secrets.token_urlsafe(32)
+    now = ctx.now()
+    with ctx.db.write() as tx:
+        for key, _ in keys:  # asking for links counts too: no mail bombing
+            store.record_attempt(tx, key, now)
+        found = store.get_user_by_email(tx, address)
+        if found is None:
+            return
+        store.insert_sign_in_link(tx, _link_hash(token), found[0].id, now, now + LINK_MINUTES * 60_000)
+        link = f"{base_url.rstrip('/')}/desk/sign-in/link?token={token}"
+        mail.enqueue(
+            tx,
+            ctx,
+            address,
+            "Your Parlour sign-in link",
+            f"Sign in to Parlour with this link within {LINK_MINUTES} minutes:\n\n{link}\n\n"
+            "It works once. If you did not ask for it, ignore this message.",
+        )
+
+
+def use_sign_in_link(ctx: Context, token: str) -> User:
+    with ctx.db.write() as tx:
+        user_id = store.use_sign_in_link(tx, _link_hash(token), ctx.now())
+        user = store.get_user(tx, user_id) if user_id is not None else None
+    if user is None:
+        raise errors.InvalidSignInLink()
+    return user
+
+
+# Sessions: "s1.<user id>.<epoch>.<issued ms>.<mac>", in a Secure, HttpOnly cookie.
+def new_session(ctx: Context, user: User) -> str:
+    message = f"{user.id}.{user.session_epoch}.{ctx.now()}"
+    return f"s1.{message}.{ctx.signer.sign('session', message)}"
+
+
+def session_user(ctx: Context, token: str | None) -> User | None:
+    """The signed-in user, or None for a missing, forged, expired or revoked session."""
+    if not token or not token.startswith("s1."):
+        return None
+    message, _, mac = token[3:].rpartition(".")
+    if not hmac.compare_digest(mac, ctx.signer.sign("session", message)):
+        return None
+    try:
+        user_id, epoch, issued = (int(part) for part in message.split("."))
+    except ValueError:
+        return None
+    if ctx.now() - issued > ctx.settings.session_days * 86_400_000:
+        return None
+    with ctx.db.read() as tx:
+        user = store.get_user(tx, user_id)
+    if user is None or user.session_epoch != epoch:
+        return None
+    return user
+
+
+def sign_out_everywhere(ctx: Context, user: User) -> None:
+    with ctx.db.write() as tx:
+        store.bump_session_epoch(tx, user.id)
+
+
+def csrf_token(ctx: Context, nonce: str) -> str:
+    """The token forms carry: bound to the browser's CSRF cookie (double submit, signed)."""
+    return ctx.signer.sign("csrf", nonce)
+
+
+def check_csrf(ctx: Context, nonce: str | None, token: str | None) -> None:
+    if not nonce or not token or not hmac.compare_digest(token, csrf_token(ctx, nonce)):
+        raise errors.CsrfCheckFailed()
+
+
+def roles(ctx: Context, user: User) -> dict[str, Role]:
+    """The sites this user may work on, and as what. The instance owner: every site."""
+    with ctx.db.read() as tx:
+        if user.is_owner:
+            return dict.fromkeys(store.all_site_ids(tx), Role.OWNER)
+        return store.roles_of(tx, user.id)
+
+
+def require_site(ctx: Context, user: User, site_id: str) -> Role:
+    """The user's role on a site; NotPermitted (never a hint that it exists) otherwise."""
+    role = roles(ctx, user).get(site_id)
+    if role is None:
+        raise errors.NotPermitted("You do not have access to that.")
+    return role

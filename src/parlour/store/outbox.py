@@ -1,0 +1,81 @@
+"""The mail outbox: messages written with their cause, sent by whichever process claims them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import ColumnElement, and_, insert, or_, select, update
+
+from parlour.store.database import Tx
+from parlour.store.schema import outbox
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    id: int
+    recipient: str
+    subject: str
+    body: str
+    attempts: int
+
+
+def enqueue(tx: Tx, recipient: str, subject: str, body: str, now: int) -> int:
+    result = tx.execute(
+        insert(outbox)
+        .values(recipient=recipient, subject=subject, body=body, created_at=now, due_at=now, attempts=0)
+        .returning(outbox.c.id)
+    )
+    return int(result.scalar_one())
+
+
+def _claimable(now: int, stale_before: int) -> ColumnElement[bool]:
+    return and_(
+        outbox.c.sent_at.is_(None),
+        outbox.c.due_at <= now,
+        or_(outbox.c.claimed_at.is_(None), outbox.c.claimed_at < stale_before),
+    )
+
+
+def claim(tx: Tx, now: int, stale_before: int, limit: int = 10) -> list[Message]:
+    """Claim due messages with compare-and-set: each is claimed by one process only.
+
+    A claim older than `stale_before` belongs to a process that died mid-send and is
+    taken over.
+    """
+    ids = list(
+        tx.execute(
+            select(outbox.c.id).where(_claimable(now, stale_before)).order_by(outbox.c.id).limit(limit)
+        ).scalars()
+    )
+    claimed: list[Message] = []
+    for message_id in ids:
+        row = tx.execute(
+            update(outbox)
+            .where(outbox.c.id == message_id, _claimable(now, stale_before))
+            .values(claimed_at=now, attempts=outbox.c.attempts + 1)
+            .returning(outbox.c.id, outbox.c.recipient, outbox.c.subject, outbox.c.body, outbox.c.attempts)
+        ).one_or_none()
+        if row is not None:
+            claimed.append(Message(*row))
+    return claimed
+
+
+def mark_sent(tx: Tx, message_id: int, now: int) -> None:
+    tx.execute(update(outbox).where(outbox.c.id == message_id).values(sent_at=now, last_error=None))
+
+
+def mark_failed(tx: Tx, message_id: int, error: str, retry_at: int) -> None:
+    tx.execute(
+        update(outbox)
+        .where(outbox.c.id == message_id)
+        .values(claimed_at=None, due_at=retry_at, last_error=error[:2000])
+    )
+
+
+def pending(tx: Tx) -> list[Message]:
+    rows = tx.execute(
+        select(outbox.c.id, outbox.c.recipient, outbox.c.subject, outbox.c.body, outbox.c.attempts)
+        .where(outbox.c.sent_at.is_(None))
+        .order_by(outbox.c.id)
+    )
+    return [Message(*row) for row in rows]

@@ -1,0 +1,199 @@
+"""The writer's desk: accounts, sessions, CSRF, and the reply inbox, with personas."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from starlette.testclient import TestClient
+
+from desk_helpers import PASSWORD, csrf, desk_client, desk_post, make_user, sign_in
+from factories import make_site, post, read, writer_headers
+from parlour.services.context import Context
+
+
+@pytest.fixture
+def browsers(ctx: Context) -> Iterator[Any]:
+    opened: list[TestClient] = []
+
+    def make() -> TestClient:
+        opened.append(desk_client(ctx))
+        return opened[-1]
+
+    yield make
+    for c in opened:
+        c.__exit__(None, None, None)
+
+
+def test_first_visit_creates_the_owner_once_and_signs_her_in(ctx: Context, browsers: Any) -> None:
+    writer = browsers()
+    assert writer.get("/desk").headers["location"] == "/desk/setup"
+    token = csrf(writer, "/desk/setup")
+    response = writer.post(
+        "/desk/setup", data={"csrf": token, "email": "Wren@Blog.example", "password": PASSWORD}
+    )
+    assert response.status_code == 303 and response.headers["location"] == "/desk/inbox"
+    cookie = next(
+        v for k, v in response.headers.multi_items() if k == "set-cookie" and "parlour_session" in v
+    )
+    assert "Secure" in cookie and "HttpOnly" in cookie and "SameSite=lax" in cookie and "Path=/desk" in cookie
+    assert writer.get("/desk/inbox").status_code == 200
+
+    stranger = browsers()
+    assert stranger.get("/desk").headers["location"] == "/desk/inbox"  # set up: no second owner
+    assert stranger.get("/desk/setup").headers["location"] == "/desk/sign-in"
+    late = stranger.post(
+        "/desk/setup", data={"csrf": csrf(stranger), "email": "someone@else.example", "password": PASSWORD}
+    )
+    assert late.status_code in (303, 409)
+    assert sign_in(stranger, "someone@else.example").status_code == 401
+
+
+def test_forms_without_the_csrf_token_or_from_another_origin_are_refused(ctx: Context, browsers: Any) -> None:
+    make_user(ctx, "wren@blog.example", owner=True)
+    stranger = browsers()
+    csrf(stranger)  # has the cookie, but sends no token
+    response = stranger.post("/desk/sign-in", data={"email": "wren@blog.example", "password": PASSWORD})
+    assert response.status_code == 403
+    assert 'data-code="csrf_check_failed"' in response.text
+    forged = stranger.post(
+        "/desk/sign-in",
+        data={"csrf": csrf(stranger), "email": "wren@blog.example", "password": PASSWORD},
+        headers={"Origin": "https://evil.example"},
+    )
+    assert forged.status_code == 403
+    other = browsers()
+    stolen = csrf(other)  # a token bound to another browser's cookie
+    assert (
+        stranger.post("/desk/sign-in", data={"csrf": stolen, "email": "x@y.z", "password": "p"}).status_code
+        == 403
+    )
+
+
+def test_wrong_passwords_are_refused_then_the_account_waits(ctx: Context, make_ctx: Any) -> None:
+    limited = make_ctx(sign_in_rate_limit=3)
+    make_user(limited, "wren@blog.example", owner=True)
+    client = desk_client(limited)
+    try:
+        for _ in range(3):
+            wrong = sign_in(client, "wren@blog.example", "not the password")
+            assert wrong.status_code == 401 and 'data-code="sign_in_failed"' in wrong.text
+        refused = sign_in(client, "wren@blog.example")  # even the right password waits now
+        assert refused.status_code == 429 and 'data-code="rate_limited"' in refused.text
+        assert sign_in(client, "nobody@blog.example", "whatever").status_code == 401
+    finally:
+        client.__exit__(None, None, None)
+
+
+def test_sign_out_everywhere_ends_every_session(ctx: Context, browsers: Any) -> None:
+    make_user(ctx, "wren@blog.example", owner=True)
+    laptop, phone = browsers(), browsers()
+    assert sign_in(laptop, "wren@blog.example").status_code == 303
+    assert sign_in(phone, "wren@blog.example").status_code == 303
+    assert phone.get("/desk/inbox").status_code == 200
+    assert desk_post(laptop, "/desk/sign-out-everywhere").status_code == 303
+    assert phone.get("/desk/inbox").headers["location"].startswith("/desk/sign-in")
+    assert laptop.get("/desk/inbox").headers["location"].startswith("/desk/sign-in")
+    assert sign_in(phone, "wren@blog.example").status_code == 303  # signing in again works
+
+
+def test_inbox_lists_unanswered_reader_comments_oldest_first_and_marks_questions(
+    ctx: Context, client: TestClient, browsers: Any
+) -> None:
+    make_site(ctx)
+    first = post(client, "Thank you for this.", author_name="Ada")["comment"]
+    question = post(client, "Where do you buy your seeds?", author_name="Bea", thread="/other")["comment"]
+    answered = post(client, "Lovely.", author_name="Cy")["comment"]
+    post(client, "Thank you, Cy!", parent_id=answered["id"], headers=writer_headers(ctx))
+    make_user(ctx, "wren@blog.example", owner=True)
+    writer = browsers()
+    sign_in(writer, "wren@blog.example")
+    page = writer.get("/desk/inbox").text
+    ids = [int(i) for i in re.findall(r'id="item-(\d+)"', page)]
+    assert ids == [first["id"], question["id"]]
+    assert "2 waiting for a reply" in page
+    asks = re.search(rf'id="item-{question["id"]}" class="item asks"', page)
+    assert asks and "Asks you something" in page
+    assert f'id="item-{first["id"]}" class="item"' in page
+
+
+def test_writer_replies_hearts_and_marks_no_reply_needed_from_the_inbox(
+    ctx: Context, client: TestClient, browsers: Any
+) -> None:
+    make_site(ctx)
+    one = post(client, "A first thought", author_name="Ada")["comment"]
+    two = post(client, "A second thought", author_name="Bea")["comment"]
+    make_user(ctx, "wren@blog.example", owner=True)
+    writer = browsers()
+    sign_in(writer, "wren@blog.example")
+
+    replied = desk_post(writer, f"/desk/inbox/{one['id']}/reply", {"body": "Thank you, *Ada*."})
+    assert replied.status_code == 200 and "Answered" in replied.text
+    hearted = desk_post(writer, f"/desk/inbox/{two['id']}/heart", {"on": "1"})
+    assert hearted.status_code == 200 and 'aria-pressed="true"' in hearted.text
+    done = desk_post(writer, f"/desk/inbox/{two['id']}/done")
+    assert done.status_code == 200 and "no reply needed" in done.text
+
+    assert "0 waiting for a reply" in writer.get("/desk/inbox").text
+    thread = read(client)["comments"]
+    reply = thread[0]["replies"][0]
+    assert reply["author"] == {"name": "Wren", "is_writer": True}
+    assert reply["html"] == "<p>Thank you, <em>Ada</em>.</p>\n"
+    assert thread[1]["liked_by_writer"] is True
+
+    empty = desk_post(writer, f"/desk/inbox/{two['id']}/reply", {"body": "   "})
+    assert empty.status_code == 422 and 'data-code="empty_body"' in empty.text
+    assert empty.headers["HX-Retarget"] == f"#reply-error-{two['id']}"
+
+
+def test_moderator_of_another_site_reaches_nothing_of_this_one(
+    ctx: Context, client: TestClient, browsers: Any
+) -> None:
+    make_site(ctx)
+    make_site(ctx, "other", origins=("https://other.example",))
+    comment = post(client, "For the blog's writer only", author_name="Ada")["comment"]
+    make_user(ctx, "mo@other.example", moderator_of=("other",))
+    moderator = browsers()
+    sign_in(moderator, "mo@other.example")
+    assert "For the blog" not in moderator.get("/desk/inbox").text
+    assert moderator.get("/desk/inbox?site=blog").status_code == 403
+    for path, data in [
+        (f"/desk/inbox/{comment['id']}/reply", {"body": "Not mine to answer"}),
+        (f"/desk/inbox/{comment['id']}/heart", {"on": "1"}),
+        (f"/desk/inbox/{comment['id']}/done", {}),
+    ]:
+        response = desk_post(moderator, path, data)
+        assert response.status_code == 403, path
+        assert 'data-code="not_permitted"' in response.text
+    assert read(client)["comments"][0]["replies"] == []
+    assert read(client)["comments"][0]["liked_by_writer"] is False
+
+    reader = browsers()  # a reader with no account
+    assert reader.get("/desk/inbox").headers["location"] == "/desk/sign-in?next=/desk/inbox"
+    response = reader.post(f"/desk/inbox/{comment['id']}/done", data={"csrf": csrf(reader)})
+    assert response.status_code == 401
+
+
+def test_weekly_figures_count_comments_replies_rate_and_time_to_reply(
+    ctx: Context, client: TestClient, browsers: Any
+) -> None:
+    make_site(ctx)
+    start = ctx.now()
+    ctx.now = lambda: start  # type: ignore[method-assign]
+    asked = post(client, "How long did it take?", author_name="Ada")["comment"]
+    post(client, "No answer yet", author_name="Bea")
+    ctx.now = lambda: start + 2 * 3_600_000  # type: ignore[method-assign]
+    post(client, "About a month.", parent_id=asked["id"], headers=writer_headers(ctx))
+    make_user(ctx, "wren@blog.example", owner=True)
+    writer = browsers()
+    sign_in(writer, "wren@blog.example")
+    from parlour.services import accounts, inbox
+
+    user = accounts.session_user(ctx, writer.cookies.get("parlour_session"))
+    assert user is not None
+    this_week = inbox.weekly(ctx, user)[-1]
+    assert (this_week.comments, this_week.replies) == (2, 1)
+    assert this_week.reply_rate == 0.5
+    assert this_week.median_reply_hours == 2.0

@@ -1,0 +1,187 @@
+"""The writer's desk in a real browser: set up, answer readers, sign in by emailed link."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx2 as httpx
+import pytest
+from aiosmtpd.controller import Controller
+
+from parlour.services import sites
+from parlour.services.context import open_context
+from parlour.settings import Settings
+from servers import chromium, free_port, running_parlour, served_database
+from test_widget import axe_violations, pytestmark  # noqa: F401  (skip without Chromium)
+
+BLOG = "https://blog.example"
+
+
+class Mailbox:
+    """A real SMTP server (aiosmtpd) that keeps what it receives."""
+
+    def __init__(self) -> None:
+        self.messages: list[str] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.messages.append(envelope.content.decode("utf-8", "replace"))
+        return "250 Message accepted"
+
+
+@pytest.fixture
+def mailbox() -> Iterator[tuple[Mailbox, int]]:
+    box = Mailbox()
+    port = free_port()
+    controller = Controller(box, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield box, port
+    finally:
+        controller.stop()
+
+
+@pytest.fixture
+def desk(db_url: str, tmp_path: Path, mailbox: tuple[Mailbox, int]) -> Iterator[str]:
+    database = served_database(db_url, tmp_path)
+    env = {
+        "PARLOUR_SMTP_URL": f"smtp://127.0.0.1:{mailbox[1]}",
+        "PARLOUR_MAIL_FROM": "Parlour <desk@blog.example>",
+    }
+    with running_parlour(database, tmp_path / "desk.log", secret="desk", env=env) as base:
+        ctx = open_context(Settings(database=database, secret="desk"))
+        try:
+            sites.create_site(ctx, "blog", "Blog", "Wren", [BLOG])
+        finally:
+            ctx.close()
+        yield base.replace("127.0.0.1", "localhost")  # a secure context, as https would be
+
+
+def wait_until(condition: Any, what: str, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"waited {timeout:.0f} s for {what}"
+        time.sleep(0.05)
+
+
+def reader_comment(base: str, body: str, name: str, thread: str = "/post") -> dict[str, Any]:
+    response = httpx.post(
+        base + "/api/v1/comments",
+        json={"site": "blog", "thread": thread, "title": "A post", "body": body, "author_name": name},
+        headers={"Origin": BLOG},
+    )
+    assert response.status_code == 201, response.text
+    comment: dict[str, Any] = response.json()["comment"]
+    return comment
+
+
+@pytest.fixture
+def browser(desk: str) -> Iterator[Any]:
+    with chromium() as launched:
+        yield launched
+
+
+@pytest.mark.slow
+def test_writer_sets_up_and_answers_every_reader_from_the_inbox(browser: Any, desk: str) -> None:
+    from playwright.sync_api import expect
+
+    page = browser.new_context().new_page()
+    page.goto(desk + "/desk")
+    expect(page).to_have_url(desk + "/desk/setup")
+    page.get_by_label("Email").fill("wren@blog.example")
+    page.get_by_label("Password (at least 10 characters)").fill("correct horse battery")
+    page.get_by_role("button", name="Create the owner's account").click()
+    expect(page.get_by_role("status")).to_have_text("Every reader has an answer. Well done.")
+
+    question = reader_comment(desk, "How do you keep going when it rains for a week?", "Ada")
+    thanks = reader_comment(desk, "Thank you for this <b>post</b>.", "Bea")
+    quiet = reader_comment(desk, "Just saying hello.", "Cy")
+    page.reload()
+    expect(page.locator("h1")).to_contain_text("3 waiting for a reply")
+    first = page.locator(f"#item-{question['id']}")
+    expect(first.locator(".tag")).to_have_text("Asks you something")
+    expect(page.locator(f"#item-{thanks['id']} .body")).to_contain_text("<b>post</b>")  # text, not markup
+
+    first.get_by_label("Your reply to Ada").fill("With tea, and a *very* good coat.")
+    first.get_by_role("button", name="Reply as the writer").click()
+    expect(page.locator(f"#item-{question['id']}")).to_have_text(re.compile("Answered"))
+    page.locator(f"#item-{thanks['id']}").get_by_role("button", name="♡ Heart").click()
+    expect(page.locator(f"#item-{thanks['id']}").get_by_role("button", name="♥ Liked")).to_be_visible()
+    page.locator(f"#item-{quiet['id']}").get_by_role("button", name="No reply needed").click()
+    expect(page.locator(f"#item-{quiet['id']}")).to_have_text(re.compile("no reply needed"))
+
+    thread = httpx.get(desk + "/api/v1/comments", params={"site": "blog", "thread": "/post"}).json()
+    reply = thread["comments"][0]["replies"][0]
+    assert reply["author"] == {"name": "Wren", "is_writer": True}
+    assert "<em>very</em>" in reply["html"]
+    assert thread["comments"][1]["liked_by_writer"] is True
+    page.reload()
+    expect(page.locator("h1")).to_contain_text("1 waiting for a reply")  # the hearted one still waits
+
+
+@pytest.mark.slow
+def test_sign_in_link_arrives_by_email_and_works_once(
+    browser: Any, desk: str, mailbox: tuple[Mailbox, int]
+) -> None:
+    from playwright.sync_api import expect
+
+    box, _ = mailbox
+    owner = browser.new_context().new_page()
+    owner.goto(desk + "/desk/setup")
+    owner.get_by_label("Email").fill("wren@blog.example")
+    owner.get_by_label("Password (at least 10 characters)").fill("correct horse battery")
+    owner.get_by_role("button", name="Create the owner's account").click()
+    expect(owner.locator("h1")).to_contain_text("Inbox")
+
+    phone = browser.new_context().new_page()
+    phone.goto(desk + "/desk/inbox")
+    expect(phone).to_have_url(re.compile(r"/desk/sign-in\?next=/desk/inbox"))
+    phone.locator("form[action='/desk/sign-in/link']").get_by_label("Email").fill("wren@blog.example")
+    phone.get_by_role("button", name="Email me a sign-in link").click()
+    expect(phone.get_by_role("status")).to_contain_text("a sign-in link is on its way")
+    wait_until(lambda: box.messages, "the sign-in mail")  # the outbox worker sends it
+    message = email.message_from_string(box.messages[0], policy=email.policy.default)
+    assert message["To"] == "wren@blog.example" and message["From"] == "Parlour <desk@blog.example>"
+    assert message["Subject"] == "Your Parlour sign-in link"
+    link = re.search(r"(http://\S+/desk/sign-in/link\?token=\S+)", message.get_content())
+    assert link
+    url = link.group(1).replace("127.0.0.1", "localhost")
+    phone.goto(url)
+    phone.get_by_role("button", name="Sign in").click()
+    expect(phone.locator("h1"), phone.locator("main").inner_html()).to_contain_text("Inbox")
+
+    again = browser.new_context().new_page()
+    again.goto(url)
+    again.get_by_role("button", name="Sign in").click()
+    expect(again.locator("[data-code=invalid_sign_in_link]")).to_be_visible()
+
+    phone.get_by_role("button", name="Sign out everywhere").click()
+    owner.reload()
+    expect(owner).to_have_url(re.compile("/desk/sign-in"))
+
+
+@pytest.mark.slow
+def test_inbox_on_a_phone_passes_axe_and_does_not_scroll_sideways(browser: Any, desk: str) -> None:
+    from playwright.sync_api import expect
+
+    reader_comment(desk, "A question with a very-long-unbroken-word-" + "x" * 60 + "?", "Ada")
+    reader_comment(desk, "Hello from the garden.", "Bea")
+    # bypass_csp: the desk allows no inline script, and axe-core is injected as one.
+    page = browser.new_context(
+        viewport={"width": 360, "height": 740}, is_mobile=True, bypass_csp=True
+    ).new_page()
+    page.goto(desk + "/desk/setup")
+    assert axe_violations(page, shadow=False) == []
+    page.get_by_label("Email").fill("wren@blog.example")
+    page.get_by_label("Password (at least 10 characters)").fill("correct horse battery")
+    page.get_by_role("button", name="Create the owner's account").click()
+    expect(page.locator(".item")).to_have_count(2)
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= 360
+    assert axe_violations(page, shadow=False) == []
+    page.emulate_media(color_scheme="dark")
+    assert axe_violations(page, shadow=False) == []
