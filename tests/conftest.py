@@ -21,7 +21,7 @@ PG_URL = os.environ.get("PARLOUR_TEST_POSTGRES", "postgresql://postgres@127.0.0.
 REQUIRE_PG = os.environ.get("PARLOUR_TEST_REQUIRE_POSTGRES") == "1"
 TABLES = (
     "meta, sites, site_origins, tokens, threads, comments, hearts, readers, idempotency_keys, "
-    "users, memberships, sign_in_links, sign_in_attempts, outbox, audit_log"
+    "users, memberships, sign_in_links, sign_in_attempts, outbox, audit_log, blocks"
 )
 
 

@@ -185,3 +185,44 @@ def test_inbox_on_a_phone_passes_axe_and_does_not_scroll_sideways(browser: Any, 
     assert axe_violations(page, shadow=False) == []
     page.emulate_media(color_scheme="dark")
     assert axe_violations(page, shadow=False) == []
+
+
+@pytest.mark.slow
+def test_moderator_sets_hold_all_and_clears_the_queue_with_the_keyboard(browser: Any, desk: str) -> None:
+    from playwright.sync_api import expect
+
+    page = browser.new_context(bypass_csp=True).new_page()  # bypass_csp: for the axe script only
+    page.goto(desk + "/desk/setup")
+    page.get_by_label("Email").fill("wren@blog.example")
+    page.get_by_label("Password (at least 10 characters)").fill("correct horse battery")
+    page.get_by_role("button", name="Create the owner's account").click()
+    page.get_by_role("link", name="Sites").click()
+    page.get_by_role("link", name="Blog").click()
+    expect(page.locator("pre.snippet").first).to_contain_text('data-site="blog"')
+    page.get_by_label("Hold every comment for review").check()
+    page.get_by_role("button", name="Save settings").click()
+    expect(page.get_by_role("status")).to_have_text("Saved.")
+    assert axe_violations(page, shadow=False) == []
+
+    first = reader_comment(desk, "First, held", "Ada")
+    second = reader_comment(desk, "Second, held", "Bea")
+    third = reader_comment(desk, "Buy cheap things", "Spammer")
+    assert first["held"] and second["held"] and third["held"]
+    page.get_by_role("link", name="Queue").click()
+    expect(page.locator("h1")).to_contain_text("3 held for review")
+    assert axe_violations(page, shadow=False) == []
+    page.keyboard.press("j")
+    page.keyboard.press("a")
+    expect(page.locator(f"#held-{first['id']}")).to_have_text("Approved: it is published.")
+    page.locator(f"#held-{second['id']}").focus()
+    page.keyboard.press("x")
+    page.locator(f"#held-{third['id']}").focus()
+    page.keyboard.press("x")
+    page.get_by_role("button", name="Spam ticked").click()
+    expect(page.get_by_role("status").first).to_have_text("Done: 2 comments.")
+    expect(page.locator(".empty")).to_have_text("Nothing waits for review.")
+
+    thread = httpx.get(desk + "/api/v1/comments", params={"site": "blog", "thread": "/post"}).json()
+    assert [c["body"] for c in thread["comments"]] == ["First, held"]
+    page.get_by_role("link", name="Audit log").click()
+    expect(page.locator("table.audit tbody tr")).to_have_count(4)  # settings, approve, spam, spam

@@ -22,7 +22,14 @@ def test_unknown_thread_of_known_site_is_an_empty_thread(ctx: Context, client: T
     make_site(ctx)
     page = read(client, "/brand-new-post")
     assert page == {
-        "thread": {"site": "blog", "key": "/brand-new-post", "title": None, "url": None, "comment_count": 0},
+        "thread": {
+            "site": "blog",
+            "key": "/brand-new-post",
+            "title": None,
+            "url": None,
+            "comment_count": 0,
+            "locked": False,
+        },
         "comments": [],
         "next_cursor": None,
     }
@@ -56,14 +63,11 @@ def test_comment_carries_every_documented_field(ctx: Context, client: TestClient
     assert comment["author"] == {"name": "Ada", "is_writer": False}
     assert comment["html"] == "<p><em>hello</em></p>\n"
     assert comment["created_at"].endswith("Z") and comment["edited_at"] is None
-    assert (comment["hearts"], comment["liked_by_writer"], comment["pinned"], comment["removed"]) == (
-        0,
-        False,
-        False,
-        False,
-    )
+    flags = ("hearts", "liked_by_writer", "pinned", "removed", "held")
+    assert tuple(comment[f] for f in flags) == (0, False, False, False, False)
     assert page["thread"] == {
         "site": "blog", "key": "/post", "title": "A post", "url": "https://blog.example/post", "comment_count": 1,
+        "locked": False,
     }  # fmt: skip
 
 

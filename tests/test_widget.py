@@ -504,3 +504,48 @@ def test_demo_page_shows_the_demo_thread_in_the_widget_and_takes_the_readme_scre
         target = Path(__file__).parent.parent / "docs" / "images" / "demo.png"
         target.parent.mkdir(exist_ok=True)
         shutil.copy(shot, target)
+
+
+@pytest.mark.slow
+def test_held_comment_is_shown_to_its_author_only_until_approved(  # type: ignore[no-untyped-def]
+    browser, blog: str, db_url: str, tmp_path: Path
+) -> None:
+    from playwright.sync_api import expect
+
+    from parlour.services import accounts, moderation
+
+    ctx = open_context(Settings(database=served_database(db_url, tmp_path), secret="widget"))
+    try:
+        owner = accounts.create_user(ctx, "wren@blog.example", "correct horse battery", is_owner=True)
+        settings = moderation.read_settings({"moderation": "hold_all", "writer_heart": "1"})
+        moderation.save_settings(ctx, owner, "blog", settings)
+
+        author = browser.new_context().new_page()
+        author.goto(blog)
+        compose = author.locator("#parlour-comments .new form")
+        compose.locator("textarea").fill("Please let this through")
+        compose.locator("button[type=submit]").click()
+        held = author.locator("#parlour-comments li.comment.held")
+        expect(held.locator(".held-note")).to_have_text(
+            "Your comment awaits review. Only you can see it until it is approved."
+        )
+        expect(author.locator("#parlour-comments .count")).to_have_text("0 comments")
+        author.reload()
+        expect(author.locator("#parlour-comments li.comment.held .body")).to_have_text(
+            "Please let this through"
+        )
+
+        other = browser.new_context().new_page()
+        other.goto(blog)
+        expect(other.locator("#parlour-comments .count")).to_have_text("0 comments")
+        expect(other.locator("#parlour-comments li.comment")).to_have_count(0)
+
+        waiting = moderation.queue(ctx, owner)
+        assert [h.html for h in waiting] == ["<p>Please let this through</p>\n"]
+        moderation.decide(ctx, owner, [waiting[0].id], "approve")
+        author.reload()
+        expect(author.locator("#parlour-comments .count")).to_have_text("1 comment")
+        expect(author.locator("#parlour-comments li.comment")).to_have_count(1)
+        expect(author.locator("#parlour-comments li.comment.held")).to_have_count(0)
+    finally:
+        ctx.close()

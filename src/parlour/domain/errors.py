@@ -86,6 +86,16 @@ class NotPermitted(ParlourError):
     default_message = "You may not do that."
 
 
+class ReaderBlocked(ParlourError):
+    kind = "forbidden"
+    default_message = "You cannot comment on this site."
+
+
+class ThreadLocked(ParlourError):
+    kind = "forbidden"
+    default_message = "This conversation is locked: it takes no new comments."
+
+
 class EditWindowClosed(ParlourError):
     kind = "forbidden"
     default_message = "The time for editing or deleting this comment has passed."
@@ -201,6 +211,10 @@ class InvalidOrigin(InvalidInput):
 
 
 # 429: too much, too fast.
+class CommentRejected(InvalidInput):
+    default_message = "This site does not accept comments with some of these words."
+
+
 class WeakPassword(InvalidInput):
     default_message = "Choose a password of at least 10 characters."
 

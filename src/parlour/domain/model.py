@@ -11,6 +11,9 @@ class Status(StrEnum):
 
     PUBLISHED = "published"
     REMOVED = "removed"
+    PENDING = "pending"  # held for review: only its author is told about it
+    REJECTED = "rejected"  # refused by a moderator: never shown
+    SPAM = "spam"  # refused as spam: never shown
 
 
 class Sort(StrEnum):
@@ -38,6 +41,14 @@ class User:
     has_password: bool = True
 
 
+class Moderation(StrEnum):
+    """When a reader's comment appears."""
+
+    PUBLISH = "publish"  # at once; moderators review afterwards
+    FIRST_COMMENT = "first_comment"  # held until the reader's first comment is approved
+    HOLD_ALL = "hold_all"  # every reader comment waits for approval
+
+
 @dataclass(frozen=True, slots=True)
 class Site:
     id: str
@@ -45,6 +56,13 @@ class Site:
     writer_name: str
     origins: tuple[str, ...]
     created_at: int
+    moderation: Moderation = Moderation.PUBLISH
+    held_words: tuple[str, ...] = ()  # a comment with one of these waits for review
+    rejected_words: tuple[str, ...] = ()  # a comment with one of these is refused
+    max_links: int | None = None  # more links than this: held
+    close_after_days: int | None = None  # threads older than this take no new comments
+    edit_window: int | None = None  # seconds; None: the instance's PARLOUR_EDIT_WINDOW
+    writer_heart: bool = True  # show "liked by the author" in the widget
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +75,7 @@ class Thread:
     comment_count: int
     version: int
     created_at: int
+    locked: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,7 @@ from typing import Any
 
 from parlour.domain import errors
 from parlour.domain.model import Actor, Comment, Site, Status
-from parlour.services import markup, rules
+from parlour.services import markup, moderation, rules
 from parlour.services.context import Context
 from parlour.services.security import content_hash
 from parlour.services.sites import check_origin, known_site
@@ -96,6 +96,11 @@ def post_comment(ctx: Context, actor: Actor, new: NewComment, idempotency_key: s
                 # first comment's edit token back.
                 proven = actor.reader_id is not None
                 return _posted(ctx, site, duplicate, akey, created=False, with_token=proven)
+            status = Status.PUBLISHED
+            if not is_writer:
+                moderation.check_open(site, thread, now)
+                moderation.check_author(tx, site, actor, email, now)
+                status = moderation.arriving_status(tx, site, body, html, akey)
             comment = store.insert_comment(
                 tx,
                 thread_id=thread.id,
@@ -110,17 +115,18 @@ def post_comment(ctx: Context, actor: Actor, new: NewComment, idempotency_key: s
                 body=body,
                 body_hash=body_hash,
                 html=html,
-                status=Status.PUBLISHED.value,
+                status=status.value,
                 pinned=False,
                 hearts=0,
                 liked_by_writer=False,
                 reply_count=0,
                 created_at=now,
             )
-            if parent is not None:
+            published = status is Status.PUBLISHED  # a held comment changes no page yet
+            if parent is not None and published:
                 store.change_reply_count(tx, parent.id, +1)
             thread_store.fill_details(tx, thread, title, url)
-            thread_store.bump_thread(tx, thread.id, +1)
+            thread_store.bump_thread(tx, thread.id, +1 if published else 0)
             if idempotency_key is not None:
                 store.insert_idempotent(tx, site.id, idempotency_key, fingerprint, comment.id, now)
             return _posted(ctx, site, comment, akey, created=True)
@@ -185,8 +191,9 @@ def _authorise_author(ctx: Context, actor: Actor, comment: Comment, site: Site, 
         token, comment.id, comment.created_at, comment.author_key
     ):
         raise errors.InvalidToken("That token does not allow changing this comment.")
-    if ctx.now() - comment.created_at > ctx.settings.edit_window * 1000:
-        raise errors.EditWindowClosed(window_seconds=ctx.settings.edit_window)
+    window = ctx.settings.edit_window if site.edit_window is None else site.edit_window
+    if ctx.now() - comment.created_at > window * 1000:
+        raise errors.EditWindowClosed(window_seconds=window)
     return False
 
 

@@ -173,6 +173,7 @@ def build_page(ctx: Context, thread: Thread | None, query: PageQuery) -> dict[st
             query.replies_limit if query.root is None else None,
             complete=query.root is None or next_cursor is None,
             extended=extended,
+            writer_heart=site.writer_heart,
         ),
         "next_cursor": next_cursor,
     }
@@ -242,6 +243,7 @@ def _nest(
     replies_limit: int | None,
     complete: bool = True,
     extended: dict[int, int] | None = None,
+    writer_heart: bool = True,
 ) -> list[dict[str, Any]]:
     """Build the tree. Comments whose parent is not in the list stay at the top level
     (top-level comments, or the first replies of a reply page, which carry `parent_id`).
@@ -266,7 +268,7 @@ def _nest(
                 more.add(c.root_id)
                 continue
             shown[c.root_id] = (count + 1, c.id)
-        node = public_comment(c, writer)
+        node = public_comment(c, writer, writer_heart)
         nodes[c.id] = node
         published[c.id] = c.status is Status.PUBLISHED
         parent = nodes.get(c.parent_id) if c.parent_id is not None else None

@@ -12,7 +12,8 @@ from parlour.domain.model import Comment, Status, Thread
 from parlour.services.clock import iso
 
 
-def public_comment(comment: Comment, writer_name: str) -> dict[str, Any]:
+def public_comment(comment: Comment, writer_name: str, writer_heart: bool = True) -> dict[str, Any]:
+    """`writer_heart`: whether the site shows the writer's heart ("liked by the author")."""
     removed = comment.status is Status.REMOVED
     if removed:
         author_name = None
@@ -29,9 +30,10 @@ def public_comment(comment: Comment, writer_name: str) -> dict[str, Any]:
         "created_at": iso(comment.created_at),
         "edited_at": None if removed else iso(comment.edited_at),
         "hearts": 0 if removed else comment.hearts,
-        "liked_by_writer": comment.liked_by_writer and not removed,
+        "liked_by_writer": comment.liked_by_writer and writer_heart and not removed,
         "pinned": comment.pinned and not removed,
         "removed": removed,
+        "held": comment.status is Status.PENDING,
         "reply_count": comment.reply_count,
         "replies": [],
     }
@@ -44,4 +46,5 @@ def public_thread(site_id: str, key: str, thread: Thread | None) -> dict[str, An
         "title": thread.title if thread else None,
         "url": thread.url if thread else None,
         "comment_count": thread.comment_count if thread else 0,
+        "locked": thread.locked if thread else False,
     }

@@ -18,8 +18,9 @@ from sqlalchemy.engine import make_url
 
 from parlour.domain.model import Thread
 from parlour.store.database import Database
+from parlour.store.threads import thread_from_values
 
-_THREAD_COLUMNS = "t.id, t.site_id, t.key, t.title, t.url, t.comment_count, t.version, t.created_at"
+_THREAD_COLUMNS = "t.id, t.site_id, t.key, t.title, t.url, t.comment_count, t.version, t.created_at, t.locked"
 
 
 class HotReads:
@@ -70,7 +71,7 @@ class HotReads:
         if not rows:
             return False, None
         row = rows[0]
-        return True, None if row[1] is None else Thread(*row[1:])
+        return True, None if row[1] is None else thread_from_values(row[1:])
 
     def counts(self, site_id: str, keys: Sequence[str]) -> tuple[bool, dict[str, int]]:
         m = self._mark

@@ -44,6 +44,14 @@ sites = Table(
     Column("name", String(200), nullable=False),
     Column("writer_name", String(200), nullable=False),
     Column("created_at", BigInteger, nullable=False),
+    # Per-site settings, edited in the desk (instance settings stay in the environment).
+    Column("moderation", String(16), nullable=False, default="publish", server_default="publish"),
+    Column("held_words", Text, nullable=False, default="", server_default=""),  # one per line
+    Column("rejected_words", Text, nullable=False, default="", server_default=""),
+    Column("max_links", Integer),  # more links than this: held for review
+    Column("close_after_days", Integer),  # threads take no new comments after this
+    Column("edit_window", Integer),  # seconds; NULL: PARLOUR_EDIT_WINDOW
+    Column("writer_heart", Boolean, nullable=False, default=True, server_default="1"),
 )
 
 site_origins = Table(
@@ -76,6 +84,7 @@ threads = Table(
     # Bumped by every change to the thread's comments; readers' caches are keyed on it.
     Column("version", BigInteger, nullable=False, default=0),
     Column("created_at", BigInteger, nullable=False),
+    Column("locked", Boolean, nullable=False, default=False, server_default="0"),
     UniqueConstraint("site_id", "key"),
 )
 
@@ -216,4 +225,17 @@ audit_log = Table(
     Column("reason", Text),
     Column("created_at", BigInteger, nullable=False),
     Index("ix_audit_log_site", "site_id", "id"),
+)
+
+blocks = Table(
+    "blocks",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("site_id", String(64), ForeignKey("sites.id", ondelete="CASCADE"), nullable=False),
+    Column("kind", String(16), nullable=False),  # reader | email | address
+    Column("value", String(320), nullable=False),  # reader id, lower-cased email, or address hash
+    Column("reason", Text, nullable=False, default=""),
+    Column("expires_at", BigInteger),
+    Column("created_at", BigInteger, nullable=False),
+    Index("ix_blocks_site", "site_id", "kind", "value"),
 )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import delete, insert, select, update
 
-from parlour.domain.model import Site
+from parlour.domain.model import Moderation, Site
 from parlour.store.database import Tx
 from parlour.store.schema import meta, site_origins, sites, tokens
 
@@ -16,7 +16,20 @@ def get_site(tx: Tx, site_id: str) -> Site | None:
     origins = tx.execute(
         select(site_origins.c.origin).where(site_origins.c.site_id == site_id).order_by(site_origins.c.origin)
     ).scalars()
-    return Site(row.id, row.name, row.writer_name, tuple(origins), row.created_at)
+    return Site(
+        row.id, row.name, row.writer_name, tuple(origins), row.created_at,
+        moderation=Moderation(row.moderation),
+        held_words=_words(row.held_words),
+        rejected_words=_words(row.rejected_words),
+        max_links=row.max_links,
+        close_after_days=row.close_after_days,
+        edit_window=row.edit_window,
+        writer_heart=bool(row.writer_heart),
+    )  # fmt: skip
+
+
+def _words(text: str) -> tuple[str, ...]:
+    return tuple(w.strip() for w in text.splitlines() if w.strip())
 
 
 def list_sites(tx: Tx) -> list[Site]:
@@ -32,6 +45,27 @@ def update_site(tx: Tx, site_id: str, *, name: str | None = None, writer_name: s
     values = {k: v for k, v in {"name": name, "writer_name": writer_name}.items() if v is not None}
     if values:
         tx.execute(update(sites).where(sites.c.id == site_id).values(**values))
+
+
+def update_moderation(
+    tx: Tx,
+    site_id: str,
+    *,
+    moderation: Moderation,
+    held_words: tuple[str, ...],
+    rejected_words: tuple[str, ...],
+    max_links: int | None,
+    close_after_days: int | None,
+    edit_window: int | None,
+    writer_heart: bool,
+) -> None:
+    """The per-site settings edited in the desk, all at once."""
+    values = {
+        "moderation": moderation.value, "held_words": "\n".join(held_words),
+        "rejected_words": "\n".join(rejected_words), "max_links": max_links,
+        "close_after_days": close_after_days, "edit_window": edit_window, "writer_heart": writer_heart,
+    }  # fmt: skip
+    tx.execute(update(sites).where(sites.c.id == site_id).values(**values))
 
 
 def replace_origins(tx: Tx, site_id: str, origins: list[str]) -> None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 from sqlalchemy import Row, insert, select, update
 
 from parlour.domain.model import Thread
@@ -19,12 +22,13 @@ def _thread(row: Row[tuple[object, ...]]) -> Thread:
         comment_count=row.comment_count,
         version=row.version,
         created_at=row.created_at,
+        locked=bool(row.locked),
     )
 
 
 # Run by every post, so straight on the driver (database.driver_rows).
 _GET_THREAD = (
-    "SELECT id, site_id, key, title, url, comment_count, version, created_at FROM threads "
+    "SELECT id, site_id, key, title, url, comment_count, version, created_at, locked FROM threads "
     "WHERE site_id = ? AND key = ?"
 )
 _BUMP_THREAD = "UPDATE threads SET version = version + 1, comment_count = comment_count + ? WHERE id = ?"
@@ -32,7 +36,16 @@ _BUMP_THREAD = "UPDATE threads SET version = version + 1, comment_count = commen
 
 def get_thread(tx: Tx, site_id: str, key: str) -> Thread | None:
     rows = driver_rows(tx, _GET_THREAD, (site_id, key))
-    return Thread(*rows[0]) if rows else None
+    return thread_from_values(rows[0]) if rows else None
+
+
+def thread_from_values(v: Sequence[Any]) -> Thread:
+    """A Thread from the columns `id, site_id, key, title, url, comment_count, version,
+    created_at, locked`, in that order (the raw driver queries select them so)."""
+    return Thread(
+        id=v[0], site_id=v[1], key=v[2], title=v[3], url=v[4], comment_count=v[5], version=v[6],
+        created_at=v[7], locked=bool(v[8]),
+    )  # fmt: skip
 
 
 def get_thread_by_id(tx: Tx, thread_id: int) -> Thread | None:

@@ -61,7 +61,17 @@ def routes() -> list[BaseRoute]:
         Route("/desk/inbox/{comment_id}/reply", desk.inbox_reply, methods=["POST"]),
         Route("/desk/inbox/{comment_id}/heart", desk.inbox_heart, methods=["POST"]),
         Route("/desk/inbox/{comment_id}/done", desk.inbox_mark_done, methods=["POST"]),
+        Route("/desk/queue", desk.queue_page, methods=["GET"]),
+        Route("/desk/queue", desk.queue_decide, methods=["POST"]),
+        Route("/desk/comments/{comment_id}/remove", desk.remove_comment, methods=["POST"]),
+        Route("/desk/sites", desk.sites_page, methods=["GET"]),
+        Route("/desk/sites/{site_id}", desk.site_page, methods=["GET", "POST"]),
+        Route("/desk/sites/{site_id}/blocks", desk.block_reader, methods=["POST"]),
+        Route("/desk/sites/{site_id}/unblock", desk.unblock_reader, methods=["POST"]),
+        Route("/desk/sites/{site_id}/lock", desk.lock_thread, methods=["POST"]),
+        Route("/desk/audit", desk.audit_page, methods=["GET"]),
         Route("/desk/assets/desk.css", pages.asset("desk.css"), methods=["GET"]),
+        Route("/desk/assets/desk.js", pages.asset("desk.js"), methods=["GET"]),
         Route("/desk/assets/htmx-2.0.11.min.js", pages.asset("vendor/htmx-2.0.11.min.js"), methods=["GET"]),
     ]
     # Static assets: the widget, cacheable by anyone.

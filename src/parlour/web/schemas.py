@@ -27,6 +27,10 @@ class CommentOut(BaseModel):
     liked_by_writer: bool
     pinned: bool
     removed: bool = Field(description="Removed comments keep their place (and replies) but no text.")
+    held: bool = Field(
+        default=False,
+        description="Held for review: only in the answer to its author's post; shown to nobody else yet.",
+    )
     reply_count: int = Field(description="Direct replies that are published.")
     replies: list[CommentOut]
     replies_cursor: str | None = Field(
@@ -41,6 +45,7 @@ class ThreadOut(BaseModel):
     title: str | None
     url: str | None
     comment_count: int
+    locked: bool = Field(default=False, description="Locked or closed: new comments are refused.")
 
 
 class PageOut(BaseModel):

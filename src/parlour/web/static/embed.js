@@ -39,6 +39,8 @@
     preview: "Preview", sort: "Sort by", oldest: "Oldest", newest: "Newest", top: "Top",
     markdown: "Markdown works: *italic*, **bold**, [links](https://example.com), > quotes. Ctrl+Enter sends.",
     label: "Comments",
+    held: "Your comment awaits review. Only you can see it until it is approved.",
+    locked: "This conversation is closed to new comments.",
     loadError: "The comments could not be loaded. Please reload the page to try again.",
     error: "Something went wrong. Your text is kept; please try again.",
     errors: {
@@ -52,6 +54,9 @@
       unknown_parent: "The comment you are replying to is gone.",
       origin_not_allowed: "Comments are not enabled for this website.",
       unknown_site: "Comments are not set up for this website.",
+      thread_locked: "This conversation is closed to new comments.",
+      reader_blocked: "You cannot comment on this website.",
+      comment_rejected: "This website does not accept comments with some of these words.",
     },
   };
   const LANGUAGES = ["de", "fr", "es"];
@@ -345,6 +350,10 @@
       if (comment.liked_by_writer) actions.append(make("span", { class: "liked" }, strings.likedByWriter));
       article.append(header, body, actions);
     }
+    if (comment.held) {
+      li.classList.add("held");
+      article.append(make("p", { class: "held-note" }, strings.held));
+    }
     li.append(article);
     list.insertBefore(li, before);
     if (replies !== list) li.append(replies);
@@ -406,12 +415,31 @@
 
   function show(page) {
     setCount(page.thread.comment_count);
+    if (page.thread.locked) {
+      el(".new").replaceChildren(make("p", { class: "locked" }, strings.locked));
+    }
     for (const comment of page.comments) add(el(".thread"), comment);
     cursor = page.next_cursor;
     el(".more").hidden = !cursor;
   }
 
+  // A held comment is shown to its author only, from this browser's storage, until it is
+  // approved (then it comes with the page) or a week has passed.
+  const heldKey = key(`held:${thread}`);
+  const heldComments = () => JSON.parse(store.getItem(heldKey) || "[]");
+  function showHeld() {
+    const week = Date.now() - 7 * 86400000;
+    const keep = heldComments().filter((c) => new Date(c.created_at).getTime() > week && !root.getElementById(`comment-${c.id}`));
+    store.setItem(heldKey, JSON.stringify(keep));
+    attach(keep);
+  }
+
   function posted(comment) {
+    if (comment.held) {
+      store.setItem(heldKey, JSON.stringify([...heldComments(), comment]));
+      status(strings.held);
+      return;
+    }
     setCount(total + 1);
     status(count(strings.comments, total));
     if (waiting.delete(comment.id)) liveButton(); // our own comment came back over the stream first
@@ -491,6 +519,7 @@
     }));
     show(page);
     performance.mark("parlour:shown");
+    showHeld();
     host.style.minHeight = "";
     highlight();
     listen();

@@ -1,0 +1,260 @@
+"""Moderation: what happens to a reader's comment as it arrives, and what moderators do.
+
+A comment arriving on a site goes through, in order: the thread must be open (not
+locked, not past the site's `close_after_days`); its author must not be blocked; words
+the site rejects refuse it; then it is held for review when the site holds everything,
+when it is the reader's first comment on a `first_comment` site, when it has a word the
+site holds, or more links than the site allows. The writer's own comments skip all this.
+A held comment is shown to nobody but its author (who is told it awaits review) until a
+moderator approves it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from parlour.domain import errors
+from parlour.domain.model import Actor, Moderation, Site, Status, Thread, User
+from parlour.services import accounts
+from parlour.services.context import Context
+from parlour.store import Tx, audit
+from parlour.store import comments as comment_store
+from parlour.store import moderation as store
+from parlour.store import sites as site_store
+from parlour.store import threads as thread_store
+from parlour.store.moderation import Block, Held
+
+QUEUE_LIMIT = 500
+_LINK = re.compile(r"<a\s", re.IGNORECASE)
+BLOCK_KINDS = ("reader", "email", "address")
+
+
+def _has_word(text: str, words: Sequence[str]) -> str | None:
+    lowered = text.lower()
+    for word in words:
+        if re.search(r"(?<!\w)" + re.escape(word.lower()) + r"(?!\w)", lowered):
+            return word
+    return None
+
+
+def check_open(site: Site, thread: Thread, now: int) -> None:
+    """Refuse comments on a locked thread, or one older than the site keeps threads open."""
+    if thread.locked:
+        raise errors.ThreadLocked()
+    if site.close_after_days is not None and now - thread.created_at > site.close_after_days * 86_400_000:
+        raise errors.ThreadLocked(
+            "This conversation is closed to new comments.", closed_after_days=site.close_after_days
+        )
+
+
+def check_author(tx: Tx, site: Site, actor: Actor, email: str | None, now: int) -> None:
+    """Refuse a blocked reader: by identity, email, or address."""
+    values = [("address", actor.ip_hash)]
+    if actor.reader_id:
+        values.append(("reader", actor.reader_id))
+    if email:
+        values.append(("email", email.lower()))
+    if store.is_blocked(tx, site.id, values, now):
+        raise errors.ReaderBlocked()
+
+
+def arriving_status(tx: Tx, site: Site, body: str, html: str, author_key: str) -> Status:
+    """Published or held, for a reader's comment; refused (an error) for a rejected word."""
+    if _has_word(body, site.rejected_words):
+        raise errors.CommentRejected(field="body")
+    if site.moderation is Moderation.HOLD_ALL:
+        return Status.PENDING
+    if _has_word(body, site.held_words):
+        return Status.PENDING
+    if site.max_links is not None and len(_LINK.findall(html)) > site.max_links:
+        return Status.PENDING
+    if site.moderation is Moderation.FIRST_COMMENT and not store.has_published(tx, site.id, author_key):
+        return Status.PENDING
+    return Status.PUBLISHED
+
+
+# What moderators do, from the desk.
+
+
+def queue(ctx: Context, user: User, site_id: str | None = None) -> list[Held]:
+    """Held comments on the sites this user moderates, oldest first."""
+    sites = [site_id] if site_id else list(accounts.roles(ctx, user))
+    if site_id:
+        accounts.require_site(ctx, user, site_id)
+    with ctx.db.read() as tx:
+        return store.list_held(tx, sites, QUEUE_LIMIT)
+
+
+ACTIONS = {"approve": Status.PUBLISHED, "reject": Status.REJECTED, "spam": Status.SPAM}
+
+
+def decide(ctx: Context, user: User, comment_ids: Sequence[int], action: str, reason: str = "") -> int:
+    """Approve, reject or mark as spam held comments (one or many); returns how many changed.
+
+    Every comment's site is checked first, so a batch with one comment the user may not
+    touch changes nothing.
+    """
+    status = ACTIONS.get(action)
+    if status is None:
+        raise errors.InvalidInput("The action must be approve, reject or spam.", field="action")
+    allowed = accounts.roles(ctx, user)
+    changed = 0
+    with ctx.db.write() as tx:
+        found = [comment_store.get_comment_and_site(tx, cid) for cid in comment_ids]
+        for item in found:
+            if item is None:
+                raise errors.UnknownComment()
+            if item[1] not in allowed:
+                raise errors.NotPermitted("You do not have access to that.")
+        for item in found:
+            assert item is not None
+            comment, site_id = item
+            if comment.status is not Status.PENDING:
+                continue
+            store.set_status(tx, comment.id, status)
+            if status is Status.PUBLISHED:
+                if comment.parent_id is not None:
+                    comment_store.change_reply_count(tx, comment.parent_id, +1)
+                thread_store.bump_thread(tx, comment.thread_id, +1)
+            audit.record(tx, site_id, user.id, action, comment.id, reason or None, ctx.now())
+            changed += 1
+    return changed
+
+
+def remove(ctx: Context, user: User, comment_id: int, reason: str = "") -> None:
+    """Remove a published comment as a moderator: a placeholder keeps its replies."""
+    from parlour.services import posting  # posting imports this module
+
+    with ctx.db.read() as tx:
+        found = comment_store.get_comment_and_site(tx, comment_id)
+    if found is None:
+        raise errors.UnknownComment()
+    accounts.require_site(ctx, user, found[1])
+    posting.remove_comment(ctx, Actor(ip_hash="desk", writer_site=found[1]), comment_id, None)
+    with ctx.db.write() as tx:
+        audit.record(tx, found[1], user.id, "remove", comment_id, reason or None, ctx.now())
+
+
+def set_thread_locked(
+    ctx: Context, user: User, site_id: str, key: str, locked: bool, reason: str = ""
+) -> None:
+    accounts.require_site(ctx, user, site_id)
+    with ctx.db.write() as tx:
+        thread = thread_store.get_thread(tx, site_id, key)
+        if thread is None:
+            raise errors.UnknownThread()
+        store.set_locked(tx, thread.id, locked)
+        thread_store.bump_thread(tx, thread.id)
+        audit.record(tx, site_id, user.id, "lock" if locked else "unlock", None, reason or key, ctx.now())
+
+
+def block(
+    ctx: Context, user: User, site_id: str, kind: str, value: str, reason: str, days: int | None
+) -> int:
+    """Block a reader from commenting on a site: by identity, email or address hash."""
+    accounts.require_site(ctx, user, site_id)
+    if kind not in BLOCK_KINDS:
+        raise errors.InvalidInput("Block by reader, email or address.", field="kind")
+    value = value.strip().lower() if kind == "email" else value.strip()
+    if not value or len(value) > 320:
+        raise errors.InvalidInput("Say whom to block.", field="value")
+    if days is not None and not 1 <= days <= 3650:
+        raise errors.InvalidInput("A block lasts 1 to 3650 days, or until lifted.", field="days")
+    now = ctx.now()
+    with ctx.db.write() as tx:
+        block_id = store.insert_block(
+            tx, site_id, kind, value, reason.strip(), None if days is None else now + days * 86_400_000, now
+        )
+        audit.record(tx, site_id, user.id, f"block_{kind}", None, reason.strip() or None, now)
+    return block_id
+
+
+def blocks(ctx: Context, user: User) -> list[Block]:
+    with ctx.db.read() as tx:
+        return store.list_blocks(tx, list(accounts.roles(ctx, user)))
+
+
+def unblock(ctx: Context, user: User, site_id: str, block_id: int) -> None:
+    accounts.require_site(ctx, user, site_id)
+    with ctx.db.write() as tx:
+        if not store.delete_block(tx, site_id, block_id):
+            raise errors.InvalidInput("There is no such block.", field="block")
+        audit.record(tx, site_id, user.id, "unblock", None, None, ctx.now())
+
+
+@dataclass(frozen=True, slots=True)
+class SiteSettings:
+    """The per-site settings form, checked."""
+
+    moderation: Moderation
+    held_words: tuple[str, ...]
+    rejected_words: tuple[str, ...]
+    max_links: int | None
+    close_after_days: int | None
+    edit_window: int | None
+    writer_heart: bool
+
+
+def _optional_int(raw: str, field: str, low: int, high: int) -> int | None:
+    raw = raw.strip()
+    if not raw:
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        raise errors.InvalidInput(f"{field} must be a whole number.", field=field) from None
+    if not low <= value <= high:
+        raise errors.InvalidInput(f"{field} must be between {low} and {high}.", field=field)
+    return value
+
+
+def read_settings(form: dict[str, Any]) -> SiteSettings:
+    """Check the settings form's fields (strings, as a form sends them)."""
+    try:
+        moderation = Moderation(str(form.get("moderation", "publish")))
+    except ValueError:
+        raise errors.InvalidInput("Choose a moderation mode.", field="moderation") from None
+
+    def words(name: str) -> tuple[str, ...]:
+        found = tuple(w.strip() for w in str(form.get(name, "")).splitlines() if w.strip())
+        if len(found) > 1000 or any(len(w) > 100 for w in found):
+            raise errors.InvalidInput("At most 1000 words or phrases of 100 characters.", field=name)
+        return found
+
+    return SiteSettings(
+        moderation=moderation,
+        held_words=words("held_words"),
+        rejected_words=words("rejected_words"),
+        max_links=_optional_int(str(form.get("max_links", "")), "max_links", 0, 100),
+        close_after_days=_optional_int(str(form.get("close_after_days", "")), "close_after_days", 1, 36500),
+        edit_window=_optional_int(str(form.get("edit_window_minutes", "")), "edit_window_minutes", 0, 10080),
+        writer_heart=str(form.get("writer_heart", "")) == "1",
+    )
+
+
+def save_settings(ctx: Context, user: User, site_id: str, settings: SiteSettings) -> None:
+    """Store a site's settings (owners only) and refresh every page of the site."""
+    from parlour.domain.model import Role
+
+    if accounts.require_site(ctx, user, site_id) is not Role.OWNER:
+        raise errors.NotPermitted("Only the site's owner changes its settings.")
+    with ctx.db.write() as tx:
+        site_store.update_moderation(
+            tx, site_id, moderation=settings.moderation, held_words=settings.held_words,
+            rejected_words=settings.rejected_words, max_links=settings.max_links,
+            close_after_days=settings.close_after_days,
+            edit_window=None if settings.edit_window is None else settings.edit_window * 60,
+            writer_heart=settings.writer_heart,
+        )  # fmt: skip
+        thread_store.bump_site_threads(tx, site_id)  # the writer's heart is on every page
+        audit.record(tx, site_id, user.id, "settings", None, None, ctx.now())
+    ctx.sites.invalidate()
+
+
+def audit_entries(ctx: Context, user: User, limit: int = 200) -> list[audit.Entry]:
+    """The latest actions on the user's sites, newest first."""
+    with ctx.db.read() as tx:
+        return audit.list_entries(tx, list(accounts.roles(ctx, user)), limit)

@@ -1,0 +1,122 @@
+"""Moderation queries: the queue of held comments, status changes, blocks, thread locks."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import delete, exists, insert, or_, select, update
+
+from parlour.domain.model import Status
+from parlour.store.database import Tx
+from parlour.store.schema import blocks, comments, threads
+
+
+@dataclass(frozen=True, slots=True)
+class Held:
+    """A comment waiting for a moderator, with where it was posted."""
+
+    id: int
+    site_id: str
+    thread_key: str
+    thread_title: str | None
+    author_name: str | None
+    author_email: str | None
+    html: str
+    parent_id: int | None
+    created_at: int
+
+
+def list_held(tx: Tx, site_ids: Sequence[str], limit: int) -> list[Held]:
+    if not site_ids:
+        return []
+    query = (
+        select(
+            comments.c.id,
+            threads.c.site_id,
+            threads.c.key,
+            threads.c.title,
+            comments.c.author_name,
+            comments.c.author_email,
+            comments.c.html,
+            comments.c.parent_id,
+            comments.c.created_at,
+        )
+        .join(threads, threads.c.id == comments.c.thread_id)
+        .where(threads.c.site_id.in_(site_ids), comments.c.status == Status.PENDING.value)
+        .order_by(comments.c.created_at, comments.c.id)
+        .limit(limit)
+    )
+    return [Held(*list(row)) for row in tx.execute(query)]
+
+
+def has_published(tx: Tx, site_id: str, author_key: str) -> bool:
+    """Has this author a published comment on the site (an approved first comment)?"""
+    query = select(
+        exists().where(
+            comments.c.author_key == author_key,
+            comments.c.status == Status.PUBLISHED.value,
+            comments.c.thread_id.in_(select(threads.c.id).where(threads.c.site_id == site_id)),
+        )
+    )
+    return bool(tx.execute(query).scalar())
+
+
+def set_status(tx: Tx, comment_id: int, status: Status) -> None:
+    tx.execute(update(comments).where(comments.c.id == comment_id).values(status=status.value))
+
+
+def set_locked(tx: Tx, thread_id: int, locked: bool) -> None:
+    tx.execute(update(threads).where(threads.c.id == thread_id).values(locked=locked))
+
+
+def insert_block(
+    tx: Tx, site_id: str, kind: str, value: str, reason: str, expires_at: int | None, now: int
+) -> int:
+    result = tx.execute(
+        insert(blocks)
+        .values(site_id=site_id, kind=kind, value=value, reason=reason, expires_at=expires_at, created_at=now)
+        .returning(blocks.c.id)
+    )
+    return int(result.scalar_one())
+
+
+def delete_block(tx: Tx, site_id: str, block_id: int) -> bool:
+    result = tx.execute(delete(blocks).where(blocks.c.id == block_id, blocks.c.site_id == site_id))
+    return bool(result.rowcount)
+
+
+def is_blocked(tx: Tx, site_id: str, values: Sequence[tuple[str, str]], now: int) -> bool:
+    """Is any of these (kind, value) pairs blocked on the site, and not expired?"""
+    if not values:
+        return False
+    matches = or_(*[(blocks.c.kind == kind) & (blocks.c.value == value) for kind, value in values])
+    query = select(
+        exists().where(
+            blocks.c.site_id == site_id,
+            matches,
+            or_(blocks.c.expires_at.is_(None), blocks.c.expires_at > now),
+        )
+    )
+    return bool(tx.execute(query).scalar())
+
+
+@dataclass(frozen=True, slots=True)
+class Block:
+    id: int
+    site_id: str
+    kind: str
+    value: str
+    reason: str
+    expires_at: int | None
+    created_at: int
+
+
+def list_blocks(tx: Tx, site_ids: Sequence[str]) -> list[Block]:
+    if not site_ids:
+        return []
+    query = select(blocks).where(blocks.c.site_id.in_(site_ids)).order_by(blocks.c.id.desc())
+    return [
+        Block(r.id, r.site_id, r.kind, r.value, r.reason, r.expires_at, r.created_at)
+        for r in tx.execute(query)
+    ]

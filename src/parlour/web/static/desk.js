@@ -1,0 +1,35 @@
+// Keyboard shortcuts for the moderation queue: j/k move, a/r/s decide, x ticks.
+// Plain JavaScript, served by Parlour (the desk's CSP allows scripts from 'self' only).
+(() => {
+  "use strict";
+  const items = () => [...document.querySelectorAll("[data-queue-item]")];
+  let current = -1;
+  function focus(index) {
+    const list = items();
+    if (!list.length) return;
+    current = Math.max(0, Math.min(index, list.length - 1));
+    list[current].focus();
+  }
+  document.addEventListener("keydown", (event) => {
+    if (event.ctrlKey || event.metaKey || event.altKey) return;
+    if (event.target.closest("input, textarea, select")) return;
+    if (!items().length) return;
+    const item = document.activeElement?.closest("[data-queue-item]") || items()[current];
+    const act = (action) => item?.querySelector(`button[data-action="${action}"]`)?.click();
+    switch (event.key) {
+      case "j": focus(current + 1); break;
+      case "k": focus(current - 1); break;
+      case "a": act("approve"); break;
+      case "r": act("reject"); break;
+      case "s": act("spam"); break;
+      case "x": { const box = item?.querySelector("input[type=checkbox]"); if (box) box.checked = !box.checked; break; }
+      default: return;
+    }
+    event.preventDefault();
+  });
+  document.addEventListener("focusin", (event) => {
+    const item = event.target.closest?.("[data-queue-item]");
+    if (item) current = items().indexOf(item);
+  });
+  document.addEventListener("htmx:afterSwap", () => { if (current >= 0) focus(current); });
+})();
