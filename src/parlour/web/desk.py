@@ -53,6 +53,12 @@ class Desk:
         self.ip_hash = self.ctx.signer.ip_hash(http.client_address(request, self.ctx.settings.trust_proxy))
 
     @property
+    def me(self) -> User:
+        """The signed-in user, in views wrapped by @signed_in."""
+        assert self.user is not None
+        return self.user
+
+    @property
     def csrf(self) -> str:
         return accounts.csrf_token(self.ctx, self.nonce or self.new_nonce)
 
@@ -220,8 +226,7 @@ async def sign_out(desk: Desk) -> Response:
 @signed_in
 async def sign_out_everywhere(desk: Desk) -> Response:
     await desk.form()
-    user = desk.user
-    assert user is not None
+    user = desk.me
     await desk.call(lambda: accounts.sign_out_everywhere(desk.ctx, user))
     response = desk.redirect("/desk/sign-in")
     response.delete_cookie(SESSION_COOKIE, path="/desk", secure=True, httponly=True, samesite="lax")
@@ -233,8 +238,7 @@ async def sign_out_everywhere(desk: Desk) -> Response:
 
 @signed_in
 async def inbox_page(desk: Desk) -> Response:
-    user = desk.user
-    assert user is not None
+    user = desk.me
     site = desk.request.query_params.get("site") or None
     items, weeks, roles = await desk.call(
         lambda: (
@@ -260,8 +264,7 @@ def _comment_id(desk: Desk) -> int:
 
 @signed_in
 async def inbox_reply(desk: Desk) -> Response:
-    user, comment_id = desk.user, _comment_id(desk)
-    assert user is not None
+    user, comment_id = desk.me, _comment_id(desk)
     form = await desk.form()
     body = _text(form, "body")
     try:
@@ -277,8 +280,7 @@ async def inbox_reply(desk: Desk) -> Response:
 
 @signed_in
 async def inbox_heart(desk: Desk) -> Response:
-    user, comment_id = desk.user, _comment_id(desk)
-    assert user is not None
+    user, comment_id = desk.me, _comment_id(desk)
     form = await desk.form()
     on = _text(form, "on") == "1"
     result = await desk.call(lambda: inbox.heart(desk.ctx, user, comment_id, on, desk.ip_hash))
@@ -287,8 +289,7 @@ async def inbox_heart(desk: Desk) -> Response:
 
 @signed_in
 async def inbox_mark_done(desk: Desk) -> Response:
-    user, comment_id = desk.user, _comment_id(desk)
-    assert user is not None
+    user, comment_id = desk.me, _comment_id(desk)
     await desk.form()
     await desk.call(lambda: inbox.mark_done(desk.ctx, user, comment_id))
     return desk.render("inbox_done.html", comment_id=comment_id, reply=None, done="no_reply_needed")
@@ -299,8 +300,7 @@ async def inbox_mark_done(desk: Desk) -> Response:
 
 @signed_in
 async def queue_page(desk: Desk) -> Response:
-    user = desk.user
-    assert user is not None
+    user = desk.me
     site = desk.request.query_params.get("site") or None
     held = await desk.call(lambda: moderation.queue(desk.ctx, user, site))
     return desk.render("queue.html", held=held, site=site, decided=desk.request.query_params.get("decided"))
@@ -309,8 +309,7 @@ async def queue_page(desk: Desk) -> Response:
 @signed_in
 async def queue_decide(desk: Desk) -> Response:
     """Approve, reject or mark as spam: one comment (htmx) or the ticked ones (the form)."""
-    user = desk.user
-    assert user is not None
+    user = desk.me
     form = await desk.form()
     action = _text(form, "action")
     try:
@@ -327,8 +326,7 @@ async def queue_decide(desk: Desk) -> Response:
 
 @signed_in
 async def remove_comment(desk: Desk) -> Response:
-    user, comment_id = desk.user, _comment_id(desk)
-    assert user is not None
+    user, comment_id = desk.me, _comment_id(desk)
     form = await desk.form()
     await desk.call(lambda: moderation.remove(desk.ctx, user, comment_id, _text(form, "reason")))
     return desk.render("inbox_done.html", comment_id=comment_id, reply=None, done="removed")
@@ -336,8 +334,7 @@ async def remove_comment(desk: Desk) -> Response:
 
 @signed_in
 async def sites_page(desk: Desk) -> Response:
-    user = desk.user
-    assert user is not None
+    user = desk.me
     roles = await desk.call(lambda: accounts.roles(desk.ctx, user))
     found = await desk.call(lambda: [s for s in site_service.list_sites(desk.ctx) if s.id in roles])
     return desk.render("sites.html", sites=found, roles=roles)
@@ -346,8 +343,7 @@ async def sites_page(desk: Desk) -> Response:
 @signed_in
 async def site_page(desk: Desk) -> Response:
     """A site's settings, snippets, locked threads and blocks; owners change settings."""
-    user = desk.user
-    assert user is not None
+    user = desk.me
     site_id = desk.request.path_params["site_id"]
     role = await desk.call(lambda: accounts.require_site(desk.ctx, user, site_id))
     status, saved, error = 200, False, None
@@ -376,8 +372,7 @@ async def site_page(desk: Desk) -> Response:
 
 @signed_in
 async def block_reader(desk: Desk) -> Response:
-    user = desk.user
-    assert user is not None
+    user = desk.me
     site_id = desk.request.path_params["site_id"]
     form = await desk.form()
     days_raw = _text(form, "days").strip()
@@ -395,8 +390,7 @@ async def block_reader(desk: Desk) -> Response:
 
 @signed_in
 async def unblock_reader(desk: Desk) -> Response:
-    user = desk.user
-    assert user is not None
+    user = desk.me
     site_id = desk.request.path_params["site_id"]
     form = await desk.form()
     try:
@@ -409,8 +403,7 @@ async def unblock_reader(desk: Desk) -> Response:
 
 @signed_in
 async def lock_thread(desk: Desk) -> Response:
-    user = desk.user
-    assert user is not None
+    user = desk.me
     site_id = desk.request.path_params["site_id"]
     form = await desk.form()
     locked = _text(form, "locked") == "1"
@@ -424,7 +417,6 @@ async def lock_thread(desk: Desk) -> Response:
 
 @signed_in
 async def audit_page(desk: Desk) -> Response:
-    user = desk.user
-    assert user is not None
+    user = desk.me
     entries = await desk.call(lambda: moderation.audit_entries(desk.ctx, user))
     return desk.render("audit.html", entries=entries)
