@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, true
 
 from parlour.store.database import Tx
 from parlour.store.schema import audit_log, users
@@ -43,8 +43,10 @@ def record(
     )
 
 
-def list_entries(tx: Tx, site_ids: list[str], limit: int = 100) -> list[Entry]:
-    """The latest entries on these sites, newest first."""
+def list_entries(
+    tx: Tx, site_ids: list[str], limit: int = 100, comment_ids: list[int] | None = None
+) -> list[Entry]:
+    """The latest entries on these sites (about these comments), newest first."""
     query = (
         select(
             audit_log.c.id,
@@ -57,6 +59,7 @@ def list_entries(tx: Tx, site_ids: list[str], limit: int = 100) -> list[Entry]:
         )
         .outerjoin(users, users.c.id == audit_log.c.user_id)
         .where(audit_log.c.site_id.in_(site_ids))
+        .where(audit_log.c.comment_id.in_(comment_ids) if comment_ids is not None else true())
         .order_by(audit_log.c.id.desc())
         .limit(limit)
     )

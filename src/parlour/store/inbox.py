@@ -32,7 +32,8 @@ class InboxItem:
     created_at: int
 
 
-def _answered() -> Exists:
+def answered_by_writer() -> Exists:
+    """EXISTS a published reply by the writer directly under the outer `comments` row."""
     reply = aliased(comments)
     return exists().where(
         reply.c.thread_id == comments.c.thread_id,
@@ -68,7 +69,7 @@ def list_unanswered(tx: Tx, site_ids: Sequence[str], limit: int) -> list[InboxIt
             comments.c.is_writer.is_(False),
             comments.c.status == Status.PUBLISHED.value,
             comments.c.inbox_done.is_(False),
-            ~_answered(),
+            ~answered_by_writer(),
         )
         .order_by(comments.c.created_at, comments.c.id)
         .limit(limit)
@@ -106,7 +107,7 @@ def answered_since(tx: Tx, site_ids: Sequence[str], since: int) -> list[tuple[in
     if not site_ids:
         return []
     query = (
-        select(comments.c.created_at, _answered())
+        select(comments.c.created_at, answered_by_writer())
         .join(threads, threads.c.id == comments.c.thread_id)
         .where(
             threads.c.site_id.in_(site_ids),

@@ -21,7 +21,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from parlour.domain import errors
 from parlour.domain.model import User
-from parlour.services import accounts, inbox, moderation
+from parlour.services import accounts, inbox, moderation, records
 from parlour.services import sites as site_service
 from parlour.services.clock import iso
 from parlour.services.context import Context
@@ -420,3 +420,36 @@ async def audit_page(desk: Desk) -> Response:
     user = desk.me
     entries = await desk.call(lambda: moderation.audit_entries(desk.ctx, user))
     return desk.render("audit.html", entries=entries)
+
+
+# Posts, search and readers.
+
+
+@signed_in
+async def posts_page(desk: Desk) -> Response:
+    user = desk.me
+    found = await desk.call(lambda: records.posts(desk.ctx, user))
+    return desk.render("posts.html", posts=found)
+
+
+@signed_in
+async def search_page(desk: Desk) -> Response:
+    user, p = desk.me, desk.request.query_params
+    filters = {name: p.get(name, "") for name in ("q", "site", "thread", "author", "status")}
+    results = await desk.call(
+        lambda: records.search(
+            desk.ctx, user, filters["q"], filters["site"] or None, filters["thread"] or None,
+            filters["author"] or None, filters["status"] or None,
+        )
+    )  # fmt: skip
+    roles = await desk.call(lambda: accounts.roles(desk.ctx, user))
+    searched = any(filters.values())
+    return desk.render("search.html", results=results, filters=filters, roles=roles, searched=searched)
+
+
+@signed_in
+async def reader_page(desk: Desk) -> Response:
+    user = desk.me
+    key = desk.request.query_params.get("key", "")
+    found = await desk.call(lambda: records.reader(desk.ctx, user, key))
+    return desk.render("reader.html", reader=found)

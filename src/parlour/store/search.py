@@ -1,0 +1,147 @@
+"""Finding comments in the desk: full-text search (FTS5 on SQLite, tsvector on
+PostgreSQL, see migration 0005), filters, a reader's comments, and posts with counts."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, func, literal_column, select, text
+from sqlalchemy.orm import aliased
+
+from parlour.domain.model import Status
+from parlour.store.database import Tx
+from parlour.store.inbox import answered_by_writer
+from parlour.store.schema import comments, threads
+
+
+@dataclass(frozen=True, slots=True)
+class Found:
+    id: int
+    site_id: str
+    thread_key: str
+    thread_title: str | None
+    author_name: str | None
+    author_key: str
+    is_writer: bool
+    html: str
+    status: str
+    created_at: int
+
+
+def _fts_query(words: str) -> str:
+    """The reader's words as an FTS5 query: every word must appear (quoted: no operators)."""
+    return " ".join('"' + word.replace('"', '""') + '"' for word in words.split())
+
+
+def search_comments(
+    tx: Tx,
+    site_ids: Sequence[str],
+    words: str,
+    *,
+    thread_key: str | None = None,
+    author_key: str | None = None,
+    status: Status | None = None,
+    limit: int = 100,
+) -> list[Found]:
+    """Comments on these sites matching all `words` (best first), or newest first without words."""
+    if not site_ids:
+        return []
+    conditions: list[ColumnElement[bool]] = [threads.c.site_id.in_(site_ids)]
+    if thread_key:
+        conditions.append(threads.c.key == thread_key)
+    if author_key:
+        conditions.append(comments.c.author_key == author_key)
+    if status:
+        conditions.append(comments.c.status == status.value)
+    query = (
+        select(
+            comments.c.id,
+            threads.c.site_id,
+            threads.c.key,
+            threads.c.title,
+            comments.c.author_name,
+            comments.c.author_key,
+            comments.c.is_writer,
+            comments.c.html,
+            comments.c.status,
+            comments.c.created_at,
+        )
+        .join(threads, threads.c.id == comments.c.thread_id)
+        .where(*conditions)
+        .limit(limit)
+    )
+    words = words.strip()
+    if not words:
+        query = query.order_by(comments.c.created_at.desc(), comments.c.id.desc())
+    elif tx.dialect.name == "sqlite":
+        matches: Select[Any] = (
+            select(literal_column("rowid"))
+            .select_from(text("comments_fts"))
+            .where(text("comments_fts MATCH :fts"))
+        )
+        query = query.where(comments.c.id.in_(matches)).order_by(comments.c.created_at.desc())
+        query = query.params(fts=_fts_query(words))
+    else:
+        vector = func.to_tsvector(literal_column("'simple'"), comments.c.body)
+        tsquery = func.plainto_tsquery(literal_column("'simple'"), words)
+        query = query.where(vector.op("@@")(tsquery)).order_by(func.ts_rank(vector, tsquery).desc())
+    return [Found(*list(row)) for row in tx.execute(query)]
+
+
+@dataclass(frozen=True, slots=True)
+class Post:
+    site_id: str
+    key: str
+    title: str | None
+    url: str | None
+    comment_count: int
+    unanswered: int
+    locked: bool
+    last_comment_at: int | None
+
+
+def list_posts(tx: Tx, site_ids: Sequence[str], limit: int = 500) -> list[Post]:
+    """Threads of these sites, latest conversation first, with unanswered reader comments."""
+    if not site_ids:
+        return []
+    waiting = (
+        select(comments.c.thread_id, func.count().label("n"))
+        .where(
+            comments.c.is_writer.is_(False),
+            comments.c.status == Status.PUBLISHED.value,
+            comments.c.inbox_done.is_(False),
+            ~answered_by_writer(),
+        )
+        .group_by(comments.c.thread_id)
+        .subquery()
+    )
+    latest = aliased(comments)
+    last = select(func.max(latest.c.created_at)).where(latest.c.thread_id == threads.c.id).scalar_subquery()
+    query = (
+        select(
+            threads.c.site_id,
+            threads.c.key,
+            threads.c.title,
+            threads.c.url,
+            threads.c.comment_count,
+            func.coalesce(waiting.c.n, 0),
+            threads.c.locked,
+            last.label("last_at"),
+        )
+        .outerjoin(waiting, waiting.c.thread_id == threads.c.id)
+        .where(threads.c.site_id.in_(site_ids))
+        .order_by(literal_column("last_at").desc(), threads.c.id.desc())
+        .limit(limit)
+    )
+    return [Post(r[0], r[1], r[2], r[3], r[4], int(r[5]), bool(r[6]), r[7]) for r in tx.execute(query)]
+
+
+def comment_ids_of_author(tx: Tx, site_ids: Sequence[str], author_key: str) -> list[int]:
+    query = (
+        select(comments.c.id)
+        .join(threads, threads.c.id == comments.c.thread_id)
+        .where(threads.c.site_id.in_(site_ids), comments.c.author_key == author_key)
+    )
+    return list(tx.execute(query).scalars())
