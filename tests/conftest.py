@@ -36,9 +36,10 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def postgres_url(worker_id: str) -> Iterator[str | None]:
-    """A fresh, migrated PostgreSQL database for this test worker."""
-    name = f"parlour_test_{worker_id}".replace("-", "_")
+def postgres_url(worker_id: str, testrun_uid: str) -> Iterator[str | None]:
+    """A fresh, migrated PostgreSQL database for this test worker of this run (so two
+    runs on one machine, say two checkouts, never share one), dropped at the end."""
+    name = f"parlour_test_{testrun_uid[:8]}_{worker_id}".replace("-", "_")
     try:
         admin = psycopg.connect(PG_URL, autocommit=True, connect_timeout=5)
     except psycopg.OperationalError as exc:
