@@ -62,6 +62,8 @@ def blog(parlour: str, db_url: str, tmp_path: Path) -> Iterator[str]:
     host_page(root, "post.html", parlour)
     host_page(root, "dark.html", parlour, 'data-theme="dark"', lang="de", style="background:#fff")
     host_page(root, "night.html", parlour, lang="de", style="background:#111; color:#eee")
+    # Parlour at `localhost` (a secure context, like https) for the desk's Secure cookies.
+    host_page(root, "writer.html", parlour.replace("127.0.0.1", "localhost"))
 
     class Quiet(http.server.SimpleHTTPRequestHandler):
         def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
@@ -549,3 +551,67 @@ def test_held_comment_is_shown_to_its_author_only_until_approved(  # type: ignor
         expect(author.locator("#parlour-comments li.comment.held")).to_have_count(0)
     finally:
         ctx.close()
+
+
+@pytest.mark.slow
+def test_writer_signed_in_to_the_desk_answers_hearts_pins_and_removes_in_the_widget(  # type: ignore[no-untyped-def]
+    browser, parlour: str, blog: str, db_url: str, tmp_path: Path
+) -> None:
+    """Her desk session is a first-party cookie of Parlour's origin; the widget on her blog
+    (another origin, third-party cookies blocked) gets a writer token through a popup."""
+    from playwright.sync_api import expect
+
+    from parlour.services import accounts
+
+    ctx = open_context(Settings(database=served_database(db_url, tmp_path), secret="widget"))
+    try:
+        accounts.create_user(ctx, "wren@blog.example", "correct horse battery", is_owner=True)
+    finally:
+        ctx.close()
+    thought = seed(parlour, blog, "A reader's thought", author_name="Ada")
+    context = browser.new_context()
+    desk = context.new_page()
+    desk.goto(parlour.replace("127.0.0.1", "localhost") + "/desk/sign-in")
+    desk.locator("form[action='/desk/sign-in']").get_by_label("Email").fill("wren@blog.example")
+    desk.get_by_label("Password").fill("correct horse battery")
+    desk.get_by_role("button", name="Sign in", exact=True).click()
+    expect(desk.locator("h1")).to_contain_text("Inbox")
+
+    page = context.new_page()
+    page.goto(blog.replace("post.html", "writer.html"))
+    widget = page.locator("#parlour-comments")
+    with page.expect_popup() as opened:
+        widget.get_by_role("button", name="Are you the writer? Sign in").click()
+    opened.value.wait_for_event("close")
+    expect(widget.locator(".writer")).to_contain_text("You are signed in as the writer.")
+
+    comment = widget.locator(f"#comment-{thought['id']}")
+    comment.get_by_role("button", name="Reply").click()
+    reply_form = comment.locator("form")
+    expect(reply_form.locator("input[name=author_name]")).to_have_count(0)
+    reply_form.locator("textarea").fill("Thank you, Ada.")
+    reply_form.locator("button[type=submit]").click()
+    reply = comment.locator(".replies li.comment").first
+    expect(reply.locator(".badge")).to_have_text("Author")
+    expect(reply.locator(".name")).to_have_text("Wren")
+    comment.locator("> article button.heart").click()
+    expect(comment.locator("> article .liked")).to_be_visible()
+    comment.locator("> article button.pin").click()
+    expect(comment.locator("> article button.pin")).to_have_attribute("aria-pressed", "true")
+
+    other = seed(parlour, blog, "Something rude", author_name="Troll")
+    page.reload()
+    widget.locator(f"#comment-{other['id']} > article button.delete").click()
+    expect(widget.locator(f"#comment-{other['id']} .removed")).to_be_visible()
+
+    thread = httpx.get(parlour + "/api/v1/comments", params={"site": "blog", "thread": "/post"}).json()
+    first = thread["comments"][0]
+    assert first["id"] == thought["id"] and first["pinned"] and first["liked_by_writer"]
+    assert first["replies"][0]["author"] == {"name": "Wren", "is_writer": True}
+    assert all(c["domain"] in ("localhost",) for c in context.cookies())  # none on the blog's origin
+
+    desk.get_by_role("button", name="Sign out everywhere").click()
+    expect(desk.locator("h1"), desk.locator("main").inner_text()).to_have_text("Sign in")
+    page.reload()
+    widget.locator(f"#comment-{thought['id']} > article button.heart").click()
+    expect(widget.locator(".writer")).to_contain_text("Are you the writer? Sign in")

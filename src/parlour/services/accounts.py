@@ -234,3 +234,37 @@ def require_site(ctx: Context, user: User, site_id: str) -> Role:
     if role is None:
         raise errors.NotPermitted("You do not have access to that.")
     return role
+
+
+# The writer in the widget: her desk session cannot reach the widget (it runs on her
+# blog's origin, where Parlour's cookies are third-party and blocked), so the desk hands
+# the widget a signed token through a popup and postMessage. The token names the user
+# and the site, expires, and dies with "sign out everywhere" (it carries the epoch).
+WIDGET_TOKEN_DAYS = 30
+WIDGET_PREFIX = "ws1."
+
+
+def widget_token(ctx: Context, user: User, site_id: str) -> str:
+    require_site(ctx, user, site_id)
+    expires = ctx.now() + WIDGET_TOKEN_DAYS * 86_400_000
+    message = f"{user.id}.{user.session_epoch}.{expires}.{site_id}"
+    return f"{WIDGET_PREFIX}{message}.{ctx.signer.sign('widget', message)}"
+
+
+def is_widget_token(token: str) -> bool:
+    return token.startswith(WIDGET_PREFIX)
+
+
+def site_for_widget_token(ctx: Context, token: str) -> str:
+    """The site a widget token acts for as its writer; InvalidToken when it does not."""
+    message, _, mac = token[len(WIDGET_PREFIX) :].rpartition(".")
+    parts = message.split(".", 3)
+    if len(parts) != 4 or not hmac.compare_digest(mac, ctx.signer.sign("widget", message)):
+        raise errors.InvalidToken("That writer sign-in is not valid; sign in again from the desk.")
+    user_id, epoch, expires, site_id = parts
+    with ctx.db.read() as tx:
+        user = store.get_user(tx, int(user_id))
+    if user is None or str(user.session_epoch) != epoch or int(expires) < ctx.now():
+        raise errors.InvalidToken("That writer sign-in has ended; sign in again from the desk.")
+    require_site(ctx, user, site_id)
+    return site_id

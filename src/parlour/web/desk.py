@@ -73,7 +73,9 @@ class Desk:
 
     def finish(self, response: Response) -> Response:
         if self.new_nonce:
-            self.set_cookie(response, CSRF_COOKIE, self.new_nonce, samesite="strict")
+            # Lax, like the session: a Strict cookie is not sent when the widget opens the desk
+            # in a popup from the blog, and a fresh one would break forms in open tabs.
+            self.set_cookie(response, CSRF_COOKIE, self.new_nonce)
         return response
 
     def set_cookie(self, response: Response, name: str, value: str, samesite: str = "lax") -> None:
@@ -453,3 +455,21 @@ async def reader_page(desk: Desk) -> Response:
     key = desk.request.query_params.get("key", "")
     found = await desk.call(lambda: records.reader(desk.ctx, user, key))
     return desk.render("reader.html", reader=found)
+
+
+# The writer in the widget.
+
+
+@signed_in
+async def widget_handoff(desk: Desk) -> Response:
+    """Opened by the widget in a popup: hand it a writer token for its site, by postMessage
+    to the page's origin, which must be one the site allows."""
+    user, p = desk.me, desk.request.query_params
+    site_id, origin = p.get("site", ""), p.get("origin", "")
+    site = await desk.call(lambda: site_service.get_site(desk.ctx, site_id))
+    if origin not in site.origins:
+        raise errors.OriginNotAllowed(
+            f"The site {site_id!r} does not list {origin!r} as its own.", origin=origin
+        )
+    token = await desk.call(lambda: accounts.widget_token(desk.ctx, user, site_id))
+    return desk.render("widget.html", site=site, origin=origin, token=token)

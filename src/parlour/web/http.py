@@ -12,7 +12,7 @@ from starlette.responses import Response
 
 from parlour.domain import errors
 from parlour.domain.model import Actor
-from parlour.services import sites
+from parlour.services import accounts, sites
 from parlour.services.context import Context
 
 READER_HEADER = "x-parlour-reader"
@@ -54,12 +54,22 @@ def actor(request: Request, token: str | None = None) -> Actor:
     return Actor(
         ip_hash=ctx.signer.ip_hash(client_address(request, ctx.settings.trust_proxy)),
         reader_id=reader_id,
-        writer_site=sites.site_for_writer_token(ctx, token)
-        if token and sites.is_writer_token(token)
-        else None,
+        writer_site=_writer_site(ctx, token),
         origin=request.headers.get("origin"),
         own_origin=f"{request.url.scheme}://{host}" if host else None,
     )
+
+
+def _writer_site(ctx: Context, token: str | None) -> str | None:
+    """The site a bearer token acts for as its writer: an API token, or the widget's token
+    from the desk. None for anything else (an edit token, checked later)."""
+    if not token:
+        return None
+    if sites.is_writer_token(token):
+        return sites.site_for_writer_token(ctx, token)
+    if accounts.is_widget_token(token):
+        return accounts.site_for_widget_token(ctx, token)
+    return None
 
 
 async def call(ctx: Context, service: Callable[[], T]) -> T:

@@ -71,6 +71,7 @@ def routes() -> list[BaseRoute]:
         Route("/desk/sites/{site_id}/lock", desk.lock_thread, methods=["POST"]),
         Route("/desk/audit", desk.audit_page, methods=["GET"]),
         Route("/desk/posts", desk.posts_page, methods=["GET"]),
+        Route("/desk/widget", desk.widget_handoff, methods=["GET"]),
         Route("/desk/search", desk.search_page, methods=["GET"]),
         Route("/desk/readers", desk.reader_page, methods=["GET"]),
         Route("/desk/assets/desk.css", pages.asset("desk.css"), methods=["GET"]),

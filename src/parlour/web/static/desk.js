@@ -33,3 +33,14 @@
   });
   document.addEventListener("htmx:afterSwap", () => { if (current >= 0) focus(current); });
 })();
+
+// The writer's widget sign-in: hand the token to the page that opened this popup, on
+// that page's origin only (the server checked it is one of the site's), then close.
+(() => {
+  "use strict";
+  const handoff = document.getElementById("handoff");
+  if (!handoff || !window.opener) return;
+  const { token, origin, site } = handoff.dataset;
+  window.opener.postMessage({ type: "parlour:writer", token, site }, origin);
+  setTimeout(() => window.close(), 300);
+})();

@@ -39,6 +39,9 @@
     preview: "Preview", sort: "Sort by", oldest: "Oldest", newest: "Newest", top: "Top",
     markdown: "Markdown works: *italic*, **bold**, [links](https://example.com), > quotes. Ctrl+Enter sends.",
     label: "Comments",
+    pin: "Pin", unpinned: "Unpinned.",
+    writerSignIn: "Are you the writer? Sign in", writerSignOut: "Sign out as the writer",
+    writerSignedIn: "You are signed in as the writer.",
     held: "Your comment awaits review. Only you can see it until it is approved.",
     locked: "This conversation is closed to new comments.",
     loadError: "The comments could not be loaded. Please reload the page to try again.",
@@ -89,6 +92,7 @@
       <ol class="thread"></ol>
       <button type="button" class="more" hidden></button>
       <p class="status" role="status" aria-live="polite"></p>
+      <p class="writer"></p>
     </section>`;
   const el = (sel) => root.querySelector(sel);
   const section = el("section");
@@ -141,9 +145,14 @@
   // Every API error becomes a sentence in the reader's language.
   const message = (err) => strings.errors[err.code] || strings.error;
 
+  // The writer's token, handed over by the desk (see writerSignIn): with it, this browser
+  // acts as the site's writer.
+  const writer = () => store.getItem(key("writer"));
+
   async function api(method, path, body, token) {
     const headers = {};
-    if (token) headers.Authorization = `Bearer ${token}`;
+    const bearer = token || (path.startsWith("/api/v1/comments") && method !== "GET" ? writer() : null);
+    if (bearer) headers.Authorization = `Bearer ${bearer}`;
     const reader = store.getItem(key("reader"));
     if (reader) headers["X-Parlour-Reader"] = reader;
     if (body !== undefined) headers["Content-Type"] = "application/json";
@@ -156,7 +165,13 @@
     } catch {
       throw Object.assign(new Error("network"), { code: "network" });
     }
-    if (!response.ok) throw Object.assign(new Error(payload.error?.message), { code: payload.error?.code });
+    if (!response.ok) {
+      if (bearer && bearer === writer() && payload.error?.code === "invalid_token") {
+        store.removeItem(key("writer")); // signed out everywhere, or expired: be a reader again
+        writerBar();
+      }
+      throw Object.assign(new Error(payload.error?.message), { code: payload.error?.code });
+    }
     return payload;
   }
 
@@ -207,7 +222,7 @@
       button.addEventListener("click", cancel);
       buttons.append(button);
     }
-    f.append(nameLabel, bodyLabel, hint, preview, error, buttons);
+    f.append(...(writer() ? [] : [nameLabel]), bodyLabel, hint, preview, error, buttons);
     f.addEventListener("keydown", (event) => {
       if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) f.requestSubmit();
       if (event.key === "Escape" && parentId) cancel();
@@ -286,6 +301,36 @@
     return [edit, remove];
   }
 
+  // The writer's tools on readers' comments: pin (top-level) and remove.
+  function writerActions(comment, depth, article) {
+    const out = [];
+    if (depth === 0) {
+      const pin = make("button", { type: "button", class: "pin", "aria-pressed": String(comment.pinned) }, strings.pin);
+      pin.addEventListener("click", async () => {
+        const on = pin.getAttribute("aria-pressed") !== "true";
+        try {
+          await api(on ? "PUT" : "DELETE", `/api/v1/comments/${comment.id}/pin`);
+          pin.setAttribute("aria-pressed", String(on));
+          status(on ? strings.pinned : strings.unpinned);
+        } catch (err) {
+          status(message(err));
+        }
+      });
+      out.push(pin);
+    }
+    const remove = make("button", { type: "button", class: "delete" }, strings.remove);
+    remove.addEventListener("click", async () => {
+      try {
+        await api("DELETE", `/api/v1/comments/${comment.id}`);
+        article.replaceChildren(make("p", { class: "removed" }, strings.removed));
+      } catch (err) {
+        status(message(err));
+      }
+    });
+    out.push(remove);
+    return out;
+  }
+
   // Renders a comment into `list`, and its replies: nested up to FLAT_AT levels, then flat
   // in the same list with "replying to Name". Each <li> remembers where its replies go.
   function add(list, comment, depth = 0, parent = null, before = null) {
@@ -317,16 +362,23 @@
       const actions = make("div", { class: "actions" });
       const heartKey = key(`hearted:${comment.id}`);
       const heart = make("button", { type: "button", class: "heart", "aria-label": `${strings.heart} (${numbers.format(comment.hearts)})` }, `♥ ${numbers.format(comment.hearts)}`);
-      heart.setAttribute("aria-pressed", store.getItem(heartKey) ? "true" : "false");
+      const asWriter = !!writer();
+      heart.setAttribute("aria-pressed", (asWriter ? comment.liked_by_writer : store.getItem(heartKey)) ? "true" : "false");
       heart.addEventListener("click", async () => {
         const on = heart.getAttribute("aria-pressed") !== "true";
         try {
-          await readerToken();
+          if (!asWriter) await readerToken();
           const result = await api(on ? "PUT" : "DELETE", `/api/v1/comments/${comment.id}/heart`);
+          if (asWriter) {
+            comment.liked_by_writer = result.liked_by_writer;
+            liked.hidden = !result.liked_by_writer;
+          }
           heart.textContent = `♥ ${numbers.format(result.hearts)}`;
           heart.setAttribute("aria-label", `${strings.heart} (${numbers.format(result.hearts)})`);
           heart.setAttribute("aria-pressed", String(on));
-          if (on) store.setItem(heartKey, "1");
+          if (asWriter) {
+            // the writer's heart is hers, not a reader's
+          } else if (on) store.setItem(heartKey, "1");
           else store.removeItem(heartKey);
         } catch (err) {
           status(message(err));
@@ -345,9 +397,12 @@
         f.querySelector("textarea").focus();
       });
       actions.append(heart, reply);
-      const editToken = store.getItem(key(`edit:${comment.id}`));
+      const editToken = asWriter && comment.author.is_writer ? writer() : store.getItem(key(`edit:${comment.id}`));
       if (editToken) actions.append(...ownActions(comment, editToken, article, body));
-      if (comment.liked_by_writer) actions.append(make("span", { class: "liked" }, strings.likedByWriter));
+      if (asWriter && !comment.author.is_writer) actions.append(...writerActions(comment, depth, article));
+      const liked = make("span", { class: "liked" }, strings.likedByWriter);
+      liked.hidden = !comment.liked_by_writer;
+      actions.append(liked);
       article.append(header, body, actions);
     }
     if (comment.held) {
@@ -510,6 +565,32 @@
     if (first) first.focus();
   });
 
+  // "Are you the writer?": the desk, opened in a popup on Parlour's own origin (where its
+  // session cookie is first-party), hands back a writer token with postMessage.
+  function writerBar() {
+    const bar = el(".writer");
+    const signedIn = !!writer();
+    const button = make("button", { type: "button", class: "link" }, signedIn ? strings.writerSignOut : strings.writerSignIn);
+    button.addEventListener("click", () => {
+      if (writer()) {
+        store.removeItem(key("writer"));
+        reload();
+        writerBar();
+        return;
+      }
+      const url = `${base}/desk/widget?${new URLSearchParams({ site, origin: location.origin })}`;
+      window.open(url, "parlour-writer", "popup,width=480,height=640");
+    });
+    bar.replaceChildren(...(signedIn ? [make("span", {}, strings.writerSignedIn), " "] : []), button);
+  }
+  addEventListener("message", (event) => {
+    if (event.origin !== base || event.data?.type !== "parlour:writer" || event.data.site !== site) return;
+    store.setItem(key("writer"), event.data.token);
+    writerBar();
+    reload();
+    status(strings.writerSignedIn);
+  });
+
   async function start() {
     const [page] = await first;
     label();
@@ -520,6 +601,7 @@
     show(page);
     performance.mark("parlour:shown");
     showHeld();
+    writerBar();
     host.style.minHeight = "";
     highlight();
     listen();
