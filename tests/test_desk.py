@@ -139,7 +139,7 @@ def test_writer_replies_hearts_and_marks_no_reply_needed_from_the_inbox(
     assert "0 waiting for a reply" in writer.get("/desk/inbox").text
     thread = read(client)["comments"]
     reply = thread[0]["replies"][0]
-    assert reply["author"] == {"name": "Wren", "is_writer": True}
+    assert reply["author"] == {"name": "Wren", "is_writer": True, "avatar_url": None}
     assert reply["html"] == "<p>Thank you, <em>Ada</em>.</p>\n"
     assert thread[1]["liked_by_writer"] is True
 

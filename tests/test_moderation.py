@@ -14,6 +14,7 @@ from factories import error_code, make_site, new_reader, post, read, writer_head
 from parlour.services.context import Context
 
 SETTINGS = {
+    "name": "Blog", "writer_name": "Wren", "origins": "https://blog.example", "writer_avatar": "",
     "moderation": "publish", "held_words": "", "rejected_words": "", "max_links": "",
     "close_after_days": "", "edit_window_minutes": "", "writer_heart": "1",
 }  # fmt: skip
@@ -206,3 +207,46 @@ def test_moderator_removes_a_comment_leaving_its_replies(writer: TestClient, cli
     page = read(client)["comments"][0]
     assert page["removed"] is True and page["replies"][0]["body"] == "A kind reply"
     assert error_code(client.get("/api/v1/comments", params={"site": "blog"})) == "invalid_parameter"
+
+
+def test_owner_adds_a_site_and_sets_its_name_writer_picture_and_origins_in_the_desk(
+    writer: TestClient, client: TestClient
+) -> None:
+    created = desk_post(
+        writer, "/desk/sites",
+        {"site_id": "notes", "name": "Field Notes", "writer_name": "Ada Park", "origin": "https://notes.example"},
+        page="/desk/sites",
+    )  # fmt: skip
+    assert created.status_code == 303 and created.headers["location"] == "/desk/sites/notes"
+    taken = desk_post(writer, "/desk/sites", {"site_id": "notes"}, page="/desk/sites")
+    assert taken.status_code == 409 and 'data-code="site_exists"' in taken.text
+    bad = desk_post(writer, "/desk/sites", {"site_id": "no spaces"}, page="/desk/sites")
+    assert bad.status_code == 422
+
+    changes = {
+        **SETTINGS, "name": "Field Notes", "writer_name": "Ada", "origins": "https://notes.example\nhttps://www.notes.example",
+        "writer_avatar": "https://notes.example/ada.jpg",
+    }  # fmt: skip
+    saved = desk_post(writer, "/desk/sites/notes", changes, page="/desk/sites/notes")
+    assert saved.status_code == 200 and "Saved." in saved.text
+    ctx: Context = writer.app.state.ctx  # type: ignore[attr-defined]
+    reply = post(client, "Hello from Ada", site="notes", headers=writer_headers(ctx, "notes"))["comment"]
+    assert reply["author"] == {
+        "name": "Ada",
+        "is_writer": True,
+        "avatar_url": "https://notes.example/ada.jpg",
+    }
+    reader = post(client, "A reader", site="notes")["comment"]
+    assert reader["author"]["avatar_url"] is None
+    unsafe = desk_post(
+        writer,
+        "/desk/sites/notes",
+        {**changes, "writer_avatar": "javascript:alert(1)"},
+        page="/desk/sites/notes",
+    )
+    assert unsafe.status_code == 422 and 'data-code="invalid_input"' in unsafe.text
+    bad_origin = desk_post(
+        writer, "/desk/sites/notes", {**changes, "origins": "not an origin"}, page="/desk/sites/notes"
+    )
+    assert bad_origin.status_code == 422 and 'data-code="invalid_origin"' in bad_origin.text
+    assert "create site" in writer.get("/desk/audit").text

@@ -60,7 +60,7 @@ def test_comment_carries_every_documented_field(ctx: Context, client: TestClient
     post(client, "*hello*", title="A post", url="https://blog.example/post", author_name="Ada")
     page = read(client)
     comment = page["comments"][0]
-    assert comment["author"] == {"name": "Ada", "is_writer": False}
+    assert comment["author"] == {"name": "Ada", "is_writer": False, "avatar_url": None}
     assert comment["html"] == "<p><em>hello</em></p>\n"
     assert comment["created_at"].endswith("Z") and comment["edited_at"] is None
     flags = ("hearts", "liked_by_writer", "pinned", "removed", "held")

@@ -607,7 +607,7 @@ def test_writer_signed_in_to_the_desk_answers_hearts_pins_and_removes_in_the_wid
     thread = httpx.get(parlour + "/api/v1/comments", params={"site": "blog", "thread": "/post"}).json()
     first = thread["comments"][0]
     assert first["id"] == thought["id"] and first["pinned"] and first["liked_by_writer"]
-    assert first["replies"][0]["author"] == {"name": "Wren", "is_writer": True}
+    assert first["replies"][0]["author"] == {"name": "Wren", "is_writer": True, "avatar_url": None}
     assert all(c["domain"] in ("localhost",) for c in context.cookies())  # none on the blog's origin
 
     desk.get_by_role("button", name="Sign out everywhere").click()

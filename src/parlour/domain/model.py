@@ -63,6 +63,7 @@ class Site:
     close_after_days: int | None = None  # threads older than this take no new comments
     edit_window: int | None = None  # seconds; None: the instance's PARLOUR_EDIT_WINDOW
     writer_heart: bool = True  # show "liked by the author" in the widget
+    writer_avatar: str | None = None  # https URL of the writer's picture
 
 
 @dataclass(frozen=True, slots=True)

@@ -132,10 +132,6 @@ class SiteDirectory:
         self._fresh(self._ttl)
         return origin in self._origins
 
-    def writer_name(self, site_id: str) -> str:
-        site = self.get(site_id)
-        return site.writer_name if site else ""
-
     def invalidate(self) -> None:
         self._loaded_at = float("-inf")
 
@@ -188,5 +184,5 @@ def open_context(settings: Settings, db: Database | None = None) -> Context:
         pages=PageCache(settings.cache_max_bytes),
         sites=directory,
         hot=HotReads(db),
-        live=LiveFeed(db, directory.writer_name, now_ms, settings.live_poll_ms / 1000),
+        live=LiveFeed(db, directory.get, now_ms, settings.live_poll_ms / 1000),
     )

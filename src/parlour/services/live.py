@@ -20,7 +20,8 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from parlour.services.views import public_comment
+from parlour.domain.model import Site
+from parlour.services.views import comment_on
 from parlour.store import Database
 from parlour.store import comments as store
 
@@ -44,12 +45,12 @@ class LiveFeed:
     def __init__(
         self,
         db: Database,
-        writer_names: Callable[[str], str],
+        site_of: Callable[[str], Site | None],
         now: Callable[[], int],
         interval: float,
     ) -> None:
         self._db = db
-        self._writer_names = writer_names
+        self._site_of = site_of
         self._now = now
         self._interval = interval
         self._listeners: dict[tuple[str, str], set[Listener]] = {}
@@ -125,10 +126,12 @@ class LiveFeed:
         worker thread on PostgreSQL: it may also reload the site directory."""
         with self._db.read() as tx:
             found = store.recent_published(tx, since)
-        return [
-            (c.id, c.created_at, site, key, public_comment(c, self._writer_names(site)))
-            for c, site, key in found
-        ]
+        out = []
+        for c, site_id, key in found:
+            site = self._site_of(site_id)
+            if site is not None:
+                out.append((c.id, c.created_at, site_id, key, comment_on(c, site)))
+        return out
 
     async def close(self) -> None:
         """End every stream (so a restart is not held up by open pages) and stop polling."""

@@ -18,7 +18,7 @@ from typing import Any
 
 from parlour.domain import errors
 from parlour.domain.model import Actor, Moderation, Site, Status, Thread, User
-from parlour.services import accounts
+from parlour.services import accounts, rules
 from parlour.services.context import Context
 from parlour.store import Tx, audit
 from parlour.store import comments as comment_store
@@ -189,6 +189,10 @@ def unblock(ctx: Context, user: User, site_id: str, block_id: int) -> None:
 class SiteSettings:
     """The per-site settings form, checked."""
 
+    name: str
+    writer_name: str
+    origins: tuple[str, ...]
+    writer_avatar: str | None
     moderation: Moderation
     held_words: tuple[str, ...]
     rejected_words: tuple[str, ...]
@@ -224,7 +228,21 @@ def read_settings(form: dict[str, Any]) -> SiteSettings:
             raise errors.InvalidInput("At most 1000 words or phrases of 100 characters.", field=name)
         return found
 
+    def text(name: str, limit: int) -> str:
+        value = str(form.get(name, "")).strip()
+        if len(value) > limit:
+            raise errors.InvalidInput(f"{name} is longer than {limit} characters.", field=name)
+        return value
+
+    avatar = text("writer_avatar", 2000) or None
+    if avatar is not None and (not avatar.startswith("https://") or any(c in avatar for c in " \"'<>")):
+        raise errors.InvalidInput("The picture must be an https:// address.", field="writer_avatar")
+    origins = tuple(sorted({rules.origin(line) for line in str(form.get("origins", "")).split() if line}))
     return SiteSettings(
+        name=text("name", 200),
+        writer_name=text("writer_name", 200),
+        origins=origins,
+        writer_avatar=avatar,
         moderation=moderation,
         held_words=words("held_words"),
         rejected_words=words("rejected_words"),
@@ -242,14 +260,16 @@ def save_settings(ctx: Context, user: User, site_id: str, settings: SiteSettings
     if accounts.require_site(ctx, user, site_id) is not Role.OWNER:
         raise errors.NotPermitted("Only the site's owner changes its settings.")
     with ctx.db.write() as tx:
+        site_store.update_site(tx, site_id, name=settings.name, writer_name=settings.writer_name)
+        site_store.replace_origins(tx, site_id, list(settings.origins))
         site_store.update_moderation(
             tx, site_id, moderation=settings.moderation, held_words=settings.held_words,
             rejected_words=settings.rejected_words, max_links=settings.max_links,
             close_after_days=settings.close_after_days,
             edit_window=None if settings.edit_window is None else settings.edit_window * 60,
-            writer_heart=settings.writer_heart,
+            writer_heart=settings.writer_heart, writer_avatar=settings.writer_avatar,
         )  # fmt: skip
-        thread_store.bump_site_threads(tx, site_id)  # the writer's heart is on every page
+        thread_store.bump_site_threads(tx, site_id)  # her name, heart and picture are on every page
         audit.record(tx, site_id, user.id, "settings", None, None, ctx.now())
     ctx.sites.invalidate()
 
@@ -258,3 +278,9 @@ def audit_entries(ctx: Context, user: User, limit: int = 200) -> list[audit.Entr
     """The latest actions on the user's sites, newest first."""
     with ctx.db.read() as tx:
         return audit.list_entries(tx, list(accounts.roles(ctx, user)), limit)
+
+
+def record(ctx: Context, user: User, site_id: str, action: str, reason: str | None = None) -> None:
+    """Write an action taken outside this module (creating a site) to the audit log."""
+    with ctx.db.write() as tx:
+        audit.record(tx, site_id, user.id, action, None, reason, ctx.now())

@@ -11,7 +11,7 @@ from parlour.services import markup, moderation, rules
 from parlour.services.context import Context
 from parlour.services.security import content_hash
 from parlour.services.sites import check_origin, known_site
-from parlour.services.views import public_comment
+from parlour.services.views import comment_on
 from parlour.store import IntegrityError, Tx
 from parlour.store import comments as store
 from parlour.store import threads as thread_store
@@ -158,7 +158,7 @@ def _posted(
     token = None
     if with_token and comment.author_key == akey and not comment.is_writer:
         token = ctx.signer.edit_token(comment.id, comment.created_at, comment.author_key)
-    return Posted(public_comment(comment, site.writer_name), token, created)
+    return Posted(comment_on(comment, site), token, created)
 
 
 def _parent(tx: Tx, parent_id: int | None, thread_id: int) -> Comment | None:
@@ -218,7 +218,7 @@ def edit_comment(
             thread_store.bump_thread(tx, comment.thread_id)
         updated = store.get_comment(tx, comment_id)
         assert updated is not None
-        return public_comment(updated, site.writer_name)
+        return comment_on(updated, site)
 
 
 def remove_comment(ctx: Context, actor: Actor, comment_id: int, token: str | None) -> dict[str, Any]:
@@ -241,7 +241,7 @@ def remove_comment(ctx: Context, actor: Actor, comment_id: int, token: str | Non
             thread_store.bump_thread(tx, comment.thread_id, -1)
         updated = store.get_comment(tx, comment_id)
         assert updated is not None
-        return public_comment(updated, site.writer_name)
+        return comment_on(updated, site)
 
 
 def set_heart(ctx: Context, actor: Actor, comment_id: int, on: bool) -> dict[str, Any]:
@@ -316,4 +316,4 @@ def set_pinned(ctx: Context, actor: Actor, comment_id: int, on: bool) -> dict[st
             thread_store.bump_thread(tx, comment.thread_id)
         updated = store.get_comment(tx, comment_id)
         assert updated is not None
-        return public_comment(updated, site.writer_name)
+        return comment_on(updated, site)

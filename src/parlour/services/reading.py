@@ -17,10 +17,10 @@ from typing import Any
 import orjson
 
 from parlour.domain import errors
-from parlour.domain.model import Comment, Sort, Status, Thread
+from parlour.domain.model import Comment, Site, Sort, Status, Thread
 from parlour.services import rules
 from parlour.services.context import Context, RenderedPage
-from parlour.services.views import public_comment, public_thread
+from parlour.services.views import comment_on, public_thread
 from parlour.store import Tx
 from parlour.store import comments as store
 from parlour.store import sites as site_store
@@ -164,16 +164,14 @@ def build_page(ctx: Context, thread: Thread | None, query: PageQuery) -> dict[st
             comments, next_cursor = _reply_page(tx, fresh.id, query)
         else:
             comments, next_cursor = _top_page(tx, fresh.id, query, extended)
-    writer = site.writer_name
     return {
         "thread": public_thread(site.id, fresh.key, fresh),
         "comments": _nest(
             comments,
-            writer,
+            site,
             query.replies_limit if query.root is None else None,
             complete=query.root is None or next_cursor is None,
             extended=extended,
-            writer_heart=site.writer_heart,
         ),
         "next_cursor": next_cursor,
     }
@@ -239,11 +237,10 @@ def _reply_page(tx: Tx, thread_id: int, query: PageQuery) -> tuple[list[Comment]
 
 def _nest(
     comments: list[Comment],
-    writer: str,
+    site: Site,
     replies_limit: int | None,
     complete: bool = True,
     extended: dict[int, int] | None = None,
-    writer_heart: bool = True,
 ) -> list[dict[str, Any]]:
     """Build the tree. Comments whose parent is not in the list stay at the top level
     (top-level comments, or the first replies of a reply page, which carry `parent_id`).
@@ -268,7 +265,7 @@ def _nest(
                 more.add(c.root_id)
                 continue
             shown[c.root_id] = (count + 1, c.id)
-        node = public_comment(c, writer, writer_heart)
+        node = comment_on(c, site)
         nodes[c.id] = node
         published[c.id] = c.status is Status.PUBLISHED
         parent = nodes.get(c.parent_id) if c.parent_id is not None else None

@@ -8,12 +8,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from parlour.domain.model import Comment, Status, Thread
+from parlour.domain.model import Comment, Site, Status, Thread
 from parlour.services.clock import iso
 
 
-def public_comment(comment: Comment, writer_name: str, writer_heart: bool = True) -> dict[str, Any]:
-    """`writer_heart`: whether the site shows the writer's heart ("liked by the author")."""
+def public_comment(
+    comment: Comment, writer_name: str, writer_heart: bool = True, writer_avatar: str | None = None
+) -> dict[str, Any]:
+    """`writer_heart`: whether the site shows the writer's heart ("liked by the author");
+    `writer_avatar`: her picture, on her comments."""
     removed = comment.status is Status.REMOVED
     if removed:
         author_name = None
@@ -24,7 +27,11 @@ def public_comment(comment: Comment, writer_name: str, writer_heart: bool = True
     return {
         "id": comment.id,
         "parent_id": comment.parent_id,
-        "author": {"name": author_name, "is_writer": comment.is_writer and not removed},
+        "author": {
+            "name": author_name,
+            "is_writer": comment.is_writer and not removed,
+            "avatar_url": writer_avatar if comment.is_writer and not removed else None,
+        },
         "body": "" if removed else comment.body,
         "html": "" if removed else comment.html,
         "created_at": iso(comment.created_at),
@@ -37,6 +44,11 @@ def public_comment(comment: Comment, writer_name: str, writer_heart: bool = True
         "reply_count": comment.reply_count,
         "replies": [],
     }
+
+
+def comment_on(comment: Comment, site: Site) -> dict[str, Any]:
+    """The public shape of a comment of this site, with its writer's name, heart and picture."""
+    return public_comment(comment, site.writer_name, site.writer_heart, site.writer_avatar)
 
 
 def public_thread(site_id: str, key: str, thread: Thread | None) -> dict[str, Any]:

@@ -52,6 +52,7 @@ sites = Table(
     Column("close_after_days", Integer),  # threads take no new comments after this
     Column("edit_window", Integer),  # seconds; NULL: PARLOUR_EDIT_WINDOW
     Column("writer_heart", Boolean, nullable=False, default=True, server_default="1"),
+    Column("writer_avatar", String(2000)),  # an https image URL shown by her comments
 )
 
 site_origins = Table(

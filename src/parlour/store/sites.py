@@ -25,6 +25,7 @@ def get_site(tx: Tx, site_id: str) -> Site | None:
         close_after_days=row.close_after_days,
         edit_window=row.edit_window,
         writer_heart=bool(row.writer_heart),
+        writer_avatar=row.writer_avatar,
     )  # fmt: skip
 
 
@@ -58,12 +59,14 @@ def update_moderation(
     close_after_days: int | None,
     edit_window: int | None,
     writer_heart: bool,
+    writer_avatar: str | None,
 ) -> None:
     """The per-site settings edited in the desk, all at once."""
     values = {
         "moderation": moderation.value, "held_words": "\n".join(held_words),
         "rejected_words": "\n".join(rejected_words), "max_links": max_links,
         "close_after_days": close_after_days, "edit_window": edit_window, "writer_heart": writer_heart,
+        "writer_avatar": writer_avatar,
     }  # fmt: skip
     tx.execute(update(sites).where(sites.c.id == site_id).values(**values))
 

@@ -336,10 +336,29 @@ async def remove_comment(desk: Desk) -> Response:
 
 @signed_in
 async def sites_page(desk: Desk) -> Response:
+    """The user's sites; the instance owner also adds sites here."""
     user = desk.me
+    status, error, values = 200, None, {}
+    if desk.request.method == "POST":
+        form = await desk.form()
+        values = {k: v for k, v in form.items() if isinstance(v, str)}
+        if not user.is_owner:
+            raise errors.NotPermitted("Only the owner adds sites.")
+        origin = values.get("origin", "").strip()
+        try:
+            site = await desk.call(
+                lambda: site_service.create_site(
+                    desk.ctx, values.get("site_id", "").strip(), values.get("name", "").strip(),
+                    values.get("writer_name", "").strip(), [origin] if origin else [],
+                )
+            )  # fmt: skip
+            await desk.call(lambda: moderation.record(desk.ctx, user, site.id, "create_site"))
+            return desk.redirect(f"/desk/sites/{site.id}")
+        except (errors.InvalidInput, errors.SiteExists) as exc:
+            status, error = STATUS[exc.kind], exc
     roles = await desk.call(lambda: accounts.roles(desk.ctx, user))
     found = await desk.call(lambda: [s for s in site_service.list_sites(desk.ctx) if s.id in roles])
-    return desk.render("sites.html", sites=found, roles=roles)
+    return desk.render("sites.html", status, sites=found, roles=roles, error=error, form=values)
 
 
 @signed_in

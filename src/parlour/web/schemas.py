@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 class Author(BaseModel):
     name: str | None = Field(description="Display name; null when anonymous or removed.")
     is_writer: bool = Field(description="True when the site's writer wrote this.")
+    avatar_url: str | None = Field(default=None, description="The writer's picture, on her comments (https).")
 
 
 class CommentOut(BaseModel):

@@ -343,6 +343,10 @@
       article.append(make("p", { class: "removed" }, strings.removed));
     } else {
       const header = make("header");
+      if (comment.author.avatar_url) {
+        // An https address the site's owner set in the desk; decorative (her name follows).
+        header.append(make("img", { class: "avatar", src: comment.author.avatar_url, alt: "", width: "24", height: "24", loading: "lazy", referrerpolicy: "no-referrer" }));
+      }
       header.append(make("span", { class: "name" }, comment.author.name || strings.anonymous));
       if (comment.author.is_writer) header.append(make("span", { class: "badge" }, strings.author));
       if (comment.pinned) header.append(make("span", { class: "pinned" }, strings.pinned));
