@@ -68,3 +68,42 @@ def test_comment_posted_through_one_process_reaches_a_page_listening_on_another(
     comment = orjson.loads(received[2].removeprefix("data: "))
     assert comment == posted.json()["comment"]
     assert comment["html"] == "<p>Hello from <em>elsewhere</em></p>\n"
+
+
+@pytest.mark.slow
+def test_a_page_is_sent_only_comments_newer_than_its_own_and_never_removed_ones(
+    db_url: str, tmp_path: Path
+) -> None:
+    database = served_database(db_url, tmp_path)
+    with running_parlour(database, tmp_path / "a.log", secret="live") as base:
+        ctx = open_context(Settings(database=database, secret="live"))
+        try:
+            sites.create_site(ctx, "blog", "Blog", "Wren", [BLOG])
+            token = sites.create_writer_token(ctx, "blog")
+        finally:
+            ctx.close()
+        params = {"site": "blog", "thread": "/post"}
+
+        def comment(body: str) -> dict[str, object]:
+            response = httpx.post(
+                base + "/api/v1/comments", json={**params, "body": body}, headers={"Origin": BLOG}
+            )
+            assert response.status_code == 201
+            created: dict[str, object] = response.json()["comment"]
+            return created
+
+        seen = comment("Already on the page")
+        gone = comment("Removed by the writer")
+        removed = httpx.delete(
+            f"{base}/api/v1/comments/{gone['id']}", headers={"Authorization": f"Bearer {token}"}
+        )
+        assert removed.status_code == 200
+        missed = comment("Posted while the page was loading")
+        with httpx.stream(
+            "GET", base + "/api/v1/events", params={**params, "after": str(seen["id"])}, timeout=10
+        ) as events:
+            lines = (line for line in events.iter_lines() if line.startswith("data: "))
+            first = orjson.loads(next(lines).removeprefix("data: "))
+            assert first["id"] == missed["id"]  # not the removed one, not the one it had
+            later = comment("Posted after")
+            assert orjson.loads(next(lines).removeprefix("data: "))["id"] == later["id"]

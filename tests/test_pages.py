@@ -62,6 +62,12 @@ def test_demo_page_embeds_the_widget_with_a_noscript_fallback(client: TestClient
     again = client.get("/embed.js", headers={"If-None-Match": script.headers["etag"]})
     assert again.status_code == 304
     assert client.get("/embed.css").headers["content-type"].startswith("text/css")
+    plain = client.get("/embed.js", headers={"Accept-Encoding": "identity"})
+    packed = client.get("/embed.js", headers={"Accept-Encoding": "gzip, br"})
+    assert "content-encoding" not in plain.headers
+    assert packed.headers["content-encoding"] == "gzip" and packed.text == plain.text  # httpx unzips
+    assert int(packed.headers["content-length"]) < len(plain.content) / 2
+    assert packed.headers["etag"] != plain.headers["etag"] and "Accept-Encoding" in packed.headers["vary"]
 
 
 def test_every_language_file_has_every_string_english_has(client: TestClient) -> None:

@@ -92,6 +92,7 @@ def blog(parlour: str, db_url: str, tmp_path: Path) -> Iterator[str]:
 def page(blog: str) -> Iterator[object]:
     with chromium() as browser:
         tab = browser.new_context().new_page()
+        tab.on("dialog", lambda dialog: dialog.accept())  # "Delete this comment?"
         tab.goto(blog)
         yield tab
 
@@ -244,7 +245,7 @@ def test_keyboard_alone_posts_replies_and_cancels_with_visible_focus(page) -> No
     page.keyboard.press("Enter")
     comment = widget.locator("li.comment").first
     expect(comment.locator(".body")).to_have_text("Typed without a mouse")
-    expect(widget.locator(".status")).to_have_text("1 comment")  # announced politely
+    assert shadow_focus(page) == "li.comment target"  # the new comment, for screen readers too
 
     comment.locator("button.reply").focus()
     page.keyboard.press("Enter")
@@ -449,6 +450,10 @@ def test_fits_a_360px_phone_and_follows_a_dark_page(browser, parlour: str, blog:
     assert page.locator("#parlour-comments .new textarea").bounding_box()["width"] <= 360  # type: ignore[index]
     theme = "el => el.shadowRoot.querySelector('section').dataset.theme"
     assert page.locator("#parlour-comments").evaluate(theme) == "light"
+    page.emulate_media(color_scheme="dark")  # a dark system, but the page paints white
+    page.reload()
+    expect(deepest).to_be_visible()
+    assert page.locator("#parlour-comments").evaluate(theme) == "light"
     page.goto(blog.replace("/post.html", "/night.html"))  # a dark page, no data-theme
     expect(page.locator("#parlour-comments li.comment").first).to_be_visible()
     assert page.locator("#parlour-comments").evaluate(theme) == "dark"
@@ -519,7 +524,15 @@ def test_held_comment_is_shown_to_its_author_only_until_approved(  # type: ignor
     ctx = open_context(Settings(database=served_database(db_url, tmp_path), secret="widget"))
     try:
         owner = accounts.create_user(ctx, "wren@blog.example", "correct horse battery", is_owner=True)
-        settings = moderation.read_settings({"moderation": "hold_all", "writer_heart": "1"})
+        origin = blog.rsplit("/", 1)[0]
+        form = {
+            "name": "Blog",
+            "writer_name": "Wren",
+            "origins": origin,
+            "moderation": "hold_all",
+            "writer_heart": "1",
+        }
+        settings = moderation.read_settings(form)
         moderation.save_settings(ctx, owner, "blog", settings)
 
         author = browser.new_context().new_page()
@@ -578,6 +591,7 @@ def test_writer_signed_in_to_the_desk_answers_hearts_pins_and_removes_in_the_wid
     expect(desk.locator("h1")).to_contain_text("Inbox")
 
     page = context.new_page()
+    page.on("dialog", lambda dialog: dialog.accept())  # "Delete this comment?"
     page.goto(blog.replace("post.html", "writer.html"))
     widget = page.locator("#parlour-comments")
     with page.expect_popup() as opened:

@@ -103,6 +103,7 @@ def serve(
     base = f"http://{settings.host}:{settings.port}"
     console.print(f"Parlour {__version__} is running at [bold]{base}/[/bold] ({settings.workers} worker(s))")
     console.print(f"  demo post:   {base}/demo")
+    console.print(f"  desk:        {base}/desk")
     console.print(f"  API:         {base}/api/v1/openapi.json")
     Granian(
         "parlour.app:create_app",

@@ -161,7 +161,7 @@ def load_demo(ctx: Context, origins: list[str]) -> Loaded:
         return Actor(ip_hash="demo-" + name, reader_id="demo-" + name.lower().replace(" ", "-"))
 
     def post(actor: Actor, body: str, parent: int | None = None, name: str | None = None) -> int:
-        new = posting.NewComment(SITE, THREAD, body, parent, name, None, TITLE, "/welcome")
+        new = posting.NewComment(SITE, THREAD, body, parent, name, None, TITLE, "/demo")  # where the post is
         return int(posting.post_comment(demo, actor, new).comment["id"])
 
     count = 0

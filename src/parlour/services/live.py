@@ -18,7 +18,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from parlour.domain.model import Site
 from parlour.services.views import comment_on
@@ -28,13 +28,16 @@ from parlour.store import comments as store
 log = logging.getLogger(__name__)
 
 LOOKBACK_MS = 30_000  # how late a commit may become visible and still be sent
-QUEUE_MAX = 200  # a listener this far behind is dropped; its browser reconnects
+QUEUE_MAX = 200
+T = TypeVar("T")  # a listener this far behind is dropped; its browser reconnects
 
 
 @dataclass(eq=False)
 class Listener:
     site: str
     thread: str
+    after: int = 0  # the newest comment id the page already has: only newer ones are sent
+    sent: set[int] = field(default_factory=set)  # ids sent on this stream, never twice
     queue: asyncio.Queue[dict[str, Any] | None] = field(default_factory=lambda: asyncio.Queue(QUEUE_MAX))
     dropped: bool = False  # too far behind, or the process is stopping: end the stream
 
@@ -55,18 +58,22 @@ class LiveFeed:
         self._interval = interval
         self._listeners: dict[tuple[str, str], set[Listener]] = {}
         self._sent: dict[int, int] = {}  # comment id -> created_at, for the lookback window
-        self._recent: dict[tuple[str, str], list[tuple[int, dict[str, Any]]]] = {}
         self._since = 0
         self._task: asyncio.Task[None] | None = None
 
     @contextlib.asynccontextmanager
-    async def listen(self, site: str, thread: str) -> AsyncIterator[Listener]:
-        """A listener for new published comments of one thread, while the block runs."""
-        listener = Listener(site, thread)
-        # What was sent lately, in case it was published between the page's first read
-        # and this connection (the widget skips what it already shows).
-        for _, event in self._recent.get((site, thread), []):
-            listener.queue.put_nowait(event)
+    async def listen(self, site: str, thread: str, after: int = 0) -> AsyncIterator[Listener]:
+        """A listener for comments of one thread published from now on, while the block
+        runs; with `after`, first those of the last moments newer than that id (published
+        between the page's first read and this connection), read fresh from the database."""
+        listener = Listener(site, thread, after)
+        if after:
+            for _, _, _, _, event in await self._off_loop(
+                lambda: self._fetch(self._now() - LOOKBACK_MS, (site, thread))
+            ):
+                if event["id"] > after:
+                    listener.sent.add(event["id"])
+                    listener.queue.put_nowait(event)
         self._listeners.setdefault((site, thread), set()).add(listener)
         if self._task is None or self._task.done():
             self._since = self._now() - LOOKBACK_MS
@@ -97,35 +104,34 @@ class LiveFeed:
     async def poll(self) -> None:
         """Send every listener the comments of its thread published since the last poll."""
         since = self._since
-        if self._db.in_process:
-            rows = self._fetch(since)
-        else:
-            rows = await asyncio.to_thread(self._fetch, since)
+        rows = await self._off_loop(lambda: self._fetch(since))
         self._since = self._now() - LOOKBACK_MS
         for cid, created_at, site, key, event in rows:
             if cid in self._sent:
                 continue
             self._sent[cid] = created_at
-            recent = self._recent.setdefault((site, key), [])
-            recent.append((created_at, event))
-            del recent[: max(0, len(recent) - QUEUE_MAX // 2)]
             for listener in self._listeners.get((site, key), ()):
+                if cid <= listener.after or cid in listener.sent:
+                    continue
+                listener.sent.add(cid)
                 try:
                     listener.queue.put_nowait(event)
                 except asyncio.QueueFull:
                     listener.dropped = True
         horizon = self._since - LOOKBACK_MS
         self._sent = {cid: at for cid, at in self._sent.items() if at >= horizon}
-        for thread, recent in list(self._recent.items()):
-            recent[:] = [(at, event) for at, event in recent if at >= horizon]
-            if not recent:
-                del self._recent[thread]
 
-    def _fetch(self, since: int) -> list[tuple[int, int, str, str, dict[str, Any]]]:
-        """(id, created_at, site, thread key, public comment) of recent comments. Runs in a
-        worker thread on PostgreSQL: it may also reload the site directory."""
+    async def _off_loop(self, work: Callable[[], T]) -> T:
+        """Database work: inline on SQLite (sub-millisecond), in a thread on PostgreSQL."""
+        return work() if self._db.in_process else await asyncio.to_thread(work)
+
+    def _fetch(
+        self, since: int, thread: tuple[str, str] | None = None
+    ) -> list[tuple[int, int, str, str, dict[str, Any]]]:
+        """(id, created_at, site, thread key, public comment) of comments published since
+        `since` (in one thread), as they are now. May also reload the site directory."""
         with self._db.read() as tx:
-            found = store.recent_published(tx, since)
+            found = store.recent_published(tx, since, thread)
         out = []
         for c, site_id, key in found:
             site = self._site_of(site_id)

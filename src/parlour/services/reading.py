@@ -298,6 +298,11 @@ def events_target(ctx: Context, site: str | None, thread: str | None) -> tuple[s
     return site, key
 
 
+def events_after(after: str | None) -> int:
+    """The `after` parameter of the event stream: the newest comment id a page has."""
+    return 0 if after is None else _int(after, "after", 0, 2**62)
+
+
 def counts(ctx: Context, site: str | None, keys: Sequence[str]) -> dict[str, int]:
     """Published comments per thread key; unknown keys count 0."""
     site = _site_param(site)

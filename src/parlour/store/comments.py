@@ -213,13 +213,18 @@ def list_replies(tx: Tx, root_ids: Sequence[int], per_root: int, after: int | No
     return [_comment(r) for r in rows]
 
 
-def recent_published(tx: Tx, since: int) -> list[tuple[Comment, str, str]]:
-    """Published comments created at or after `since` (ms), oldest first, with their
-    thread's site id and key: what the live feed sends."""
+def recent_published(
+    tx: Tx, since: int, thread: tuple[str, str] | None = None
+) -> list[tuple[Comment, str, str]]:
+    """Published comments created at or after `since` (ms), in one (site, key) thread or
+    all, oldest first, with their thread's site id and key: what the live feed sends."""
+    conditions = [comments.c.created_at >= since, comments.c.status == Status.PUBLISHED.value]
+    if thread is not None:
+        conditions += [threads.c.site_id == thread[0], threads.c.key == thread[1]]
     query = (
         select(comments, threads.c.site_id, threads.c.key.label("thread_key"))
         .join(threads, threads.c.id == comments.c.thread_id)
-        .where(comments.c.created_at >= since, comments.c.status == Status.PUBLISHED.value)
+        .where(*conditions)
         .order_by(comments.c.created_at, comments.c.id)
         .limit(1000)
     )

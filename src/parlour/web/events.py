@@ -24,12 +24,12 @@ KEEPALIVE_SECONDS = 15.0
 async def thread_events(request: Request) -> Response:
     """New comments of one thread, as they are published."""
     ctx = http.context(request)
-    site, key = reading.events_target(
-        ctx, request.query_params.get("site"), request.query_params.get("thread")
-    )
+    params = request.query_params
+    site, key = reading.events_target(ctx, params.get("site"), params.get("thread"))
+    after = reading.events_after(params.get("after"))
 
     async def stream() -> AsyncIterator[bytes]:
-        async with ctx.live.listen(site, key) as listener:
+        async with ctx.live.listen(site, key, after) as listener:
             yield b"retry: 3000\n\n"
             while not listener.dropped:
                 try:

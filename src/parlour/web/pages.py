@@ -6,6 +6,7 @@ It shares its escaping with the API: comment text comes from the stored, sanitis
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -16,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
 from parlour import __version__
-from parlour.services import reading, sites
+from parlour.services import demo, reading, sites
 from parlour.web import http
 
 templates = Environment(
@@ -44,15 +45,29 @@ _ASSET_TYPES = {
 
 
 def asset(name: str) -> Callable[[Request], Awaitable[Response]]:
-    """An endpoint serving one file of web/static, read once, with an ETag."""
+    """An endpoint serving one file of web/static, read and gzipped once, with an ETag.
+
+    Gzipped for browsers that accept it, whether or not a proxy in front compresses: the
+    widget is 23 KB as written and 9 KB gzipped (bench/widget-size).
+    """
     body = (STATIC / name).read_bytes()
-    etag = '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'
-    headers = {"ETag": etag, "Cache-Control": "public, max-age=300", "Access-Control-Allow-Origin": "*"}
+    packed = gzip.compress(body, 9, mtime=0)
+    digest = hashlib.blake2b(body, digest_size=12).hexdigest()
+    common = {
+        "Cache-Control": "public, max-age=300",
+        "Access-Control-Allow-Origin": "*",
+        "Vary": "Accept-Encoding",
+    }
+    plain = {**common, "ETag": f'"{digest}"'}
+    zipped = {**common, "ETag": f'"{digest}-gz"', "Content-Encoding": "gzip"}
+    media = _ASSET_TYPES[Path(name).suffix]
 
     async def serve(request: Request) -> Response:
-        if request.headers.get("if-none-match") == etag:
+        use_gzip = "gzip" in request.headers.get("accept-encoding", "")
+        headers = zipped if use_gzip else plain
+        if request.headers.get("if-none-match") == headers["ETag"]:
             return Response(status_code=304, headers=headers)
-        return Response(body, media_type=_ASSET_TYPES[Path(name).suffix], headers=headers)
+        return Response(packed if use_gzip else body, media_type=media, headers=headers)
 
     return serve
 
@@ -60,7 +75,7 @@ def asset(name: str) -> Callable[[Request], Awaitable[Response]]:
 async def demo_page(request: Request) -> Response:
     """A writer's post with the widget on it, to see Parlour right after `make run`."""
     base = f"{request.url.scheme}://{request.headers.get('host', request.url.netloc)}"
-    html = templates.get_template("demo.html").render(base=base, title="The garden in November")
+    html = templates.get_template("demo.html").render(base=base, title=demo.TITLE)
     return HTMLResponse(html, headers={"Cache-Control": "no-cache"})
 
 

@@ -39,7 +39,7 @@
     preview: "Preview", sort: "Sort by", oldest: "Oldest", newest: "Newest", top: "Top",
     markdown: "Markdown works: *italic*, **bold**, [links](https://example.com), > quotes. Ctrl+Enter sends.",
     label: "Comments",
-    pin: "Pin", unpinned: "Unpinned.",
+    pin: "Pin", unpinned: "Unpinned.", edited: "edited", confirmRemove: "Delete this comment?",
     writerSignIn: "Are you the writer? Sign in", writerSignOut: "Sign out as the writer",
     writerSignedIn: "You are signed in as the writer.",
     held: "Your comment awaits review. Only you can see it until it is approved.",
@@ -64,6 +64,7 @@
   };
   const LANGUAGES = ["de", "fr", "es"];
   let cursor = null;
+  let newest = 0; // the highest comment id on the page
   let sort = store.getItem(key("sort")) || "oldest";
   // The first page and the strings are asked for before anything else is set up, so the
   // network works while the rest of this script runs (measured: ~45 ms of set-up).
@@ -109,7 +110,9 @@
         return 0.2126 * r + 0.7152 * g + 0.0722 * b < 128;
       }
     }
-    return systemDark.matches;
+    // No background anywhere: the browser paints white, unless the page opted in to a
+    // dark colour scheme and the reader's system is dark.
+    return getComputedStyle(document.documentElement).colorScheme.includes("dark") && systemDark.matches;
   }
   function applyTheme() {
     const wanted = data.theme === "light" || data.theme === "dark" ? data.theme : pageIsDark() ? "dark" : "light";
@@ -290,12 +293,19 @@
       text.focus();
     });
     remove.addEventListener("click", async () => {
+      if (!confirm(strings.confirmRemove)) return;
       try {
         await api("DELETE", `/api/v1/comments/${comment.id}`, undefined, token);
         store.removeItem(key(`edit:${comment.id}`));
         article.replaceChildren(make("p", { class: "removed" }, strings.removed));
+        setCount(total - 1);
       } catch (err) {
         status(message(err));
+        if (err.code === "edit_window_closed") {
+          store.removeItem(key(`edit:${comment.id}`)); // too late now: stop offering it
+          edit.remove();
+          remove.remove();
+        }
       }
     });
     return [edit, remove];
@@ -320,9 +330,11 @@
     }
     const remove = make("button", { type: "button", class: "delete" }, strings.remove);
     remove.addEventListener("click", async () => {
+      if (!confirm(strings.confirmRemove)) return;
       try {
         await api("DELETE", `/api/v1/comments/${comment.id}`);
         article.replaceChildren(make("p", { class: "removed" }, strings.removed));
+        setCount(total - 1);
       } catch (err) {
         status(message(err));
       }
@@ -335,6 +347,7 @@
   // in the same list with "replying to Name". Each <li> remembers where its replies go.
   function add(list, comment, depth = 0, parent = null, before = null) {
     if (root.getElementById(`comment-${comment.id}`)) return null;
+    newest = Math.max(newest, comment.id);
     const li = make("li", { id: `comment-${comment.id}`, class: "comment", tabindex: "-1" });
     const article = make("article");
     const replies = depth < FLAT_AT ? make("ol", { class: "replies" }) : list;
@@ -356,6 +369,7 @@
       time.textContent = relative(created);
       link.append(time);
       header.append(link);
+      if (comment.edited_at) header.append(make("span", { class: "edited", title: exact.format(new Date(comment.edited_at)) }, strings.edited));
       if (depth > FLAT_AT && parent) {
         const to = make("a", { class: "to", href: `#comment-${parent.id}` });
         to.textContent = strings.replyingTo.replace("{name}", parent.author.name || strings.anonymous);
@@ -500,7 +514,6 @@
       return;
     }
     setCount(total + 1);
-    status(count(strings.comments, total));
     if (waiting.delete(comment.id)) liveButton(); // our own comment came back over the stream first
   }
 
@@ -545,7 +558,9 @@
   const waiting = new Map();
   function listen() {
     if (!window.EventSource) return;
-    const events = new EventSource(`${base}/api/v1/events?${new URLSearchParams({ site, thread })}`);
+    const params = new URLSearchParams({ site, thread });
+    if (newest) params.set("after", newest); // only comments newer than the page's
+    const events = new EventSource(`${base}/api/v1/events?${params}`);
     events.addEventListener("comment", (event) => {
       const comment = JSON.parse(event.data);
       if (root.getElementById(`comment-${comment.id}`) || waiting.has(comment.id)) return;
@@ -599,8 +614,16 @@
     const [page] = await first;
     label();
     el(".new").append(form(null, (created) => {
-      add(el(".thread"), created, 0, null, sort === "newest" ? el(".thread").firstChild : null);
+      // At the end when the whole thread is shown (oldest first); at the top when later
+      // pages are not loaded yet, or newest first: where the reader can see it.
+      const atEnd = sort !== "newest" && !cursor;
+      const li = add(el(".thread"), created, 0, null, atEnd ? null : el(".thread").firstChild);
       posted(created);
+      if (li) {
+        li.classList.add("target");
+        li.scrollIntoView({ block: "nearest" });
+        li.focus({ preventScroll: true });
+      }
     }));
     show(page);
     performance.mark("parlour:shown");
