@@ -113,7 +113,7 @@ def test_inbox_lists_unanswered_reader_comments_oldest_first_and_marks_questions
     page = writer.get("/desk/inbox").text
     ids = [int(i) for i in re.findall(r'id="item-(\d+)"', page)]
     assert ids == [first["id"], question["id"]]
-    assert "2 waiting for a reply" in page
+    assert "<span data-waiting>2</span> waiting for a reply" in page
     asks = re.search(rf'id="item-{question["id"]}" class="item asks"', page)
     assert asks and "Asks you something" in page
     assert f'id="item-{first["id"]}" class="item"' in page
@@ -136,7 +136,7 @@ def test_writer_replies_hearts_and_marks_no_reply_needed_from_the_inbox(
     done = desk_post(writer, f"/desk/inbox/{two['id']}/done")
     assert done.status_code == 200 and "no reply needed" in done.text
 
-    assert "0 waiting for a reply" in writer.get("/desk/inbox").text
+    assert "<span data-waiting>0</span> waiting" in writer.get("/desk/inbox").text
     thread = read(client)["comments"]
     reply = thread[0]["replies"][0]
     assert reply["author"] == {"name": "Wren", "is_writer": True, "avatar_url": None}

@@ -110,6 +110,8 @@ def test_writer_sets_up_and_answers_every_reader_from_the_inbox(browser: Any, de
     first.get_by_label("Your reply to Ada").fill("With tea, and a *very* good coat.")
     first.get_by_role("button", name="Reply as the writer").click()
     expect(page.locator(f"#item-{question['id']}")).to_have_text(re.compile("Answered"))
+    expect(page.locator(f"#item-{question['id']}")).to_be_focused()
+    expect(page.locator("h1")).to_contain_text("2 waiting for a reply")
     page.locator(f"#item-{thanks['id']}").get_by_role("button", name="♡ Heart").click()
     expect(page.locator(f"#item-{thanks['id']}").get_by_role("button", name="♥ Liked")).to_be_visible()
     page.locator(f"#item-{quiet['id']}").get_by_role("button", name="No reply needed").click()

@@ -44,3 +44,14 @@
   window.opener.postMessage({ type: "parlour:writer", token, site }, origin);
   setTimeout(() => window.close(), 300);
 })();
+
+// After an inbox or queue action, the result takes the item's place: move the focus there
+// (it would otherwise fall to the page) and count one less waiting.
+// (afterSettle: until htmx has settled, the new element still wears the old one's classes.)
+document.addEventListener("htmx:afterSettle", (event) => {
+  const done = event.detail.target?.id && document.getElementById(event.detail.target.id);
+  if (!done || !done.classList.contains("done")) return;
+  done.focus();
+  const waiting = document.querySelector("[data-waiting]");
+  if (waiting) waiting.textContent = String(Math.max(0, Number(waiting.textContent) - 1));
+});
