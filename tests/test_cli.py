@@ -138,6 +138,10 @@ def test_admin_create_makes_owners_and_moderators_who_can_sign_in(db_url: str) -
     )
     assert prompted.exit_code == 0, prompted.output
     assert "moderator of notes" in prompted.output
+    assert "owner of notes" in run(
+        "admin", "create", "--email", "kit@notes.example", "--password", "x" * 12, "--owner-of", "notes",
+        "--database", db_url,
+    )  # fmt: skip
 
     weak = CliRunner().invoke(
         main, ["admin", "create", "--email", "x@y.z", "--password", "short", "--database", db_url]

@@ -228,3 +228,26 @@ def test_moderator_sets_hold_all_and_clears_the_queue_with_the_keyboard(browser:
     assert [c["body"] for c in thread["comments"]] == ["First, held"]
     page.get_by_role("link", name="Audit log").click()
     expect(page.locator("table.audit tbody tr")).to_have_count(4)  # settings, approve, spam, spam
+
+
+@pytest.mark.slow
+def test_every_desk_page_fits_a_phone_and_passes_axe(browser: Any, desk: str) -> None:
+    from playwright.sync_api import expect
+
+    reader_comment(desk, "Is there a book you would recommend?", "Ada")
+    page = browser.new_context(
+        viewport={"width": 360, "height": 740}, is_mobile=True, bypass_csp=True
+    ).new_page()
+    page.goto(desk + "/desk/setup")
+    page.get_by_label("Email").fill("wren@blog.example")
+    page.get_by_label("Password (at least 10 characters)").fill("correct horse battery")
+    page.get_by_role("button", name="Create the owner's account").click()
+    expect(page.locator("h1")).to_contain_text("Inbox")
+    page.goto(desk + "/desk/search?q=book")
+    reader = page.locator("a[href^='/desk/readers']").first.get_attribute("href")
+    for path in ["/desk/inbox", "/desk/queue", "/desk/posts", "/desk/search?q=book", "/desk/sites", "/desk/sites/blog",
+                 "/desk/audit", reader, "/desk/sign-in"]:  # fmt: skip
+        page.goto(desk + str(path))
+        expect(page.locator("h1")).to_be_visible()
+        assert page.evaluate("() => document.documentElement.scrollWidth") <= 360, path
+        assert axe_violations(page, shadow=False) == [], path

@@ -250,3 +250,22 @@ def test_owner_adds_a_site_and_sets_its_name_writer_picture_and_origins_in_the_d
     )
     assert bad_origin.status_code == 422 and 'data-code="invalid_origin"' in bad_origin.text
     assert "create site" in writer.get("/desk/audit").text
+
+
+def test_moderator_blocks_a_comments_author_by_address_without_seeing_it(
+    writer: TestClient, client: TestClient
+) -> None:
+    rude = post(client, "Rude", author_name="Troll")["comment"]
+    page = writer.get("/desk/search", params={"q": "Rude"}).text
+    reader_url = re.search(r'href="(/desk/readers\?key=[^"]+)"', page).group(1).replace("&amp;", "&")  # type: ignore[union-attr]
+    reader_page = writer.get(reader_url).text
+    assert "Block this reader" in reader_page
+    blocked = desk_post(
+        writer, f"/desk/comments/{rude['id']}/block", {"kind": "address", "reason": "rude", "days": "7"}
+    )
+    assert blocked.status_code == 303
+    assert post(client, "Again", expect=403)["error"]["code"] == "reader_blocked"  # same address
+    history = writer.get(reader_url).text
+    assert "block address" in history and "rude" in history
+    no_email = desk_post(writer, f"/desk/comments/{rude['id']}/block", {"kind": "email"})
+    assert no_email.status_code == 422

@@ -221,17 +221,22 @@ def admin() -> None:
     confirmation_prompt=True,
     help="At least 10 characters. Asked for when not given (kept out of the shell history).",
 )
+@click.option("--owner-of", "owned", multiple=True, help="Make an owner of this site only (repeatable).")
 @click.option("--moderator-of", "sites_", multiple=True, help="Make a moderator of this site (repeatable).")
 @database_option
-def admin_create(email: str, password: str, sites_: tuple[str, ...], database: str | None) -> None:
-    """Create a desk account: the owner (every site), or with --moderator-of, a moderator."""
+def admin_create(
+    email: str, password: str, owned: tuple[str, ...], sites_: tuple[str, ...], database: str | None
+) -> None:
+    """Create a desk account: the instance's owner (every site), or an owner or moderator
+    of some sites (--owner-of, --moderator-of)."""
+    roles = [(s, Role.OWNER) for s in owned] + [(s, Role.MODERATOR) for s in sites_]
     with _migrated_context(_settings(database=database)) as ctx:
-        for site_id in sites_:  # before creating anything: no account without its sites
+        for site_id, _ in roles:  # before creating anything: no account without its sites
             sites.get_site(ctx, site_id)
-        user = accounts.create_user(ctx, email, password, is_owner=not sites_)
-        for site_id in sites_:
-            accounts.give_role(ctx, user.email, site_id, Role.MODERATOR)
-    what = f"moderator of {', '.join(sites_)}" if sites_ else "owner of every site"
+        user = accounts.create_user(ctx, email, password, is_owner=not roles)
+        for site_id, role in roles:
+            accounts.give_role(ctx, user.email, site_id, role)
+    what = ", ".join(f"{role.value} of {s}" for s, role in roles) if roles else "owner of every site"
     console.print(f"Account {user.email} created: {what}. Sign in at /desk.")
 
 

@@ -152,7 +152,14 @@ def set_thread_locked(
 
 
 def block(
-    ctx: Context, user: User, site_id: str, kind: str, value: str, reason: str, days: int | None
+    ctx: Context,
+    user: User,
+    site_id: str,
+    kind: str,
+    value: str,
+    reason: str,
+    days: int | None,
+    comment_id: int | None = None,
 ) -> int:
     """Block a reader from commenting on a site: by identity, email or address hash."""
     accounts.require_site(ctx, user, site_id)
@@ -168,8 +175,27 @@ def block(
         block_id = store.insert_block(
             tx, site_id, kind, value, reason.strip(), None if days is None else now + days * 86_400_000, now
         )
-        audit.record(tx, site_id, user.id, f"block_{kind}", None, reason.strip() or None, now)
+        audit.record(tx, site_id, user.id, f"block_{kind}", comment_id, reason.strip() or None, now)
     return block_id
+
+
+def block_author(ctx: Context, user: User, comment_id: int, kind: str, reason: str, days: int | None) -> int:
+    """Block the author of a comment, by their reader identity, email or address hash,
+    without the moderator ever seeing the address."""
+    with ctx.db.read() as tx:
+        marks = store.author_marks(tx, comment_id)
+    if marks is None:
+        raise errors.UnknownComment()
+    site_id, author_key, email, ip_hash = marks
+    accounts.require_site(ctx, user, site_id)
+    value = {
+        "reader": author_key[2:] if author_key.startswith("r:") else "",
+        "email": email or "",
+        "address": ip_hash,
+    }.get(kind, "")
+    if not value:
+        raise errors.InvalidInput(f"This comment's author left no {kind} to block by.", field="kind")
+    return block(ctx, user, site_id, kind, value, reason, days, comment_id)
 
 
 def blocks(ctx: Context, user: User) -> list[Block]:

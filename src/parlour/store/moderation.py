@@ -120,3 +120,15 @@ def list_blocks(tx: Tx, site_ids: Sequence[str]) -> list[Block]:
         Block(r.id, r.site_id, r.kind, r.value, r.reason, r.expires_at, r.created_at)
         for r in tx.execute(query)
     ]
+
+
+def author_marks(tx: Tx, comment_id: int) -> tuple[str, str, str | None, str] | None:
+    """(site id, author key, email, address hash) of a comment's author: what a block
+    can name. Never shown: a moderator blocks "the author of this comment"."""
+    query = (
+        select(threads.c.site_id, comments.c.author_key, comments.c.author_email, comments.c.ip_hash)
+        .join(threads, threads.c.id == comments.c.thread_id)
+        .where(comments.c.id == comment_id)
+    )
+    row = tx.execute(query).one_or_none()
+    return None if row is None else (row[0], row[1], row[2], row[3])

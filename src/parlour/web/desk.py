@@ -492,3 +492,21 @@ async def widget_handoff(desk: Desk) -> Response:
         )
     token = await desk.call(lambda: accounts.widget_token(desk.ctx, user, site_id))
     return desk.render("widget.html", site=site, origin=origin, token=token)
+
+
+@signed_in
+async def block_author(desk: Desk) -> Response:
+    """Block the author of a comment (from a reader's page): by identity, email or address."""
+    user, comment_id = desk.me, _comment_id(desk)
+    form = await desk.form()
+    days_raw = _text(form, "days").strip()
+    try:
+        days = int(days_raw) if days_raw else None
+    except ValueError:
+        raise errors.InvalidInput("A block lasts a whole number of days.", field="days") from None
+    await desk.call(
+        lambda: moderation.block_author(
+            desk.ctx, user, comment_id, _text(form, "kind"), _text(form, "reason"), days
+        )
+    )
+    return desk.redirect(_next(_text(form, "next")) if _text(form, "next") else "/desk/sites")

@@ -64,6 +64,7 @@ def routes() -> list[BaseRoute]:
         Route("/desk/queue", desk.queue_page, methods=["GET"]),
         Route("/desk/queue", desk.queue_decide, methods=["POST"]),
         Route("/desk/comments/{comment_id}/remove", desk.remove_comment, methods=["POST"]),
+        Route("/desk/comments/{comment_id}/block", desk.block_author, methods=["POST"]),
         Route("/desk/sites", desk.sites_page, methods=["GET", "POST"]),
         Route("/desk/sites/{site_id}", desk.site_page, methods=["GET", "POST"]),
         Route("/desk/sites/{site_id}/blocks", desk.block_reader, methods=["POST"]),
