@@ -244,6 +244,8 @@ def test_every_desk_page_fits_a_phone_and_passes_axe(browser: Any, desk: str) ->
     page.get_by_role("button", name="Create the owner's account").click()
     expect(page.locator("h1")).to_contain_text("Inbox")
     page.goto(desk + "/desk/search?q=book")
+    expect(page.locator(".results .item")).to_have_count(1)
+    expect(page.get_by_role("status")).to_have_text("1 comment found.")
     reader = page.locator("a[href^='/desk/readers']").first.get_attribute("href")
     for path in ["/desk/inbox", "/desk/queue", "/desk/posts", "/desk/search?q=book", "/desk/sites", "/desk/sites/blog",
                  "/desk/audit", reader, "/desk/sign-in"]:  # fmt: skip
