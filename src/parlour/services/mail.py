@@ -80,6 +80,13 @@ def _write(ctx: Context, change: Callable[[Tx], T]) -> Callable[[], T]:
 async def send_due(ctx: Context) -> int:
     """Claim and send what is due now; returns how many were sent."""
     now = ctx.now()
+
+    def due() -> bool:
+        with ctx.db.read() as tx:
+            return store.any_due(tx, now, now - CLAIM_STALE_MS)
+
+    if not await _off_loop(ctx, due):
+        return 0
     claimed = await _off_loop(ctx, _write(ctx, lambda tx: store.claim(tx, now, now - CLAIM_STALE_MS)))
     sent = 0
     for message in claimed:

@@ -36,6 +36,13 @@ def _claimable(now: int, stale_before: int) -> ColumnElement[bool]:
     )
 
 
+def any_due(tx: Tx, now: int, stale_before: int) -> bool:
+    """Is anything waiting to be sent? A read, so that an idle worker never takes the
+    write lock (on SQLite, every process's worker would otherwise queue behind posts)."""
+    query = select(outbox.c.id).where(_claimable(now, stale_before)).limit(1)
+    return tx.execute(query).first() is not None
+
+
 def claim(tx: Tx, now: int, stale_before: int, limit: int = 10) -> list[Message]:
     """Claim due messages with compare-and-set: each is claimed by one process only.
 
