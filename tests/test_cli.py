@@ -12,7 +12,7 @@ from parlour.cli.main import main
 from parlour.services.context import open_context
 from parlour.settings import Settings
 
-COMMANDS = [[], ["serve"], ["migrate"], ["demo"], ["site"], ["site", "create"], ["site", "set"], ["site", "list"], ["token"], ["token", "create"], ["admin"], ["admin", "create"], ["check"]]  # fmt: skip
+COMMANDS = [[], ["serve"], ["migrate"], ["demo"], ["site"], ["site", "create"], ["site", "set"], ["site", "list"], ["token"], ["token", "create"], ["admin"], ["admin", "create"], ["admin", "setup-code"], ["check"]]  # fmt: skip
 
 
 def run(*args: str) -> str:
@@ -121,6 +121,8 @@ def test_bad_setting_is_a_usage_error(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_admin_create_makes_owners_and_moderators_who_can_sign_in(db_url: str) -> None:
     run("site", "create", "notes", "--database", db_url)
+    code = run("admin", "setup-code", "--database", db_url).strip()
+    assert len(code) == 12
     assert "owner of every site" in run(
         "admin",
         "create",
@@ -138,6 +140,7 @@ def test_admin_create_makes_owners_and_moderators_who_can_sign_in(db_url: str) -
     )
     assert prompted.exit_code == 0, prompted.output
     assert "moderator of notes" in prompted.output
+    assert "has its owner already" in run("admin", "setup-code", "--database", db_url)
     assert "owner of notes" in run(
         "admin", "create", "--email", "kit@notes.example", "--password", "x" * 12, "--owner-of", "notes",
         "--database", db_url,

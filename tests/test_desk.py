@@ -11,6 +11,8 @@ from starlette.testclient import TestClient
 
 from desk_helpers import PASSWORD, csrf, desk_client, desk_post, make_user, sign_in
 from factories import make_site, post, read, writer_headers
+from parlour.domain import errors
+from parlour.services import accounts
 from parlour.services.context import Context
 
 
@@ -31,9 +33,10 @@ def test_first_visit_creates_the_owner_once_and_signs_her_in(ctx: Context, brows
     writer = browsers()
     assert writer.get("/desk").headers["location"] == "/desk/setup"
     token = csrf(writer, "/desk/setup")
-    response = writer.post(
-        "/desk/setup", data={"csrf": token, "email": "Wren@Blog.example", "password": PASSWORD}
-    )
+    guess = {"csrf": token, "email": "Wren@Blog.example", "password": PASSWORD, "code": "guessed"}
+    refused = writer.post("/desk/setup", data=guess)
+    assert refused.status_code == 403 and 'data-code="wrong_setup_code"' in refused.text
+    response = writer.post("/desk/setup", data={**guess, "code": accounts.setup_code(ctx)})
     assert response.status_code == 303 and response.headers["location"] == "/desk/inbox"
     cookie = next(
         v for k, v in response.headers.multi_items() if k == "set-cookie" and "parlour_session" in v
@@ -45,9 +48,17 @@ def test_first_visit_creates_the_owner_once_and_signs_her_in(ctx: Context, brows
     assert stranger.get("/desk").headers["location"] == "/desk/inbox"  # set up: no second owner
     assert stranger.get("/desk/setup").headers["location"] == "/desk/sign-in"
     late = stranger.post(
-        "/desk/setup", data={"csrf": csrf(stranger), "email": "someone@else.example", "password": PASSWORD}
+        "/desk/setup",
+        data={
+            "csrf": csrf(stranger),
+            "email": "x@else.example",
+            "password": PASSWORD,
+            "code": accounts.setup_code(ctx),
+        },
     )
-    assert late.status_code in (303, 409)
+    assert late.status_code == 303 and late.headers["location"] == "/desk/sign-in"  # the page is gone
+    with pytest.raises(errors.SetupDone):
+        accounts.set_up_owner(ctx, "x@else.example", PASSWORD, accounts.setup_code(ctx))
     assert sign_in(stranger, "someone@else.example").status_code == 401
 
 

@@ -14,7 +14,7 @@ import httpx2 as httpx
 import pytest
 from aiosmtpd.controller import Controller
 
-from parlour.services import sites
+from parlour.services import accounts, sites
 from parlour.services.context import open_context
 from parlour.settings import Settings
 from servers import chromium, free_port, running_parlour, served_database
@@ -57,9 +57,22 @@ def desk(db_url: str, tmp_path: Path, mailbox: tuple[Mailbox, int]) -> Iterator[
         ctx = open_context(Settings(database=database, secret="desk"))
         try:
             sites.create_site(ctx, "blog", "Blog", "Wren", [BLOG])
+            CODES[base.replace("127.0.0.1", "localhost")] = accounts.setup_code(ctx)
         finally:
             ctx.close()
         yield base.replace("127.0.0.1", "localhost")  # a secure context, as https would be
+
+
+CODES: dict[str, str] = {}  # each server's setup code, by its address
+
+
+def set_up_owner(page: Any, desk: str) -> None:
+    """The first visit: the setup code `parlour serve` printed, an email and a password."""
+    page.goto(desk + "/desk/setup")
+    page.get_by_label("Setup code").fill(CODES[desk])
+    page.get_by_label("Email").fill("wren@blog.example")
+    page.get_by_label("Password (at least 10 characters)").fill("correct horse battery")
+    page.get_by_role("button", name="Create the owner's account").click()
 
 
 def wait_until(condition: Any, what: str, timeout: float = 15.0) -> None:
@@ -93,9 +106,12 @@ def test_writer_sets_up_and_answers_every_reader_from_the_inbox(browser: Any, de
     page = browser.new_context().new_page()
     page.goto(desk + "/desk")
     expect(page).to_have_url(desk + "/desk/setup")
+    page.get_by_label("Setup code").fill("a guess")
     page.get_by_label("Email").fill("wren@blog.example")
     page.get_by_label("Password (at least 10 characters)").fill("correct horse battery")
     page.get_by_role("button", name="Create the owner's account").click()
+    expect(page.locator("[data-code=wrong_setup_code]")).to_be_visible()
+    set_up_owner(page, desk)
     expect(page.get_by_role("status")).to_have_text("Every reader has an answer. Well done.")
 
     question = reader_comment(desk, "How do you keep going when it rains for a week?", "Ada")
@@ -134,10 +150,7 @@ def test_sign_in_link_arrives_by_email_and_works_once(
 
     box, _ = mailbox
     owner = browser.new_context().new_page()
-    owner.goto(desk + "/desk/setup")
-    owner.get_by_label("Email").fill("wren@blog.example")
-    owner.get_by_label("Password (at least 10 characters)").fill("correct horse battery")
-    owner.get_by_role("button", name="Create the owner's account").click()
+    set_up_owner(owner, desk)
     expect(owner.locator("h1")).to_contain_text("Inbox")
 
     phone = browser.new_context().new_page()
@@ -179,9 +192,7 @@ def test_inbox_on_a_phone_passes_axe_and_does_not_scroll_sideways(browser: Any, 
     ).new_page()
     page.goto(desk + "/desk/setup")
     assert axe_violations(page, shadow=False) == []
-    page.get_by_label("Email").fill("wren@blog.example")
-    page.get_by_label("Password (at least 10 characters)").fill("correct horse battery")
-    page.get_by_role("button", name="Create the owner's account").click()
+    set_up_owner(page, desk)
     expect(page.locator(".item")).to_have_count(2)
     assert page.evaluate("() => document.documentElement.scrollWidth") <= 360
     assert axe_violations(page, shadow=False) == []
@@ -194,10 +205,7 @@ def test_moderator_sets_hold_all_and_clears_the_queue_with_the_keyboard(browser:
     from playwright.sync_api import expect
 
     page = browser.new_context(bypass_csp=True).new_page()  # bypass_csp: for the axe script only
-    page.goto(desk + "/desk/setup")
-    page.get_by_label("Email").fill("wren@blog.example")
-    page.get_by_label("Password (at least 10 characters)").fill("correct horse battery")
-    page.get_by_role("button", name="Create the owner's account").click()
+    set_up_owner(page, desk)
     page.get_by_role("link", name="Sites").click()
     page.get_by_role("link", name="Blog").click()
     expect(page.locator("pre.snippet").first).to_contain_text('data-site="blog"')
@@ -238,10 +246,7 @@ def test_every_desk_page_fits_a_phone_and_passes_axe(browser: Any, desk: str) ->
     page = browser.new_context(
         viewport={"width": 360, "height": 740}, is_mobile=True, bypass_csp=True
     ).new_page()
-    page.goto(desk + "/desk/setup")
-    page.get_by_label("Email").fill("wren@blog.example")
-    page.get_by_label("Password (at least 10 characters)").fill("correct horse battery")
-    page.get_by_role("button", name="Create the owner's account").click()
+    set_up_owner(page, desk)
     expect(page.locator("h1")).to_contain_text("Inbox")
     page.goto(desk + "/desk/search?q=book")
     expect(page.locator(".results .item")).to_have_count(1)

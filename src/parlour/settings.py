@@ -150,6 +150,8 @@ class Settings:
             raise SettingsError(
                 "PARLOUR_DATABASE must name a SQLite file: an in-memory database is not shared"
             )
+        if any(c in self.mail_from for c in "\r\n"):
+            raise SettingsError("PARLOUR_MAIL_FROM must be one line")
         if self.smtp_url and not self.smtp_url.startswith(("smtp://", "smtps://")):
             raise SettingsError("PARLOUR_SMTP_URL must be an smtp:// or smtps:// URL")
         if self.log_level.lower() not in {"debug", "info", "warning", "error"}:

@@ -104,6 +104,11 @@ def serve(
     console.print(f"Parlour {__version__} is running at [bold]{base}/[/bold] ({settings.workers} worker(s))")
     console.print(f"  demo post:   {base}/demo")
     console.print(f"  desk:        {base}/desk")
+    with _migrated_context(settings) as ctx:
+        if accounts.needs_setup(ctx):
+            console.print(
+                f"  first visit: open {base}/desk/setup and enter the setup code {accounts.setup_code(ctx)}"
+            )
     console.print(f"  API:         {base}/api/v1/openapi.json")
     Granian(
         "parlour.app:create_app",
@@ -238,6 +243,17 @@ def admin_create(
             accounts.give_role(ctx, user.email, site_id, role)
     what = ", ".join(f"{role.value} of {s}" for s, role in roles) if roles else "owner of every site"
     console.print(f"Account {user.email} created: {what}. Sign in at /desk.")
+
+
+@admin.command(name="setup-code")
+@database_option
+def admin_setup_code(database: str | None) -> None:
+    """Print the code the first visit to /desk asks for (while no account exists)."""
+    with _migrated_context(_settings(database=database)) as ctx:
+        if not accounts.needs_setup(ctx):
+            console.print("This server has its owner already: sign in at /desk.")
+            return
+        click.echo(accounts.setup_code(ctx))
 
 
 @main.group()

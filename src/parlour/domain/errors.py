@@ -76,6 +76,13 @@ class InvalidSignInLink(ParlourError):
     default_message = "This sign-in link has expired or was already used. Ask for a new one."
 
 
+class WrongSetupCode(ParlourError):
+    kind = "forbidden"
+    default_message = (
+        "That is not this server's setup code. `parlour serve` prints it; so does `parlour admin setup-code`."
+    )
+
+
 class CsrfCheckFailed(ParlourError):
     kind = "forbidden"
     default_message = "The form had expired. Please reload the page and try again."

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+import re
 import secrets
 
 from argon2 import PasswordHasher
@@ -35,8 +36,12 @@ _hasher = PasswordHasher()
 _DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
 
 
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+")
+
+
 def normalise_email(email: object) -> str:
-    if not isinstance(email, str) or "@" not in email.strip() or len(email.strip()) > 320:
+    """An account's email, lower-cased: one @, no spaces or line breaks (it goes into mail headers)."""
+    if not isinstance(email, str) or len(email.strip()) > 320 or not _EMAIL.fullmatch(email.strip()):
         raise errors.InvalidEmail(field="email")
     return email.strip().lower()
 
@@ -60,8 +65,22 @@ def create_user(ctx: Context, email: object, password: object | None, *, is_owne
     return _create(ctx, email, password, is_owner=is_owner, first=False)
 
 
-def set_up_owner(ctx: Context, email: object, password: object) -> User:
-    """The first visit to the desk creates the owner; once only, even when two race."""
+def setup_code(ctx: Context) -> str:
+    """The code the first visit must give to create the owner: derived from the instance
+    secret, printed by `parlour serve` (and `parlour admin setup-code`) while no account
+    exists. Without it, whoever found a new server first would own it."""
+    return ctx.signer.sign("setup", "owner", 9)
+
+
+def set_up_owner(ctx: Context, email: object, password: object, code: object) -> User:
+    """The first visit to the desk creates the owner, with the setup code; once only,
+    even when two race."""
+    if (
+        not isinstance(code, str)
+        or not code.strip().isascii()
+        or not hmac.compare_digest(code.strip(), setup_code(ctx))
+    ):
+        raise errors.WrongSetupCode(field="code")
     return _create(ctx, email, password, is_owner=True, first=True)
 
 
@@ -97,28 +116,44 @@ def give_role(ctx: Context, email: object, site_id: str, role: Role) -> User:
         return found[0]
 
 
-def _limited(ctx: Context, keys: list[tuple[str, int]]) -> None:
+def _attempt(ctx: Context, keys: list[tuple[str, int]]) -> None:
+    """Count an attempt against each key, refusing it when one is over its limit.
+
+    The attempt is recorded before the (slow) password check, so attempts sent all at once
+    are counted too. Old attempts are pruned on the way.
+    """
     if not ctx.settings.sign_in_rate_limit:
         return
-    since = ctx.now() - ATTEMPT_WINDOW_MS
-    with ctx.db.read() as tx:
+    now = ctx.now()
+    with ctx.db.write() as tx:
+        store.prune_attempts(tx, now - ATTEMPT_WINDOW_MS)
         for key, limit in keys:
-            if store.count_attempts(tx, key, since) >= limit:
+            if store.count_attempts(tx, key, now - ATTEMPT_WINDOW_MS) >= limit:
                 raise errors.RateLimited(
                     "Too many sign-in attempts. Please wait 15 minutes and try again.", retry_after=900
                 )
+        for key, _ in keys:
+            store.record_attempt(tx, key, now)
 
 
-def _limits(ctx: Context, email: str, ip_hash: str) -> list[tuple[str, int]]:
+def _password_limits(ctx: Context, email: str, ip_hash: str) -> list[tuple[str, int]]:
+    """Per account from this address; per account overall, much higher, so a stranger
+    cannot lock the owner out from elsewhere; per address, across accounts."""
     limit = ctx.settings.sign_in_rate_limit
-    return [(f"email:{email}", limit), (f"ip:{ip_hash}", 3 * limit)]
+    return [(f"pw:{email}:{ip_hash}", limit), (f"pw:{email}", 10 * limit), (f"ip:{ip_hash}", 3 * limit)]
+
+
+def _link_limits(ctx: Context, email: str, ip_hash: str) -> list[tuple[str, int]]:
+    """Sign-in links are counted apart from passwords: asking for links never locks the
+    password out. Per account (no mail bombing) and per address."""
+    limit = ctx.settings.sign_in_rate_limit
+    return [(f"link:{email}", limit), (f"ip:{ip_hash}", 3 * limit)]
 
 
 def sign_in(ctx: Context, email: object, password: object, ip_hash: str) -> User:
     """Check a password. Failures count against the account and the address."""
     address = normalise_email(email) if isinstance(email, str) and "@" in email else ""
-    keys = _limits(ctx, address, ip_hash)
-    _limited(ctx, keys)
+    _attempt(ctx, _password_limits(ctx, address, ip_hash))
     with ctx.db.read() as tx:
         found = store.get_user_by_email(tx, address) if address else None
     stored = found[1] if found else None
@@ -128,13 +163,10 @@ def sign_in(ctx: Context, email: object, password: object, ip_hash: str) -> User
     except (VerificationError, InvalidHashError):
         ok = False
     if not ok or found is None or stored is None:
-        with ctx.db.write() as tx:
-            for key, _ in keys:
-                store.record_attempt(tx, key, ctx.now())
         raise errors.SignInFailed()
     user = found[0]
     with ctx.db.write() as tx:
-        store.clear_attempts(tx, f"email:{address}")
+        store.clear_attempts(tx, f"pw:{address}:{ip_hash}")  # her own failures from here
         if _hasher.check_needs_rehash(stored):
             store.set_password_hash(tx, user.id, _hasher.hash(str(password)))
     return user
@@ -148,16 +180,14 @@ def send_sign_in_link(ctx: Context, email: object, ip_hash: str, base_url: str) 
     """Email a one-time sign-in link, if the account exists. The answer is the same
     either way, so the form does not tell strangers who has an account."""
     address = normalise_email(email)
-    keys = _limits(ctx, address, ip_hash)
-    _limited(ctx, keys)
+    _attempt(ctx, _link_limits(ctx, address, ip_hash))
     token = secrets.token_urlsafe(32)
     now = ctx.now()
     with ctx.db.write() as tx:
-        for key, _ in keys:  # asking for links counts too: no mail bombing
-            store.record_attempt(tx, key, now)
         found = store.get_user_by_email(tx, address)
         if found is None:
             return
+        store.prune_sign_in_links(tx, now - 86_400_000)
         store.insert_sign_in_link(tx, _link_hash(token), found[0].id, now, now + LINK_MINUTES * 60_000)
         link = f"{base_url.rstrip('/')}/desk/sign-in/link?token={token}"
         mail.enqueue(
@@ -187,7 +217,7 @@ def new_session(ctx: Context, user: User) -> str:
 
 def session_user(ctx: Context, token: str | None) -> User | None:
     """The signed-in user, or None for a missing, forged, expired or revoked session."""
-    if not token or not token.startswith("s1."):
+    if not token or not token.startswith("s1.") or not token.isascii():
         return None
     message, _, mac = token[3:].rpartition(".")
     if not hmac.compare_digest(mac, ctx.signer.sign("session", message)):
@@ -216,7 +246,12 @@ def csrf_token(ctx: Context, nonce: str) -> str:
 
 
 def check_csrf(ctx: Context, nonce: str | None, token: str | None) -> None:
-    if not nonce or not token or not hmac.compare_digest(token, csrf_token(ctx, nonce)):
+    if (
+        not nonce
+        or not token
+        or not token.isascii()
+        or not hmac.compare_digest(token, csrf_token(ctx, nonce))
+    ):
         raise errors.CsrfCheckFailed()
 
 
@@ -259,7 +294,11 @@ def site_for_widget_token(ctx: Context, token: str) -> str:
     """The site a widget token acts for as its writer; InvalidToken when it does not."""
     message, _, mac = token[len(WIDGET_PREFIX) :].rpartition(".")
     parts = message.split(".", 3)
-    if len(parts) != 4 or not hmac.compare_digest(mac, ctx.signer.sign("widget", message)):
+    if (
+        not token.isascii()
+        or len(parts) != 4
+        or not hmac.compare_digest(mac, ctx.signer.sign("widget", message))
+    ):
         raise errors.InvalidToken("That writer sign-in is not valid; sign in again from the desk.")
     user_id, epoch, expires, site_id = parts
     with ctx.db.read() as tx:

@@ -62,12 +62,12 @@ class LiveFeed:
         self._task: asyncio.Task[None] | None = None
 
     @contextlib.asynccontextmanager
-    async def listen(self, site: str, thread: str, after: int = 0) -> AsyncIterator[Listener]:
+    async def listen(self, site: str, thread: str, after: int | None = None) -> AsyncIterator[Listener]:
         """A listener for comments of one thread published from now on, while the block
         runs; with `after`, first those of the last moments newer than that id (published
         between the page's first read and this connection), read fresh from the database."""
-        listener = Listener(site, thread, after)
-        if after:
+        listener = Listener(site, thread, after or 0)
+        if after is not None:
             for _, _, _, _, event in await self._off_loop(
                 lambda: self._fetch(self._now() - LOOKBACK_MS, (site, thread))
             ):

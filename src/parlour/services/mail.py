@@ -29,7 +29,8 @@ log = logging.getLogger("parlour.mail")
 T = TypeVar("T")
 
 POLL_SECONDS = 1.0
-CLAIM_STALE_MS = 5 * 60_000  # a claim this old belongs to a process that died mid-send
+CLAIM_STALE_MS = 15 * 60_000  # a claim this old belongs to a process that died mid-send
+CLAIM_BATCH = 5  # x the 30 s send timeout stays well inside CLAIM_STALE_MS
 MAX_ATTEMPTS = 10
 
 
@@ -87,12 +88,14 @@ async def send_due(ctx: Context) -> int:
 
     if not await _off_loop(ctx, due):
         return 0
-    claimed = await _off_loop(ctx, _write(ctx, lambda tx: store.claim(tx, now, now - CLAIM_STALE_MS)))
+    claimed = await _off_loop(
+        ctx, _write(ctx, lambda tx: store.claim(tx, now, now - CLAIM_STALE_MS, CLAIM_BATCH))
+    )
     sent = 0
     for message in claimed:
         try:
             await deliver(ctx, message)
-        except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+        except Exception as exc:  # any failure: this message is retried later, the batch goes on
             delay = 60_000 * 2 ** min(message.attempts, 8)
             retry_at = ctx.now() + (delay if message.attempts < MAX_ATTEMPTS else 10 * 365 * 86_400_000)
             log.warning("Mail to %s failed (attempt %d): %s", message.recipient, message.attempts, exc)

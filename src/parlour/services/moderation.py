@@ -52,12 +52,7 @@ def check_open(site: Site, thread: Thread, now: int) -> None:
 
 def check_author(tx: Tx, site: Site, actor: Actor, email: str | None, now: int) -> None:
     """Refuse a blocked reader: by identity, email, or address."""
-    values = [("address", actor.ip_hash)]
-    if actor.reader_id:
-        values.append(("reader", actor.reader_id))
-    if email:
-        values.append(("email", email.lower()))
-    if store.is_blocked(tx, site.id, values, now):
+    if store.is_blocked(tx, site.id, actor.ip_hash, actor.reader_id, email.lower() if email else None, now):
         raise errors.ReaderBlocked()
 
 
@@ -103,7 +98,9 @@ def decide(ctx: Context, user: User, comment_ids: Sequence[int], action: str, re
     allowed = accounts.roles(ctx, user)
     changed = 0
     with ctx.db.write() as tx:
-        found = [comment_store.get_comment_and_site(tx, cid) for cid in comment_ids]
+        # get_comment_and_site locks each row (FOR UPDATE on PostgreSQL), so two moderators
+        # deciding at once take turns, and the second sees the first one's decision.
+        found = [comment_store.get_comment_and_site(tx, cid) for cid in dict.fromkeys(comment_ids)]
         for item in found:
             if item is None:
                 raise errors.UnknownComment()

@@ -27,6 +27,7 @@ from parlour.store import sites as site_store
 from parlour.store import threads as thread_store
 
 MAX_COUNT_THREADS = 100
+PERMALINK_MAX_TOPS = 2000
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,6 +197,8 @@ def _top_page(
         tops += chunk[: query.limit]
         if not more or root_id is None or any(c.id == root_id for c in chunk[: query.limit]):
             break
+        if len(tops) >= PERMALINK_MAX_TOPS:  # a bound on what one request may build
+            break
         after = store.sort_key(query.sort, tops[-1])
     next_cursor = _encode_cursor(query.sort, store.sort_key(query.sort, tops[-1]), None) if more else None
     replies = store.list_replies(tx, [c.id for c in tops], query.replies_limit)
@@ -218,6 +221,9 @@ def _permalink_target(tx: Tx, thread_id: int, comment_id: int | None) -> Comment
         or target.status not in (Status.PUBLISHED, Status.REMOVED)
     ):
         return None
+    root = target if target.root_id is None else store.get_comment(tx, target.root_id)
+    if root is None or (root.status is Status.REMOVED and root.reply_count == 0):
+        return None  # a removed conversation with nothing left in it is in no page
     return target
 
 
@@ -298,9 +304,14 @@ def events_target(ctx: Context, site: str | None, thread: str | None) -> tuple[s
     return site, key
 
 
-def events_after(after: str | None) -> int:
-    """The `after` parameter of the event stream: the newest comment id a page has."""
-    return 0 if after is None else _int(after, "after", 0, 2**62)
+def events_after(after: str | None) -> int | None:
+    """The `after` parameter of the event stream: the newest comment id a page has (0 for
+    a page that had none); None when not given."""
+    if after is None:
+        return None
+    if after == "0":
+        return 0
+    return _int(after, "after", 0, 2**62)
 
 
 def counts(ctx: Context, site: str | None, keys: Sequence[str]) -> dict[str, int]:

@@ -30,6 +30,7 @@ def search(
     """Comments on the user's sites with all these words (any, without words), filtered."""
     if len(words) > 200:
         raise errors.InvalidInput("Search for at most 200 characters.", field="q")
+    words = "".join(c if c.isprintable() else " " for c in words)  # no NULs for FTS5
     sites = list(accounts.roles(ctx, user))
     if site_id:
         accounts.require_site(ctx, user, site_id)

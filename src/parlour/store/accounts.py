@@ -79,6 +79,10 @@ def insert_sign_in_link(tx: Tx, token_hash: str, user_id: int, now: int, expires
     )
 
 
+def prune_sign_in_links(tx: Tx, expired_before: int) -> None:
+    tx.execute(delete(sign_in_links).where(sign_in_links.c.expires_at < expired_before))
+
+
 def use_sign_in_link(tx: Tx, token_hash: str, now: int) -> int | None:
     """Mark a link used, once: the user id, or None if it is unknown, used or expired.
 

@@ -45,7 +45,8 @@ def search_comments(
     status: Status | None = None,
     limit: int = 100,
 ) -> list[Found]:
-    """Comments on these sites matching all `words` (best first), or newest first without words."""
+    """Comments on these sites matching all `words`, or all comments without words: newest
+    first, except best match first on PostgreSQL."""
     if not site_ids:
         return []
     conditions: list[ColumnElement[bool]] = [threads.c.site_id.in_(site_ids)]
@@ -136,12 +137,3 @@ def list_posts(tx: Tx, site_ids: Sequence[str], limit: int = 500) -> list[Post]:
         .limit(limit)
     )
     return [Post(r[0], r[1], r[2], r[3], r[4], int(r[5]), bool(r[6]), r[7]) for r in tx.execute(query)]
-
-
-def comment_ids_of_author(tx: Tx, site_ids: Sequence[str], author_key: str) -> list[int]:
-    query = (
-        select(comments.c.id)
-        .join(threads, threads.c.id == comments.c.thread_id)
-        .where(threads.c.site_id.in_(site_ids), comments.c.author_key == author_key)
-    )
-    return list(tx.execute(query).scalars())

@@ -12,7 +12,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
@@ -89,12 +89,25 @@ class Desk:
         return response
 
     def base_url(self) -> str:
-        return self.ctx.settings.public_url or str(self.request.base_url).rstrip("/")
+        """Parlour's address as readers use it: PARLOUR_PUBLIC_URL, else this request's
+        (with the scheme a trusted proxy reports, since TLS usually ends there)."""
+        settings = self.ctx.settings
+        if settings.public_url:
+            return settings.public_url.rstrip("/")
+        base = str(self.request.base_url).rstrip("/")
+        proto = self.request.headers.get("x-forwarded-proto") if settings.trust_proxy else None
+        if proto in ("http", "https"):
+            base = proto + base[base.index(":") :]
+        return base
+
+    def own_origins(self) -> set[str]:
+        found = {str(self.request.base_url).rstrip("/"), self.base_url()}
+        return {"://".join(urlsplit(url)[:2]) for url in found}
 
     async def form(self) -> FormData:
         """The POSTed form, after the CSRF and Origin checks."""
         origin = self.request.headers.get("origin")
-        if origin is not None and origin != str(self.request.base_url).rstrip("/"):
+        if origin is not None and origin not in self.own_origins():
             raise errors.CsrfCheckFailed("This form may only be sent from Parlour's own pages.")
         form = await self.request.form()
         token = form.get("csrf") or self.request.headers.get("x-csrf-token")
@@ -174,9 +187,11 @@ async def setup(desk: Desk) -> Response:
     form = await desk.form()
     email = _text(form, "email")
     try:
-        user = await desk.call(lambda: accounts.set_up_owner(desk.ctx, email, _text(form, "password")))
-    except errors.InvalidInput as exc:
-        return desk.render("setup.html", 422, error=exc, email=email)
+        user = await desk.call(
+            lambda: accounts.set_up_owner(desk.ctx, email, _text(form, "password"), _text(form, "code"))
+        )
+    except (errors.InvalidInput, errors.WrongSetupCode) as exc:
+        return desk.render("setup.html", STATUS[exc.kind], error=exc, email=email)
     return desk.sign_in(desk.redirect("/desk/inbox"), user)
 
 
@@ -318,7 +333,7 @@ async def queue_decide(desk: Desk) -> Response:
         ids = [int(v) for v in form.getlist("id") if isinstance(v, str)]
     except ValueError:
         raise errors.InvalidInput("Tick the comments to act on.", field="id") from None
-    if not ids:
+    if not ids or not all(1 <= i <= 2**62 for i in ids):
         raise errors.InvalidInput("Tick the comments to act on.", field="id")
     changed = await desk.call(lambda: moderation.decide(desk.ctx, user, ids, action, _text(form, "reason")))
     if desk.request.headers.get("hx-request") and len(ids) == 1:
@@ -418,6 +433,8 @@ async def unblock_reader(desk: Desk) -> Response:
         block_id = int(_text(form, "block"))
     except ValueError:
         raise errors.InvalidInput("There is no such block.", field="block") from None
+    if not 1 <= block_id <= 2**62:
+        raise errors.InvalidInput("There is no such block.", field="block")
     await desk.call(lambda: moderation.unblock(desk.ctx, user, site_id, block_id))
     return desk.redirect(f"/desk/sites/{site_id}#blocks")
 

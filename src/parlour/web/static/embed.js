@@ -559,7 +559,7 @@
   function listen() {
     if (!window.EventSource) return;
     const params = new URLSearchParams({ site, thread });
-    if (newest) params.set("after", newest); // only comments newer than the page's
+    params.set("after", newest); // only comments newer than the page's (0: it had none)
     const events = new EventSource(`${base}/api/v1/events?${params}`);
     events.addEventListener("comment", (event) => {
       const comment = JSON.parse(event.data);
