@@ -208,3 +208,49 @@ def test_weekly_figures_count_comments_replies_rate_and_time_to_reply(
     assert (this_week.comments, this_week.replies) == (2, 1)
     assert this_week.reply_rate == 0.5
     assert this_week.median_reply_hours == 2.0
+
+
+def test_forged_or_strange_tokens_and_search_words_are_refused_not_crashed(
+    ctx: Context, client: TestClient, browsers: Any
+) -> None:
+    make_site(ctx)
+    make_user(ctx, "wren@blog.example", owner=True)
+    stranger = browsers()
+    # Browsers may send any byte in a header; the server reads them as latin-1.
+    strange = stranger.get("/desk/inbox", headers={"Cookie": "parlour_session=s1.1.0.0.é".encode("latin-1")})
+    assert strange.status_code == 303  # not signed in, not a 500
+    forged = {"Authorization": "Bearer ws1.1.0.9.blog.é".encode("latin-1")}
+    response = client.post(
+        "/api/v1/comments", json={"site": "blog", "thread": "/post", "body": "hi"}, headers=forged
+    )
+    assert response.status_code == 401 and response.json()["error"]["code"] == "invalid_token"
+    form = stranger.post("/desk/sign-in", data={"csrf": "é", "email": "a@b.c", "password": "x"})
+    assert form.status_code == 403
+    writer = browsers()
+    sign_in(writer, "wren@blog.example")
+    assert writer.get("/desk/search", params={"q": "rain\x00"}).status_code == 200
+
+
+def test_the_desk_accepts_its_own_origin_behind_a_tls_proxy(make_ctx: Any) -> None:
+    ctx = make_ctx(trust_proxy=True)
+    make_user(ctx, "wren@blog.example", owner=True)
+    client = desk_client(ctx)  # reached over https://parlour.test
+    try:
+        token = csrf(client)
+        form = {"csrf": token, "email": "wren@blog.example", "password": PASSWORD, "next": "/desk/inbox"}
+        nonce = client.cookies.get("parlour_csrf")
+        behind = TestClient(client.app, base_url="http://parlour.test").post(
+            "/desk/sign-in",  # what the app sees when TLS ends at the proxy
+            data=form,
+            headers={
+                "Origin": "https://parlour.test",
+                "X-Forwarded-Proto": "https",
+                "Cookie": f"parlour_csrf={nonce}",
+            },
+            follow_redirects=False,
+        )
+        assert behind.status_code == 303
+        elsewhere = client.post("/desk/sign-in", data=form, headers={"Origin": "https://evil.example"})
+        assert elsewhere.status_code == 403
+    finally:
+        client.__exit__(None, None, None)

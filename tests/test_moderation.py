@@ -269,3 +269,36 @@ def test_moderator_blocks_a_comments_author_by_address_without_seeing_it(
     assert "block address" in history and "rude" in history
     no_email = desk_post(writer, f"/desk/comments/{rude['id']}/block", {"kind": "email"})
     assert no_email.status_code == 422
+
+
+def test_approving_one_comment_twice_at_once_counts_it_once(writer: TestClient, client: TestClient) -> None:
+    configure(writer, moderation="hold_all")
+    held = post(client, "Once only")["comment"]
+    csrf = re.search(r'name="csrf" value="([^"]+)"', writer.get("/desk/queue").text).group(1)  # type: ignore[union-attr]
+    response = writer.post(
+        "/desk/queue", data={"csrf": csrf, "id": [str(held["id"])] * 2, "action": "approve"}
+    )
+    assert response.headers["location"] == "/desk/queue?decided=1"
+    again = writer.post("/desk/queue", data={"csrf": csrf, "id": str(held["id"]), "action": "approve"})
+    assert again.headers["location"] == "/desk/queue?decided=0"
+    assert read(client)["thread"]["comment_count"] == 1
+    huge = writer.post("/desk/queue", data={"csrf": csrf, "id": "9" * 30, "action": "approve"})
+    assert huge.status_code == 422
+
+
+def test_a_block_ends_when_it_expires(writer: TestClient, client: TestClient) -> None:
+    response = desk_post(
+        writer,
+        "/desk/sites/blog/blocks",
+        {"kind": "email", "value": "late@example.com", "days": "1"},
+        "/desk/sites/blog",
+    )
+    assert response.status_code == 303
+    assert (
+        post(client, "Blocked today", author_email="late@example.com", expect=403)["error"]["code"]
+        == "reader_blocked"
+    )
+    ctx: Context = writer.app.state.ctx  # type: ignore[attr-defined]
+    now = ctx.now()
+    ctx.now = lambda: now + 86_400_000 + 1  # type: ignore[method-assign]
+    post(client, "Welcome back", author_email="late@example.com")

@@ -284,3 +284,15 @@ def test_permalink_to_a_comment_of_another_thread_is_the_usual_first_page(
     assert error_code(
         client.get("/api/v1/comments", params={"site": "blog", "thread": "/post", "until": "x"})
     ) == ("invalid_parameter")
+
+
+def test_permalink_to_a_removed_conversation_with_nothing_left_is_the_usual_first_page(
+    ctx: Context, client: TestClient
+) -> None:
+    make_site(ctx)
+    ids = [post(client, f"top {n}")["comment"]["id"] for n in range(6)]
+    gone = ids[-1]
+    response = client.delete(f"/api/v1/comments/{gone}", headers=writer_headers(ctx))
+    assert response.status_code == 200
+    page = read(client, limit=2, until=gone)
+    assert [c["id"] for c in page["comments"]] == ids[:2] and page["next_cursor"]
