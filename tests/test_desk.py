@@ -254,3 +254,17 @@ def test_the_desk_accepts_its_own_origin_behind_a_tls_proxy(make_ctx: Any) -> No
         assert elsewhere.status_code == 403
     finally:
         client.__exit__(None, None, None)
+
+
+def test_inbox_links_to_the_post_only_on_the_sites_own_origin(
+    ctx: Context, client: TestClient, browsers: Any
+) -> None:
+    make_site(ctx)
+    post(client, "From the real post", thread="/real", url="https://blog.example/real")
+    post(client, "From a made-up address", thread="/fake", url="https://phish.example/login")
+    make_user(ctx, "wren@blog.example", owner=True)
+    writer = browsers()
+    sign_in(writer, "wren@blog.example")
+    page = writer.get("/desk/inbox").text
+    assert 'href="https://blog.example/real#comment-' in page
+    assert "phish.example" not in page

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import re
 import statistics
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 from parlour.domain import errors
 from parlour.domain.model import Actor, User
@@ -42,7 +43,18 @@ def waiting(ctx: Context, user: User, site_id: str | None = None) -> list[InboxI
         accounts.require_site(ctx, user, site_id)
         sites = [site_id]
     with ctx.db.read() as tx:
-        return store.list_unanswered(tx, sites, INBOX_LIMIT)
+        items = store.list_unanswered(tx, sites, INBOX_LIMIT)
+    return [_safe_link(ctx, item) for item in items]
+
+
+def _safe_link(ctx: Context, item: InboxItem) -> InboxItem:
+    """Keep the post's address only when it is on one of the site's origins: the first
+    commenter sends it, and the desk should not link the writer to just any page."""
+    site = ctx.sites.get(item.site_id)
+    url = item.thread_url
+    if url and (site is None or "://".join(urlsplit(url)[:2]) not in site.origins):
+        return replace(item, thread_url=None)
+    return item
 
 
 def _thread_for(ctx: Context, user: User, comment_id: int) -> tuple[str, str]:
