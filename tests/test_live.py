@@ -107,3 +107,36 @@ def test_a_page_is_sent_only_comments_newer_than_its_own_and_never_removed_ones(
             assert first["id"] == missed["id"]  # not the removed one, not the one it had
             later = comment("Posted after")
             assert orjson.loads(next(lines).removeprefix("data: "))["id"] == later["id"]
+
+
+@pytest.mark.slow
+def test_a_comment_approved_later_reaches_open_pages(db_url: str, tmp_path: Path) -> None:
+    from parlour.services import accounts, moderation
+
+    database = served_database(db_url, tmp_path)
+    with running_parlour(database, tmp_path / "a.log", secret="live") as base:
+        ctx = open_context(Settings(database=database, secret="live"))
+        try:
+            sites.create_site(ctx, "blog", "Blog", "Wren", [BLOG])
+            owner = accounts.create_user(ctx, "wren@blog.example", "correct horse battery", is_owner=True)
+            form = {"name": "Blog", "writer_name": "Wren", "origins": BLOG, "moderation": "hold_all"}
+            moderation.save_settings(ctx, owner, "blog", moderation.read_settings(form))
+            params = {"site": "blog", "thread": "/post"}
+            held = httpx.post(
+                base + "/api/v1/comments", json={**params, "body": "Waiting"}, headers={"Origin": BLOG}
+            )
+            assert held.json()["comment"]["held"] is True
+            shown = httpx.post(
+                base + "/api/v1/comments",
+                json={**params, "body": "The writer"},
+                headers={"Authorization": f"Bearer {sites.create_writer_token(ctx, 'blog')}"},
+            ).json()["comment"]
+            with httpx.stream(
+                "GET", base + "/api/v1/events", params={**params, "after": str(shown["id"])}, timeout=10
+            ) as events:
+                lines = (line for line in events.iter_lines() if line.startswith("data: "))
+                moderation.decide(ctx, owner, [held.json()["comment"]["id"]], "approve")
+                approved = orjson.loads(next(lines).removeprefix("data: "))
+            assert approved["id"] == held.json()["comment"]["id"] and approved["held"] is False
+        finally:
+            ctx.close()

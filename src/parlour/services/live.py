@@ -1,7 +1,8 @@
 """New comments as they are published, for the widget's event stream (Server-Sent Events).
 
 Every process keeps its own listeners and polls the database for comments published in
-the last few seconds, once per `live_poll_seconds`, only while someone listens. The
+the last few seconds (`published_at`: posted, or approved by a moderator), once per
+PARLOUR_LIVE_POLL_MS, only while someone listens. The
 database is the one place all processes share, so a comment posted through any process
 (or any server) reaches every listener, on SQLite and PostgreSQL alike, with no broker.
 One indexed query a second per process costs nothing next to one per listener.
@@ -36,7 +37,8 @@ T = TypeVar("T")  # a listener this far behind is dropped; its browser reconnect
 class Listener:
     site: str
     thread: str
-    after: int = 0  # the newest comment id the page already has: only newer ones are sent
+    after: int = 0  # the newest comment id the page had: the catch-up sends only newer ones
+    joined: int = 0  # when the page connected (ms)
     sent: set[int] = field(default_factory=set)  # ids sent on this stream, never twice
     queue: asyncio.Queue[dict[str, Any] | None] = field(default_factory=lambda: asyncio.Queue(QUEUE_MAX))
     dropped: bool = False  # too far behind, or the process is stopping: end the stream
@@ -57,7 +59,7 @@ class LiveFeed:
         self._now = now
         self._interval = interval
         self._listeners: dict[tuple[str, str], set[Listener]] = {}
-        self._sent: dict[int, int] = {}  # comment id -> created_at, for the lookback window
+        self._sent: dict[int, int] = {}  # comment id -> published_at, for the lookback window
         self._since = 0
         self._task: asyncio.Task[None] | None = None
 
@@ -66,7 +68,7 @@ class LiveFeed:
         """A listener for comments of one thread published from now on, while the block
         runs; with `after`, first those of the last moments newer than that id (published
         between the page's first read and this connection), read fresh from the database."""
-        listener = Listener(site, thread, after or 0)
+        listener = Listener(site, thread, after or 0, self._now())
         if after is not None:
             for _, _, _, _, event in await self._off_loop(
                 lambda: self._fetch(self._now() - LOOKBACK_MS, (site, thread))
@@ -106,12 +108,14 @@ class LiveFeed:
         since = self._since
         rows = await self._off_loop(lambda: self._fetch(since))
         self._since = self._now() - LOOKBACK_MS
-        for cid, created_at, site, key, event in rows:
+        for cid, published_at, site, key, event in rows:
             if cid in self._sent:
                 continue
-            self._sent[cid] = created_at
+            self._sent[cid] = published_at
             for listener in self._listeners.get((site, key), ()):
-                if cid <= listener.after or cid in listener.sent:
+                # What the page had, or the catch-up sent, is skipped; a comment published
+                # since it connected is sent even with an older id (approved later).
+                if cid in listener.sent or (cid <= listener.after and published_at < listener.joined):
                     continue
                 listener.sent.add(cid)
                 try:
@@ -128,15 +132,15 @@ class LiveFeed:
     def _fetch(
         self, since: int, thread: tuple[str, str] | None = None
     ) -> list[tuple[int, int, str, str, dict[str, Any]]]:
-        """(id, created_at, site, thread key, public comment) of comments published since
+        """(id, published_at, site, thread key, public comment) of comments published since
         `since` (in one thread), as they are now. May also reload the site directory."""
         with self._db.read() as tx:
             found = store.recent_published(tx, since, thread)
         out = []
-        for c, site_id, key in found:
+        for c, site_id, key, published_at in found:
             site = self._site_of(site_id)
             if site is not None:
-                out.append((c.id, c.created_at, site_id, key, comment_on(c, site)))
+                out.append((c.id, published_at, site_id, key, comment_on(c, site)))
         return out
 
     async def close(self) -> None:

@@ -111,7 +111,7 @@ def decide(ctx: Context, user: User, comment_ids: Sequence[int], action: str, re
             comment, site_id = item
             if comment.status is not Status.PENDING:
                 continue
-            store.set_status(tx, comment.id, status)
+            store.set_status(tx, comment.id, status, ctx.now())
             if status is Status.PUBLISHED:
                 if comment.parent_id is not None:
                     comment_store.change_reply_count(tx, comment.parent_id, +1)

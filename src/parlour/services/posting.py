@@ -121,6 +121,7 @@ def post_comment(ctx: Context, actor: Actor, new: NewComment, idempotency_key: s
                 liked_by_writer=False,
                 reply_count=0,
                 created_at=now,
+                published_at=now if status is Status.PUBLISHED else None,
             )
             published = status is Status.PUBLISHED  # a held comment changes no page yet
             if parent is not None and published:

@@ -84,7 +84,7 @@ _COLUMNS = (
 _INSERT_COLUMNS = (
     "thread_id", "parent_id", "root_id", "depth", "author_name", "author_email", "author_key", "ip_hash",
     "is_writer", "body", "body_hash", "html", "status", "pinned", "hearts", "liked_by_writer", "reply_count",
-    "created_at",
+    "created_at", "published_at",
 )  # fmt: skip
 _INSERT = (
     f"INSERT INTO comments ({', '.join(_INSERT_COLUMNS)}) "
@@ -215,20 +215,21 @@ def list_replies(tx: Tx, root_ids: Sequence[int], per_root: int, after: int | No
 
 def recent_published(
     tx: Tx, since: int, thread: tuple[str, str] | None = None
-) -> list[tuple[Comment, str, str]]:
-    """Published comments created at or after `since` (ms), in one (site, key) thread or
-    all, oldest first, with their thread's site id and key: what the live feed sends."""
-    conditions = [comments.c.created_at >= since, comments.c.status == Status.PUBLISHED.value]
+) -> list[tuple[Comment, str, str, int]]:
+    """Comments published (posted, or approved) at or after `since` (ms), in one (site,
+    key) thread or all, in that order, with their thread's site id and key and the time
+    they were published: what the live feed sends."""
+    conditions = [comments.c.published_at >= since, comments.c.status == Status.PUBLISHED.value]
     if thread is not None:
         conditions += [threads.c.site_id == thread[0], threads.c.key == thread[1]]
     query = (
         select(comments, threads.c.site_id, threads.c.key.label("thread_key"))
         .join(threads, threads.c.id == comments.c.thread_id)
         .where(*conditions)
-        .order_by(comments.c.created_at, comments.c.id)
+        .order_by(comments.c.published_at, comments.c.id)
         .limit(1000)
     )
-    return [(_comment(r), r.site_id, r.thread_key) for r in tx.execute(query)]
+    return [(_comment(r), r.site_id, r.thread_key, r.published_at) for r in tx.execute(query)]
 
 
 def count_replies_through(tx: Tx, root_id: int, comment_id: int) -> int:

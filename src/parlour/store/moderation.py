@@ -62,8 +62,11 @@ def has_published(tx: Tx, site_id: str, author_key: str) -> bool:
     return bool(tx.execute(query).scalar())
 
 
-def set_status(tx: Tx, comment_id: int, status: Status) -> None:
-    tx.execute(update(comments).where(comments.c.id == comment_id).values(status=status.value))
+def set_status(tx: Tx, comment_id: int, status: Status, now: int) -> None:
+    values: dict[str, object] = {"status": status.value}
+    if status is Status.PUBLISHED:
+        values["published_at"] = now  # for the live feed: it appears on open pages now
+    tx.execute(update(comments).where(comments.c.id == comment_id).values(**values))
 
 
 def set_locked(tx: Tx, thread_id: int, locked: bool) -> None:

@@ -115,6 +115,7 @@ comments = Table(
     Column("liked_by_writer", Boolean, nullable=False, default=False),
     Column("reply_count", Integer, nullable=False, default=0),
     Column("created_at", BigInteger, nullable=False),
+    Column("published_at", BigInteger),  # when it became visible: posted, or approved
     Column("edited_at", BigInteger),
     # The writer marked it "no reply needed": it leaves her reply inbox.
     Column("inbox_done", Boolean, nullable=False, default=False, server_default="0"),
@@ -124,8 +125,8 @@ comments = Table(
     # looking for a repeated post (measured: with two, SQLite scanned the thread).
     Index("ix_comments_dedupe", "thread_id", "author_key", "body_hash"),
     Index("ix_comments_ip_recent", "ip_hash", "created_at"),
-    # The live feed's poll: comments of the last few seconds, across threads.
-    Index("ix_comments_created", "created_at"),
+    # The live feed's poll: comments published in the last few seconds, across threads.
+    Index("ix_comments_published", "published_at"),
 )
 
 hearts = Table(
