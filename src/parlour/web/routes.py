@@ -7,7 +7,7 @@ from typing import Any
 from fastapi.routing import APIRoute
 from starlette.routing import BaseRoute, Route
 
-from parlour.web import api, desk, events, pages, reads
+from parlour.web import api, desk, desk_inbox, desk_moderation, events, pages, reads
 from parlour.web.schemas import ERRORS, CommentEnvelope, HeartOut, PostedOut, PreviewOut, ReaderOut
 
 V1 = "/api/v1"
@@ -57,24 +57,24 @@ def routes() -> list[BaseRoute]:
         Route("/desk/sign-in/link/use", desk.use_link, methods=["POST"]),
         Route("/desk/sign-out", desk.sign_out, methods=["POST"]),
         Route("/desk/sign-out-everywhere", desk.sign_out_everywhere, methods=["POST"]),
-        Route("/desk/inbox", desk.inbox_page, methods=["GET"]),
-        Route("/desk/inbox/{comment_id}/reply", desk.inbox_reply, methods=["POST"]),
-        Route("/desk/inbox/{comment_id}/heart", desk.inbox_heart, methods=["POST"]),
-        Route("/desk/inbox/{comment_id}/done", desk.inbox_mark_done, methods=["POST"]),
-        Route("/desk/queue", desk.queue_page, methods=["GET"]),
-        Route("/desk/queue", desk.queue_decide, methods=["POST"]),
-        Route("/desk/comments/{comment_id}/remove", desk.remove_comment, methods=["POST"]),
-        Route("/desk/comments/{comment_id}/block", desk.block_author, methods=["POST"]),
-        Route("/desk/sites", desk.sites_page, methods=["GET", "POST"]),
-        Route("/desk/sites/{site_id}", desk.site_page, methods=["GET", "POST"]),
-        Route("/desk/sites/{site_id}/blocks", desk.block_reader, methods=["POST"]),
-        Route("/desk/sites/{site_id}/unblock", desk.unblock_reader, methods=["POST"]),
-        Route("/desk/sites/{site_id}/lock", desk.lock_thread, methods=["POST"]),
-        Route("/desk/audit", desk.audit_page, methods=["GET"]),
-        Route("/desk/posts", desk.posts_page, methods=["GET"]),
-        Route("/desk/widget", desk.widget_handoff, methods=["GET"]),
-        Route("/desk/search", desk.search_page, methods=["GET"]),
-        Route("/desk/readers", desk.reader_page, methods=["GET"]),
+        Route("/desk/inbox", desk_inbox.inbox_page, methods=["GET"]),
+        Route("/desk/inbox/{comment_id}/reply", desk_inbox.inbox_reply, methods=["POST"]),
+        Route("/desk/inbox/{comment_id}/heart", desk_inbox.inbox_heart, methods=["POST"]),
+        Route("/desk/inbox/{comment_id}/done", desk_inbox.inbox_mark_done, methods=["POST"]),
+        Route("/desk/queue", desk_moderation.queue_page, methods=["GET"]),
+        Route("/desk/queue", desk_moderation.queue_decide, methods=["POST"]),
+        Route("/desk/comments/{comment_id}/remove", desk_moderation.remove_comment, methods=["POST"]),
+        Route("/desk/comments/{comment_id}/block", desk_moderation.block_author, methods=["POST"]),
+        Route("/desk/sites", desk_moderation.sites_page, methods=["GET", "POST"]),
+        Route("/desk/sites/{site_id}", desk_moderation.site_page, methods=["GET", "POST"]),
+        Route("/desk/sites/{site_id}/blocks", desk_moderation.block_reader, methods=["POST"]),
+        Route("/desk/sites/{site_id}/unblock", desk_moderation.unblock_reader, methods=["POST"]),
+        Route("/desk/sites/{site_id}/lock", desk_moderation.lock_thread, methods=["POST"]),
+        Route("/desk/audit", desk_moderation.audit_page, methods=["GET"]),
+        Route("/desk/posts", desk_inbox.posts_page, methods=["GET"]),
+        Route("/desk/widget", desk_inbox.widget_handoff, methods=["GET"]),
+        Route("/desk/search", desk_inbox.search_page, methods=["GET"]),
+        Route("/desk/readers", desk_inbox.reader_page, methods=["GET"]),
         Route("/desk/assets/desk.css", pages.asset("desk.css"), methods=["GET"]),
         Route("/desk/assets/desk.js", pages.asset("desk.js"), methods=["GET"]),
         Route("/desk/assets/htmx-2.0.11.min.js", pages.asset("vendor/htmx-2.0.11.min.js"), methods=["GET"]),
