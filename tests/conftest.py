@@ -121,3 +121,17 @@ def client_for(make_ctx: Any) -> Iterator[Any]:
     yield make
     for c in clients:
         c.__exit__(None, None, None)
+
+
+@pytest.fixture
+def writer(ctx: Context) -> Iterator[TestClient]:
+    """The owner of site `blog`, signed in to the desk (her own browser: cookies)."""
+    from desk_helpers import desk_client, make_user, sign_in
+    from factories import make_site
+
+    make_site(ctx)
+    make_user(ctx, "wren@blog.example", owner=True)
+    client = desk_client(ctx)
+    sign_in(client, "wren@blog.example")
+    yield client
+    client.__exit__(None, None, None)

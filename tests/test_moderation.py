@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 from starlette.testclient import TestClient
 
 from desk_helpers import desk_client, desk_post, make_user, sign_in
@@ -18,17 +16,6 @@ SETTINGS = {
     "moderation": "publish", "held_words": "", "rejected_words": "", "max_links": "",
     "close_after_days": "", "edit_window_minutes": "", "writer_heart": "1",
 }  # fmt: skip
-
-
-@pytest.fixture
-def writer(ctx: Context) -> Iterator[TestClient]:
-    """The blog's owner, signed in to the desk."""
-    make_site(ctx)
-    make_user(ctx, "wren@blog.example", owner=True)
-    client = desk_client(ctx)
-    sign_in(client, "wren@blog.example")
-    yield client
-    client.__exit__(None, None, None)
 
 
 def configure(writer: TestClient, **changes: Any) -> Any:

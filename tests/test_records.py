@@ -3,24 +3,12 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 
-import pytest
 from starlette.testclient import TestClient
 
 from desk_helpers import desk_client, make_user, sign_in
 from factories import make_site, new_reader, post, writer_headers
 from parlour.services.context import Context
-
-
-@pytest.fixture
-def writer(ctx: Context) -> Iterator[TestClient]:
-    make_site(ctx)
-    make_user(ctx, "wren@blog.example", owner=True)
-    client = desk_client(ctx)
-    sign_in(client, "wren@blog.example")
-    yield client
-    client.__exit__(None, None, None)
 
 
 def found_ids(page: str) -> list[int]:

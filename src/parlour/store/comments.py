@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
+    Select,
     and_,
     delete,
     exists,
@@ -211,6 +212,14 @@ def list_replies(tx: Tx, root_ids: Sequence[int], per_root: int, after: int | No
     )
     rows = tx.execute(select(numbered).where(numbered.c.rn <= per_root + 1).order_by(numbered.c.id))
     return [_comment(r) for r in rows]
+
+
+def with_thread(*columns: Any) -> Select[Any]:
+    """SELECT comment id, site id, thread key, thread title, then `columns`, from comments
+    joined to their threads: the start of every desk listing."""
+    return select(comments.c.id, threads.c.site_id, threads.c.key, threads.c.title, *columns).join(
+        threads, threads.c.id == comments.c.thread_id
+    )
 
 
 def recent_published(

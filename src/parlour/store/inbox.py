@@ -10,6 +10,7 @@ from sqlalchemy.orm import aliased
 from sqlalchemy.sql.expression import Exists
 
 from parlour.domain.model import Status
+from parlour.store.comments import with_thread
 from parlour.store.database import Tx
 from parlour.store.schema import comments, threads
 
@@ -49,11 +50,7 @@ def list_unanswered(tx: Tx, site_ids: Sequence[str], limit: int) -> list[InboxIt
     if not site_ids:
         return []
     query = (
-        select(
-            comments.c.id,
-            threads.c.site_id,
-            threads.c.key,
-            threads.c.title,
+        with_thread(
             threads.c.url,
             comments.c.author_name,
             comments.c.body,
@@ -63,7 +60,6 @@ def list_unanswered(tx: Tx, site_ids: Sequence[str], limit: int) -> list[InboxIt
             comments.c.parent_id,
             comments.c.created_at,
         )
-        .join(threads, threads.c.id == comments.c.thread_id)
         .where(
             threads.c.site_id.in_(site_ids),
             comments.c.is_writer.is_(False),

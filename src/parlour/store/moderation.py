@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from sqlalchemy import delete, exists, insert, select, update
 
 from parlour.domain.model import Status
+from parlour.store.comments import with_thread
 from parlour.store.database import Tx, driver_rows
 from parlour.store.schema import blocks, comments, threads
 
@@ -31,18 +32,13 @@ def list_held(tx: Tx, site_ids: Sequence[str], limit: int) -> list[Held]:
     if not site_ids:
         return []
     query = (
-        select(
-            comments.c.id,
-            threads.c.site_id,
-            threads.c.key,
-            threads.c.title,
+        with_thread(
             comments.c.author_name,
             comments.c.author_email,
             comments.c.html,
             comments.c.parent_id,
             comments.c.created_at,
         )
-        .join(threads, threads.c.id == comments.c.thread_id)
         .where(threads.c.site_id.in_(site_ids), comments.c.status == Status.PENDING.value)
         .order_by(comments.c.created_at, comments.c.id)
         .limit(limit)

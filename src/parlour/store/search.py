@@ -11,6 +11,7 @@ from sqlalchemy import ColumnElement, Select, func, literal_column, select, text
 from sqlalchemy.orm import aliased
 
 from parlour.domain.model import Status
+from parlour.store.comments import with_thread
 from parlour.store.database import Tx
 from parlour.store.inbox import answered_by_writer
 from parlour.store.schema import comments, threads
@@ -57,11 +58,7 @@ def search_comments(
     if status:
         conditions.append(comments.c.status == status.value)
     query = (
-        select(
-            comments.c.id,
-            threads.c.site_id,
-            threads.c.key,
-            threads.c.title,
+        with_thread(
             comments.c.author_name,
             comments.c.author_key,
             comments.c.is_writer,
@@ -69,7 +66,6 @@ def search_comments(
             comments.c.status,
             comments.c.created_at,
         )
-        .join(threads, threads.c.id == comments.c.thread_id)
         .where(*conditions)
         .limit(limit)
     )

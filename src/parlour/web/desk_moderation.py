@@ -3,6 +3,7 @@ locks, removals and the audit log. Guards as in web/desk.py."""
 
 from __future__ import annotations
 
+from starlette.datastructures import FormData
 from starlette.responses import Response
 
 from parlour.domain import errors
@@ -107,16 +108,21 @@ async def site_page(desk: Desk) -> Response:
     )
 
 
+def block_days(form: FormData) -> int | None:
+    """How long a block lasts, from its form: whole days, or empty for until lifted."""
+    raw = form_text(form, "days").strip()
+    try:
+        return int(raw) if raw else None
+    except ValueError:
+        raise errors.InvalidInput("A block lasts a whole number of days.", field="days") from None
+
+
 @signed_in
 async def block_reader(desk: Desk) -> Response:
     user = desk.me
     site_id = desk.request.path_params["site_id"]
     form = await desk.form()
-    days_raw = form_text(form, "days").strip()
-    try:
-        days = int(days_raw) if days_raw else None
-    except ValueError:
-        raise errors.InvalidInput("A block lasts a whole number of days.", field="days") from None
+    days = block_days(form)
     await desk.call(
         lambda: moderation.block(
             desk.ctx,
@@ -172,11 +178,7 @@ async def block_author(desk: Desk) -> Response:
     """Block the author of a comment (from a reader's page): by identity, email or address."""
     user, comment_id = desk.me, path_comment_id(desk)
     form = await desk.form()
-    days_raw = form_text(form, "days").strip()
-    try:
-        days = int(days_raw) if days_raw else None
-    except ValueError:
-        raise errors.InvalidInput("A block lasts a whole number of days.", field="days") from None
+    days = block_days(form)
     await desk.call(
         lambda: moderation.block_author(
             desk.ctx, user, comment_id, form_text(form, "kind"), form_text(form, "reason"), days
