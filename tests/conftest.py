@@ -21,7 +21,8 @@ PG_URL = os.environ.get("PARLOUR_TEST_POSTGRES", "postgresql://postgres@127.0.0.
 REQUIRE_PG = os.environ.get("PARLOUR_TEST_REQUIRE_POSTGRES") == "1"
 TABLES = (
     "meta, sites, site_origins, tokens, threads, comments, hearts, readers, idempotency_keys, "
-    "users, memberships, sign_in_links, sign_in_attempts, outbox, audit_log, blocks"
+    "users, memberships, sign_in_links, sign_in_attempts, outbox, audit_log, blocks, events, event_cursors, inbox, "
+    "revoked_tokens"
 )
 
 
@@ -112,8 +113,10 @@ def client_for(make_ctx: Any) -> Iterator[Any]:
     """A client on a context with some settings changed."""
     clients: list[TestClient] = []
 
-    def make(**changes: Any) -> TestClient:
-        c = TestClient(create_app(context=make_ctx(**changes)), base_url="http://parlour.test")
+    def make(peer: str = "testclient", **changes: Any) -> TestClient:
+        c = TestClient(
+            create_app(context=make_ctx(**changes)), base_url="http://parlour.test", client=(peer, 50000)
+        )
         c.__enter__()
         clients.append(c)
         return c

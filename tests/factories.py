@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from functools import cache
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx2 as httpx
 from jsonschema import Draft202012Validator
@@ -14,6 +16,26 @@ from parlour.services import sites
 from parlour.services.context import Context
 
 BLOG = "https://blog.example"
+
+T = TypeVar("T")
+
+PUSH_WINDOW = 1.0  # seconds: a write through one process is read through any other by then
+
+
+def within(seconds: float, check: Callable[[], T]) -> T:
+    """`check()` once it stops failing its assertions, trying again until `seconds` passed.
+
+    For what another process learns of by a push (services/directory.py): its caches are
+    true within PUSH_WINDOW of a commit, not at the instant of it.
+    """
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            return check()
+        except AssertionError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
 
 
 def make_site(

@@ -29,11 +29,20 @@ def served_database(db_url: str, tmp_path: Path) -> str:
 
 @contextmanager
 def running_parlour(
-    database: str, log: Path, workers: int = 1, secret: str = "served", env: dict[str, str] | None = None
+    database: str,
+    log: Path,
+    workers: int = 1,
+    secret: str = "served",
+    env: dict[str, str] | None = None,
+    public_host: str | None = None,
 ) -> Iterator[str]:
-    """Start `parlour serve` on a free port, wait for /-/health, yield its base URL, stop it."""
+    """Start `parlour serve` on a free port, wait for /-/health, yield its base URL, stop it.
+
+    With `public_host`, PARLOUR_PUBLIC_URL is http://<public_host>:<port>."""
     port = free_port()
     env = {**os.environ, "PARLOUR_COMMENT_RATE_LIMIT": "0", "PARLOUR_SECRET": secret, **(env or {})}
+    if public_host is not None:
+        env["PARLOUR_PUBLIC_URL"] = f"http://{public_host}:{port}"
     command = [sys.executable, "-m", "parlour", "serve", "--port", str(port), "--workers", str(workers)]
     with log.open("wb") as out:
         process = subprocess.Popen(

@@ -239,7 +239,7 @@ def test_the_desk_accepts_its_own_origin_behind_a_tls_proxy(make_ctx: Any) -> No
         token = csrf(client)
         form = {"csrf": token, "email": "wren@blog.example", "password": PASSWORD, "next": "/desk/inbox"}
         nonce = client.cookies.get("parlour_csrf")
-        behind = TestClient(client.app, base_url="http://parlour.test").post(
+        behind = TestClient(client.app, base_url="http://parlour.test", client=("127.0.0.1", 50000)).post(
             "/desk/sign-in",  # what the app sees when TLS ends at the proxy
             data=form,
             headers={

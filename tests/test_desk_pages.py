@@ -53,7 +53,9 @@ def desk(db_url: str, tmp_path: Path, mailbox: tuple[Mailbox, int]) -> Iterator[
         "PARLOUR_SMTP_URL": f"smtp://127.0.0.1:{mailbox[1]}",
         "PARLOUR_MAIL_FROM": "Parlour <desk@blog.example>",
     }
-    with running_parlour(database, tmp_path / "desk.log", secret="desk", env=env) as base:
+    with running_parlour(
+        database, tmp_path / "desk.log", secret="desk", env=env, public_host="localhost"
+    ) as base:
         ctx = open_context(Settings(database=database, secret="desk"))
         try:
             sites.create_site(ctx, "blog", "Blog", "Wren", [BLOG])

@@ -196,6 +196,18 @@ def test_moderator_removes_a_comment_leaving_its_replies(writer: TestClient, cli
     assert error_code(client.get("/api/v1/comments", params={"site": "blog"})) == "invalid_parameter"
 
 
+def test_moderator_restores_a_removed_comment_from_search(writer: TestClient, client: TestClient) -> None:
+    top = post(client, "Removed by mistake")["comment"]
+    desk_post(writer, f"/desk/comments/{top['id']}/remove", {"reason": "misclick"})
+    found = writer.get("/desk/search", params={"q": "mistake", "status": "removed"}).text
+    assert f"/desk/comments/{top['id']}/restore" in found
+    restored = desk_post(writer, f"/desk/comments/{top['id']}/restore", {})
+    assert restored.status_code == 200 and "Restored" in restored.text
+    page = read(client)
+    assert page["thread"]["comment_count"] == 1 and page["comments"][0]["body"] == "Removed by mistake"
+    assert "restore" in writer.get("/desk/audit").text
+
+
 def test_owner_adds_a_site_and_sets_its_name_writer_picture_and_origins_in_the_desk(
     writer: TestClient, client: TestClient
 ) -> None:

@@ -55,7 +55,9 @@ def test_front_page_says_parlour_runs_and_links_the_demo(ctx: Context, client: T
 
 def test_demo_page_embeds_the_widget_with_a_noscript_fallback(client: TestClient) -> None:
     html = client.get("/demo").text
-    assert 'src="http://parlour.test/embed.js" data-site="demo"' in html
+    assert 'src="/embed.js" data-site="demo"' in html
+    forged = client.get("/demo", headers={"Host": "evil.example"}).text
+    assert "evil.example" not in forged
     assert "<noscript>" in html and "/comments.html?site=demo" in html
     script = client.get("/embed.js")
     assert script.status_code == 200 and script.headers["content-type"].startswith("text/javascript")

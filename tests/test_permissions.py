@@ -72,7 +72,8 @@ def test_stranger_reaches_no_desk_page_and_no_desk_action(world: World) -> None:
     cid = world.comment["id"]
     for path in [
         f"/desk/inbox/{cid}/reply", f"/desk/inbox/{cid}/heart", f"/desk/inbox/{cid}/done",
-        f"/desk/comments/{cid}/remove", f"/desk/comments/{cid}/block", "/desk/queue", "/desk/sites",
+        f"/desk/comments/{cid}/remove", f"/desk/comments/{cid}/restore", f"/desk/comments/{cid}/block",
+        "/desk/queue", "/desk/sites",
         "/desk/sites/blog", "/desk/sites/blog/lock", "/desk/sites/blog/blocks", "/desk/sites/blog/unblock",
         "/desk/sign-out-everywhere",
     ]:  # fmt: skip
@@ -95,6 +96,7 @@ def test_moderator_of_another_site_sees_and_touches_nothing_of_this_one(world: W
     for path, data in [
         (f"/desk/inbox/{cid}/reply", {"body": "mine now"}), (f"/desk/inbox/{cid}/heart", {"on": "1"}),
         (f"/desk/inbox/{cid}/done", {}), (f"/desk/comments/{cid}/remove", {}),
+        (f"/desk/comments/{cid}/restore", {}),
         (f"/desk/comments/{cid}/block", {"kind": "address"}), ("/desk/queue", {"id": held, "action": "approve"}),
         ("/desk/sites/blog", {"moderation": "publish"}), ("/desk/sites/blog/lock", {"thread": "/post", "locked": "1"}),
         ("/desk/sites/blog/blocks", {"kind": "email", "value": "a@b.c"}), ("/desk/sites/blog/unblock", {"block": "1"}),

@@ -133,7 +133,7 @@ def test_emoji_curly_quotes_and_every_script_round_trip(ctx: Context, client: Te
 
 
 def test_behind_a_proxy_the_address_our_proxy_saw_is_limited(ctx: Context, client_for: Any) -> None:
-    client = client_for(comment_rate_limit=1, trust_proxy=True)
+    client = client_for(peer="127.0.0.1", comment_rate_limit=1, trust_proxy=True)  # the proxy's address
     make_site(client.app.state.ctx)
     post(client, "first", headers={"X-Forwarded-For": "made-up-1, 203.0.113.7"})
     response = client.post(

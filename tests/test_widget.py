@@ -13,6 +13,7 @@ from typing import Any
 import httpx2 as httpx
 import pytest
 
+from factories import PUSH_WINDOW, within
 from parlour.services import sites
 from parlour.services.context import open_context
 from parlour.settings import Settings
@@ -501,7 +502,8 @@ def test_demo_page_shows_the_demo_thread_in_the_widget_and_takes_the_readme_scre
     expect(widget.locator(".count")).to_have_text(f"{loaded.comments} comments")
     expect(widget.locator(".badge").first).to_have_text("Author")
     expect(widget.locator("li.comment .pinned").first).to_have_text("Pinned")
-    assert f'<noscript><a href="{parlour}/comments.html?site=demo&amp;thread=/welcome">' in page.content()
+    # Parlour serves the demo itself, so its links are relative: never built from the Host header.
+    assert '<noscript><a href="/comments.html?site=demo&amp;thread=/welcome">' in page.content()
     widget.locator("li.comment").first.scroll_into_view_if_needed()
     page.evaluate("() => window.scrollTo(0, 0)")
     shot = tmp_path / "demo.png"
@@ -515,7 +517,7 @@ def test_demo_page_shows_the_demo_thread_in_the_widget_and_takes_the_readme_scre
 
 @pytest.mark.slow
 def test_held_comment_is_shown_to_its_author_only_until_approved(  # type: ignore[no-untyped-def]
-    browser, blog: str, db_url: str, tmp_path: Path
+    browser, parlour: str, blog: str, db_url: str, tmp_path: Path
 ) -> None:
     from playwright.sync_api import expect
 
@@ -558,6 +560,12 @@ def test_held_comment_is_shown_to_its_author_only_until_approved(  # type: ignor
         waiting = moderation.queue(ctx, owner)
         assert [h.html for h in waiting] == ["<p>Please let this through</p>\n"]
         moderation.decide(ctx, owner, [waiting[0].id], "approve")
+
+        def counted() -> None:  # the server hears of the approval by a push
+            answer = httpx.get(f"{parlour}/api/v1/counts", params={"site": "blog", "thread": "/post"})
+            assert answer.json() == {"counts": {"/post": 1}}
+
+        within(PUSH_WINDOW, counted)
         author.reload()
         expect(author.locator("#parlour-comments .count")).to_have_text("1 comment")
         expect(author.locator("#parlour-comments li.comment")).to_have_count(1)
@@ -629,3 +637,141 @@ def test_writer_signed_in_to_the_desk_answers_hearts_pins_and_removes_in_the_wid
     page.reload()
     widget.locator(f"#comment-{thought['id']} > article button.heart").click()
     expect(widget.locator(".writer")).to_contain_text("Are you the writer? Sign in")
+
+
+@pytest.mark.slow
+def test_a_reply_chain_five_thousand_deep_renders_and_its_deepest_permalink_works(  # type: ignore[no-untyped-def]
+    browser, parlour: str, blog: str, db_url: str, tmp_path: Path
+) -> None:
+    from playwright.sync_api import expect
+
+    from parlour.domain.model import Status
+    from parlour.services import lifecycle
+    from parlour.store import sites as site_store
+    from parlour.store import threads as thread_store
+
+    ctx = open_context(Settings(database=served_database(db_url, tmp_path), secret="widget"))
+    try:
+        with ctx.db.write() as tx:
+            site = site_store.get_site(tx, "blog")
+            assert site is not None
+            thread = thread_store.get_or_create_thread(tx, "blog", "/post", "A post", None, ctx.now())
+            parent = None
+            for depth in range(5001):
+                author = lifecycle.Author(key=f"a:{depth}", ip_hash="ip", name=f"Level{depth}")
+                text = lifecycle.Text(f"Depth {depth}", f"<p>Depth {depth}</p>")
+                parent = lifecycle.create(tx, site, thread, parent, author, text, Status.PUBLISHED, ctx.now())
+            assert parent is not None
+            deepest = parent.id
+    finally:
+        ctx.close()
+    errors: list[str] = []
+    page = browser.new_context().new_page()
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(f"{blog}#comment-{deepest}")
+    target = page.locator(f"#comment-{deepest}")
+    expect(target).to_have_class("comment target", timeout=30_000)
+    expect(target).to_be_in_viewport()
+    expect(target.locator(".to")).to_have_text("replying to Level4999")
+    assert errors == []
+    nojs = page.context.new_page()
+    nojs.goto(f"{parlour}/comments.html?site=blog&thread=/post")
+    expect(nojs.locator("#comment-1")).to_contain_text("Depth 0")
+
+
+FIND_SCRIPT_SURFACES = """() => {
+  const found = [];
+  const walk = (root) => {
+    for (const el of root.querySelectorAll('*')) {
+      for (const attr of el.attributes) {
+        const name = attr.name.toLowerCase();
+        const value = attr.value.replace(/[\\s\\u0000-\\u001f]/g, '').toLowerCase();
+        if (name.startsWith('on')) found.push(`${el.tagName} ${name}`);
+        if (/^(javascript|vbscript|data:text\\/html)/.test(value)) found.push(`${el.tagName} ${name}=${value.slice(0, 40)}`);
+      }
+      if (['SCRIPT', 'IFRAME', 'OBJECT', 'EMBED', 'BASE', 'META', 'FORM'].includes(el.tagName) && el.closest('.body')) {
+        found.push(`<${el.tagName}> inside a comment`);
+      }
+      if (el.shadowRoot) walk(el.shadowRoot);
+    }
+  };
+  walk(document);
+  return {found, pwned: window.__pwned === 1};
+}"""
+
+
+@pytest.mark.slow
+def test_a_hostile_corpus_runs_no_script_in_the_widget_the_no_js_page_or_the_desk(  # type: ignore[no-untyped-def]
+    browser, parlour: str, blog: str, db_url: str, tmp_path: Path
+) -> None:
+    """Over 150 hostile inputs from the classes of public XSS cheat sheets, as bodies and
+    names, rendered by the widget (another origin), /comments.html and the desk pages."""
+    from playwright.sync_api import expect
+
+    from parlour.services import accounts
+    from xss_corpus import corpus
+
+    inputs = corpus()
+    assert len(inputs) >= 150
+    tops: list[int] = []
+    posted = 0
+    for i, payload in enumerate(inputs):
+        fields: dict[str, Any] = {"author_name": payload if len(payload) <= 80 else f"Reader {i}"}
+        if len(tops) >= 40:
+            fields["parent_id"] = tops[i % 40]
+        origin = blog.rsplit("/", 1)[0]
+        answer = httpx.post(
+            parlour + "/api/v1/comments",
+            json={"site": "blog", "thread": "/post", "body": payload, **fields},
+            headers={"Origin": origin},
+        )
+        if answer.status_code == 422:  # refused outright (a NUL, say): nothing to show
+            continue
+        assert answer.status_code == 201, answer.text
+        posted += 1
+        if "parent_id" not in fields:
+            tops.append(answer.json()["comment"]["id"])
+    assert posted >= 150
+    ctx = open_context(Settings(database=served_database(db_url, tmp_path), secret="widget"))
+    try:
+        accounts.create_user(ctx, "wren@blog.example", "correct horse battery", is_owner=True)
+    finally:
+        ctx.close()
+
+    dialogs: list[str] = []
+    context = browser.new_context()
+    context.on("page", lambda p: p.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss())))
+    page = context.new_page()
+    page.goto(blog)
+    expect(page.locator("#parlour-comments li.comment").first).to_be_visible()
+    expect(page.locator("#parlour-comments li.comment")).to_have_count(posted, timeout=20_000)
+    for item in page.locator("#parlour-comments li.comment .body").all()[:40]:
+        item.hover()  # mouse-over handlers, if any got through
+    pages = [
+        f"{parlour}/comments.html?site=blog&thread=/post",
+        f"{parlour}/comments.html?site=blog&thread=/post&limit=200",
+    ]
+    desk = context.new_page()
+    desk.goto(parlour.replace("127.0.0.1", "localhost") + "/desk/sign-in")
+    desk.locator("form[action='/desk/sign-in']").get_by_label("Email").fill("wren@blog.example")
+    desk.get_by_label("Password").fill("correct horse battery")
+    desk.get_by_role("button", name="Sign in", exact=True).click()
+    expect(desk.locator("h1")).to_contain_text("Inbox")
+    base = parlour.replace("127.0.0.1", "localhost")
+    pages += [
+        f"{base}/desk/inbox",
+        f"{base}/desk/search?q=script",
+        f"{base}/desk/search?q=img",
+        f"{base}/desk/posts",
+    ]
+    checked = [page]
+    for url in pages:
+        other = desk if "/desk/" in url else context.new_page()
+        other.goto(url)
+        other.wait_for_load_state("load")
+        result = other.evaluate(FIND_SCRIPT_SURFACES)
+        assert result == {"found": [], "pwned": False}, url
+        checked.append(other)
+    result = page.evaluate(FIND_SCRIPT_SURFACES)
+    assert result == {"found": [], "pwned": False}
+    assert dialogs == []

@@ -16,6 +16,8 @@ from fastapi import FastAPI
 from starlette.middleware import Middleware
 
 from parlour import __version__
+from parlour.services import inbox
+from parlour.services.consumers import ConsumerWorker
 from parlour.services.context import Context, open_context
 from parlour.services.mail import MailWorker
 from parlour.settings import Settings
@@ -51,15 +53,22 @@ def create_app(settings: Settings | None = None, context: Context | None = None)
         # Everything made at start lives as long as the process: keep it out of the
         # garbage collector's full passes, which otherwise walk it again and again.
         gc.freeze()
-        mailer = MailWorker(app.state.ctx)
+        ctx: Context = app.state.ctx
+        ctx.start_push()
+        worker = ConsumerWorker(ctx.db, [inbox.CONSUMER], ctx.now)
+        ctx.threads.listen(lambda _changes: worker.wake())
+        worker.start()
+        mailer = MailWorker(ctx)
         mailer.start()
         try:
             yield
         finally:
             await mailer.stop()
-            await app.state.ctx.live.close()
+            await worker.stop()
+            await ctx.live.close()
+            ctx.stop_push()
             if owned:
-                app.state.ctx.close()
+                ctx.close()
 
     origins = _AppOrigins()
     table = routes()

@@ -11,6 +11,8 @@ import dataclasses
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
+from functools import lru_cache
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +34,11 @@ class Settings:
     port: int = field(default=8000, metadata={"doc": "Port `parlour serve` listens on."})
     workers: int = field(default=1, metadata={"doc": "Server processes started by `parlour serve`."})
     public_url: str = field(
-        default="", metadata={"doc": "The URL readers reach Parlour at (used in snippets)."}
+        default="",
+        metadata={
+            "doc": "The URL readers reach Parlour at. Every absolute link Parlour makes (sign-in mails, "
+            "snippets) is built from it, never from a request's Host; sign-in links need it."
+        },
     )
     secret: str = field(
         default="",
@@ -64,6 +70,9 @@ class Settings:
     comment_rate_limit: int = field(
         default=10, metadata={"doc": "Comments per minute from one address (0 turns the limit off)."}
     )
+    preview_rate_limit: int = field(
+        default=60, metadata={"doc": "Previews per minute from one address, per process (0 turns it off)."}
+    )
     reader_rate_limit: int = field(
         default=30, metadata={"doc": "Reader identities issued per hour to one address (0 turns it off)."}
     )
@@ -93,7 +102,18 @@ class Settings:
         },
     )
     trust_proxy: bool = field(
-        default=False, metadata={"doc": "Take the client address from X-Forwarded-For (behind a proxy)."}
+        default=False,
+        metadata={
+            "doc": "Take the client address from X-Forwarded-For (and the scheme from X-Forwarded-Proto), "
+            "but only from a proxy in PARLOUR_TRUSTED_PROXIES."
+        },
+    )
+    trusted_proxies: str = field(
+        default="127.0.0.1/32, ::1/128",
+        metadata={
+            "doc": "With PARLOUR_TRUST_PROXY: the proxies' networks (CIDRs, separated by commas or spaces). "
+            "Anyone else's X-Forwarded-* headers are ignored."
+        },
     )
     log_level: str = field(default="info", metadata={"doc": "Log level: debug, info, warning, error."})
 
@@ -129,7 +149,7 @@ class Settings:
             if getattr(self, name) <= 0:
                 raise SettingsError(f"PARLOUR_{name.upper()} must be a positive number")
         for name in [
-            "dedupe_window", "comment_rate_limit", "reader_rate_limit", "cache_max_bytes", "sign_in_rate_limit",
+            "dedupe_window", "comment_rate_limit", "reader_rate_limit", "preview_rate_limit", "cache_max_bytes", "sign_in_rate_limit",
         ]:  # fmt: skip
             if getattr(self, name) < 0:
                 raise SettingsError(f"PARLOUR_{name.upper()} must not be negative")
@@ -154,8 +174,18 @@ class Settings:
             raise SettingsError("PARLOUR_MAIL_FROM must be one line")
         if self.smtp_url and not self.smtp_url.startswith(("smtp://", "smtps://")):
             raise SettingsError("PARLOUR_SMTP_URL must be an smtp:// or smtps:// URL")
+        try:
+            self.proxy_networks()
+        except ValueError as exc:
+            raise SettingsError(
+                f"PARLOUR_TRUSTED_PROXIES must be a list of networks (CIDRs): {exc}"
+            ) from None
         if self.log_level.lower() not in {"debug", "info", "warning", "error"}:
             raise SettingsError("PARLOUR_LOG_LEVEL must be debug, info, warning or error")
+
+    def proxy_networks(self) -> tuple[IPv4Network | IPv6Network, ...]:
+        """PARLOUR_TRUSTED_PROXIES, parsed."""
+        return _networks(self.trusted_proxies)
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with some fields changed, validated again."""
@@ -193,3 +223,8 @@ def _parse(name: str, kind: Any, raw: str) -> Any:
 def documented_settings() -> list[tuple[str, str, Any]]:
     """(variable, description, default) for every setting, for docs and `parlour check`."""
     return [("PARLOUR_" + f.name.upper(), f.metadata.get("doc", ""), f.default) for f in fields(Settings)]
+
+
+@lru_cache(maxsize=8)
+def _networks(text: str) -> tuple[IPv4Network | IPv6Network, ...]:
+    return tuple(ip_network(part, strict=False) for part in text.replace(",", " ").split())

@@ -108,6 +108,14 @@ class EditWindowClosed(ParlourError):
     default_message = "The time for editing or deleting this comment has passed."
 
 
+class EditNeedsReview(ParlourError):
+    kind = "forbidden"
+    default_message = (
+        "This site reviews such changes before they are shown, so the comment was left as it was. "
+        "Post the new text as a reply instead, or ask the writer."
+    )
+
+
 class OriginNotAllowed(ParlourError):
     kind = "forbidden"
     default_message = "This site does not accept comments from that origin."
@@ -117,6 +125,9 @@ class OriginNotAllowed(ParlourError):
 class UnknownSite(ParlourError):
     kind = "not_found"
     default_message = "There is no site with that id."
+
+    def __init__(self, site_id: str) -> None:
+        super().__init__(f"There is no site with id {site_id!r}.", site=site_id)
 
 
 class UnknownComment(ParlourError):
@@ -153,6 +164,19 @@ class AccountExists(ParlourError):
 class SetupDone(ParlourError):
     kind = "conflict"
     default_message = "This Parlour already has an owner. Sign in instead."
+
+
+class NameTaken(ParlourError):
+    kind = "conflict"
+    default_message = "That name looks like the writer's. Please choose another."
+
+
+class PublicUrlMissing(ParlourError):
+    kind = "conflict"
+    default_message = (
+        "Sign-in links need PARLOUR_PUBLIC_URL, the address readers reach Parlour at. "
+        "Sign in with your password, or ask whoever runs Parlour to set it."
+    )
 
 
 class SiteExists(ParlourError):
@@ -224,6 +248,11 @@ class CommentRejected(InvalidInput):
 
 class WeakPassword(InvalidInput):
     default_message = "Choose a password of at least 10 characters."
+
+
+class PreviewTooComplex(ParlourError):
+    kind = "invalid"
+    default_message = "This text takes too long to preview; simplify its formatting."
 
 
 class RateLimited(ParlourError):

@@ -5,6 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+MAX_ID = 2**62  # ids are 64-bit in the database; anything larger is refused, not overflowed
+
+
+def is_id(value: object) -> bool:
+    """Could this be a stored row's id? (An int from 1 to MAX_ID.)"""
+    return type(value) is int and 1 <= value <= MAX_ID
+
 
 class Status(StrEnum):
     """Where a comment stands. Only `published` comments are shown with their text."""
@@ -120,3 +127,22 @@ class Actor:
 
     def is_writer_of(self, site_id: str) -> bool:
         return self.writer_site == site_id
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One change, as written to the event record in the same transaction as the change.
+
+    Kinds: posted (created and shown), held (created, awaiting review), published
+    (approved from the queue), refused (rejected or spam), edited, removed, restored,
+    hearted, pinned, answered (inbox: no reply needed, or needed again), locked (the
+    thread opened or closed), site_changed (every page of the site changed).
+    """
+
+    id: int
+    tx_id: int
+    kind: str
+    site_id: str
+    thread_id: int | None
+    comment_id: int | None
+    created_at: int

@@ -21,7 +21,7 @@ from parlour.domain import errors
 from parlour.domain.model import Role, User
 from parlour.services import mail
 from parlour.services.context import Context
-from parlour.store import IntegrityError
+from parlour.store import IntegrityError, serialize_on
 from parlour.store import accounts as store
 from parlour.store import sites as site_store
 
@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 SETUP_META_KEY = "owner_set_up"
 LINK_MINUTES = 15
 ATTEMPT_WINDOW_MS = 15 * 60_000
+KNOWN_ADDRESS_MS = 90 * 86_400_000  # an address the account signed in from stays known this long
 MIN_PASSWORD = 10
 _hasher = PasswordHasher()
 # Verified against when the email is unknown, so a wrong email costs as long as a wrong password.
@@ -111,36 +112,43 @@ def give_role(ctx: Context, email: object, site_id: str, role: Role) -> User:
         if found is None:
             raise errors.UnknownAccount(field="email")
         if site_id not in store.all_site_ids(tx):
-            raise errors.UnknownSite(f"There is no site with id {site_id!r}.", site=site_id)
+            raise errors.UnknownSite(site_id)
         store.set_role(tx, found[0].id, site_id, role)
         return found[0]
 
 
-def _attempt(ctx: Context, keys: list[tuple[str, int]]) -> None:
-    """Count an attempt against each key, refusing it when one is over its limit.
+def _attempt(ctx: Context, keys: list[tuple[str, int]]) -> list[int]:
+    """Count an attempt against each key, refusing it when one is over its limit; returns
+    the ids of the attempt's rows (a successful sign-in forgets them: it never counts).
 
-    The attempt is recorded before the (slow) password check, so attempts sent all at once
-    are counted too. Old attempts are pruned on the way.
+    The attempt is recorded before the (slow) password check, so attempts sent all at
+    once are counted too; transactions naming the same key take turns (`serialize_on`),
+    so on PostgreSQL as on SQLite exactly `limit` attempts get through, never more. Old
+    attempts are pruned on the way.
     """
     if not ctx.settings.sign_in_rate_limit:
-        return
+        return []
     now = ctx.now()
     with ctx.db.write() as tx:
-        store.prune_attempts(tx, now - ATTEMPT_WINDOW_MS)
+        serialize_on(tx, *(key for key, _ in keys))
+        store.prune_attempts(tx, now - ATTEMPT_WINDOW_MS, now - KNOWN_ADDRESS_MS)
         for key, limit in keys:
             if store.count_attempts(tx, key, now - ATTEMPT_WINDOW_MS) >= limit:
                 raise errors.RateLimited(
                     "Too many sign-in attempts. Please wait 15 minutes and try again.", retry_after=900
                 )
-        for key, _ in keys:
-            store.record_attempt(tx, key, now)
+        return [store.record_attempt(tx, key, now) for key, _ in keys]
 
 
 def _password_limits(ctx: Context, email: str, ip_hash: str) -> list[tuple[str, int]]:
-    """Per account from this address; per account overall, much higher, so a stranger
-    cannot lock the owner out from elsewhere; per address, across accounts."""
+    """Per account from this address, and per address across accounts. Per account from
+    anywhere too (much higher), except from an address the account has signed in from
+    before: a stranger's failures elsewhere never lock the owner out at her own desk."""
     limit = ctx.settings.sign_in_rate_limit
-    return [(f"pw:{email}:{ip_hash}", limit), (f"pw:{email}", 10 * limit), (f"ip:{ip_hash}", 3 * limit)]
+    keys = [(f"pw:{email}:{ip_hash}", limit), (f"ip:{ip_hash}", 3 * limit)]
+    with ctx.db.read() as tx:
+        known = store.has_attempt(tx, f"known:{email}:{ip_hash}")
+    return keys if known else [*keys, (f"pw:{email}", 10 * limit)]
 
 
 def _link_limits(ctx: Context, email: str, ip_hash: str) -> list[tuple[str, int]]:
@@ -151,9 +159,10 @@ def _link_limits(ctx: Context, email: str, ip_hash: str) -> list[tuple[str, int]
 
 
 def sign_in(ctx: Context, email: object, password: object, ip_hash: str) -> User:
-    """Check a password. Failures count against the account and the address."""
+    """Check a password. Failures count against the account and the address; a success
+    counts against nothing, and marks the address as one the account uses."""
     address = normalise_email(email) if isinstance(email, str) and "@" in email else ""
-    _attempt(ctx, _password_limits(ctx, address, ip_hash))
+    attempt = _attempt(ctx, _password_limits(ctx, address, ip_hash))
     with ctx.db.read() as tx:
         found = store.get_user_by_email(tx, address) if address else None
     stored = found[1] if found else None
@@ -166,7 +175,10 @@ def sign_in(ctx: Context, email: object, password: object, ip_hash: str) -> User
         raise errors.SignInFailed()
     user = found[0]
     with ctx.db.write() as tx:
+        store.forget_attempts(tx, attempt)
         store.clear_attempts(tx, f"pw:{address}:{ip_hash}")  # her own failures from here
+        store.clear_attempts(tx, f"known:{address}:{ip_hash}")
+        store.record_attempt(tx, f"known:{address}:{ip_hash}", ctx.now())
         if _hasher.check_needs_rehash(stored):
             store.set_password_hash(tx, user.id, _hasher.hash(str(password)))
     return user
@@ -176,9 +188,16 @@ def _link_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def send_sign_in_link(ctx: Context, email: object, ip_hash: str, base_url: str) -> None:
+def send_sign_in_link(ctx: Context, email: object, ip_hash: str) -> None:
     """Email a one-time sign-in link, if the account exists. The answer is the same
-    either way, so the form does not tell strangers who has an account."""
+    either way, so the form does not tell strangers who has an account.
+
+    The link is built from PARLOUR_PUBLIC_URL only, never from the request: a forged
+    `Host` header must not turn a real token into a link to someone else's server.
+    """
+    base_url = ctx.settings.public_url
+    if not base_url:
+        raise errors.PublicUrlMissing()
     address = normalise_email(email)
     _attempt(ctx, _link_limits(ctx, address, ip_hash))
     token = secrets.token_urlsafe(32)
@@ -230,9 +249,24 @@ def session_user(ctx: Context, token: str | None) -> User | None:
         return None
     with ctx.db.read() as tx:
         user = store.get_user(tx, user_id)
-    if user is None or user.session_epoch != epoch:
+        revoked = store.is_revoked(tx, _token_hash(token))
+    if user is None or user.session_epoch != epoch or revoked:
         return None
     return user
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def sign_out(ctx: Context, token: str | None) -> None:
+    """End this session on the server too: the cookie, if kept or copied, no longer works."""
+    user = session_user(ctx, token)
+    if user is None or token is None:
+        return
+    issued = int(token[3:].rpartition(".")[0].split(".")[2])
+    with ctx.db.write() as tx:
+        store.revoke_token(tx, _token_hash(token), issued + ctx.settings.session_days * 86_400_000, ctx.now())
 
 
 def sign_out_everywhere(ctx: Context, user: User) -> None:

@@ -62,7 +62,7 @@ def run_checks(settings: Settings) -> list[Problem]:
     if not settings.public_url:
         problems.append(
             Problem(
-                "P005", "warning", "PARLOUR_PUBLIC_URL is not set; the desk's snippets and sign-in links use the address of each request.",
+                "P005", "warning", "PARLOUR_PUBLIC_URL is not set: sign-in links cannot be sent, and the desk's snippets show a placeholder address.",
                 "Set PARLOUR_PUBLIC_URL to the address readers reach Parlour at, e.g. https://comments.example.com.",
             )
         )  # fmt: skip

@@ -12,10 +12,14 @@ from dataclasses import dataclass, field
 
 from parlour.domain.model import Site
 from parlour.services.clock import now_ms
+from parlour.services.directory import ThreadDirectory
+from parlour.services.limits import SlidingWindow
 from parlour.services.live import LiveFeed
 from parlour.services.security import Signer
 from parlour.settings import Settings
 from parlour.store import Database, IntegrityError, sites
+from parlour.store.changes import ChangeListener
+from parlour.store.database import Change
 from parlour.store.hot import HotReads
 
 SECRET_META_KEY = "secret"
@@ -135,6 +139,11 @@ class SiteDirectory:
     def invalidate(self) -> None:
         self._loaded_at = float("-inf")
 
+    def changed(self, changes: set[Change]) -> None:
+        """A site changed, in this process or another (thread None: the whole site)."""
+        if not changes or any(thread is None for _, thread in changes):
+            self.invalidate()
+
 
 @dataclass
 class Context:
@@ -146,10 +155,35 @@ class Context:
     pages: PageCache
     sites: SiteDirectory = field(repr=False)
     hot: HotReads = field(repr=False)
+    threads: ThreadDirectory = field(repr=False)
     live: LiveFeed = field(repr=False)
+    previews: SlidingWindow = field(default_factory=SlidingWindow, repr=False)
     now: Callable[[], int] = now_ms  # milliseconds since the epoch; replaceable for demos and tests
+    _push: ChangeListener | None = field(default=None, repr=False)
+    _push_users: int = field(default=0, repr=False)
+
+    def start_push(self) -> None:
+        """Start hearing of other processes' changes, so cached reads need no query.
+
+        Until it runs, and whenever it is cut off, every read asks the database. Servers
+        start it in their lifespan; several apps sharing one context (tests) share it.
+        """
+        self._push_users += 1
+        if self._push is None:
+            self._push = ChangeListener(self.db, self.threads.changed, self.threads.lost, self.threads.ready)
+            self._push.start()
+
+    def stop_push(self) -> None:
+        self._push_users = max(0, self._push_users - 1)
+        if self._push_users == 0 and self._push is not None:
+            self._push.stop()
+            self._push = None
+            self.threads.lost()
 
     def close(self) -> None:
+        if self._push is not None:
+            self._push.stop()
+            self._push = None
         self.hot.close()
         self.db.dispose()
 
@@ -177,12 +211,19 @@ def open_context(settings: Settings, db: Database | None = None) -> Context:
     """Open the database (already migrated) and build the context for this process."""
     db = db or Database(settings.database)
     directory = SiteDirectory(db)
+    hot = HotReads(db)
+    threads = ThreadDirectory(hot)
+    live = LiveFeed(db, directory.get, now_ms, settings.live_poll_ms / 1000)
+    db.on_commit(threads.changed)  # this process's own writes, at commit
+    threads.listen(directory.changed)
+    threads.listen(live.changed)
     return Context(
         settings=settings,
         db=db,
         signer=Signer(instance_secret(settings, db)),
         pages=PageCache(settings.cache_max_bytes),
         sites=directory,
-        hot=HotReads(db),
-        live=LiveFeed(db, directory.get, now_ms, settings.live_poll_ms / 1000),
+        hot=hot,
+        threads=threads,
+        live=live,
     )

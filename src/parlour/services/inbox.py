@@ -9,20 +9,48 @@ from __future__ import annotations
 
 import re
 import statistics
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit
 
 from parlour.domain import errors
-from parlour.domain.model import Actor, User
-from parlour.services import accounts, posting
+from parlour.domain.model import Actor, Event, User
+from parlour.services import accounts, lifecycle, posting
 from parlour.services.context import Context
-from parlour.store import audit
+from parlour.services.views import on_site
+from parlour.store import Tx, events
+from parlour.store import comments as comment_store
 from parlour.store import inbox as store
 from parlour.store.inbox import InboxItem
 
 INBOX_LIMIT = 200
+
+
+class InboxConsumer:
+    """Keeps the `inbox` table from the event record.
+
+    Whatever happened to a comment (posted, approved, removed, restored, marked "no
+    reply needed", answered by a reply of the writer's), the comment and its parent are
+    checked again: in the inbox if waiting for the writer, out of it if not. Acting the
+    same way on every kind keeps this correct for kinds added later.
+    """
+
+    name = "inbox"
+
+    def handle(self, tx: Tx, batch: Sequence[Event]) -> None:
+        seen: set[int] = set()
+        for event in batch:
+            if event.comment_id is None or event.comment_id in seen:
+                continue
+            seen.add(event.comment_id)
+            store.refresh(tx, event.comment_id)
+            parent = store.parent_of(tx, event.comment_id)
+            if parent is not None:
+                store.refresh(tx, parent)
+
+
+CONSUMER = InboxConsumer()
 # A question to the writer: a question mark, or a question word opening a sentence.
 _QUESTION = re.compile(
     r"\?|(?:^|[.!]\s+)(?:how|what|why|when|where|which|who|do you|did you|could you|would you|can you|"
@@ -42,19 +70,16 @@ def waiting(ctx: Context, user: User, site_id: str | None = None) -> list[InboxI
     if site_id is not None:
         accounts.require_site(ctx, user, site_id)
         sites = [site_id]
-    with ctx.db.read() as tx:
-        items = store.list_unanswered(tx, sites, INBOX_LIMIT)
+    with ctx.db.read() as tx:  # true at once, even while the consumer catches up
+        items = store.list_unanswered(tx, sites, INBOX_LIMIT, events.cursor(tx, CONSUMER.name))
     return [_safe_link(ctx, item) for item in items]
 
 
 def _safe_link(ctx: Context, item: InboxItem) -> InboxItem:
     """Keep the post's address only when it is on one of the site's origins: the first
     commenter sends it, and the desk should not link the writer to just any page."""
-    site = ctx.sites.get(item.site_id)
-    url = item.thread_url
-    if url and (site is None or "://".join(urlsplit(url)[:2]) not in site.origins):
-        return replace(item, thread_url=None)
-    return item
+    url = on_site(ctx.sites.get(item.site_id), item.thread_url)
+    return item if url == item.thread_url else replace(item, thread_url=url)
 
 
 def _thread_for(ctx: Context, user: User, comment_id: int) -> tuple[str, str]:
@@ -75,30 +100,31 @@ def reply(ctx: Context, user: User, comment_id: int, body: object, ip_hash: str)
     """Answer a comment as the writer; it leaves the inbox."""
     site_id, thread_key = _thread_for(ctx, user, comment_id)
     posted = posting.post_comment(
-        ctx, _as_writer(site_id, ip_hash), posting.NewComment(site_id, thread_key, body, parent_id=comment_id)
+        ctx,
+        _as_writer(site_id, ip_hash),
+        posting.NewComment(site_id, thread_key, body, parent_id=comment_id),
+        who=lifecycle.Audit(user.id, "reply"),
     )
-    with ctx.db.write() as tx:
-        audit.record(tx, site_id, user.id, "reply", posted.comment["id"], None, ctx.now())
     return posted.comment
 
 
 def heart(ctx: Context, user: User, comment_id: int, on: bool, ip_hash: str) -> dict[str, Any]:
     """The writer's heart (shown as "liked by the author")."""
     site_id, _ = _thread_for(ctx, user, comment_id)
-    result = posting.set_heart(ctx, _as_writer(site_id, ip_hash), comment_id, on)
-    with ctx.db.write() as tx:
-        audit.record(tx, site_id, user.id, "heart" if on else "unheart", comment_id, None, ctx.now())
-    return result
+    who = lifecycle.Audit(user.id, "heart" if on else "unheart")
+    return posting.set_heart(ctx, _as_writer(site_id, ip_hash), comment_id, on, who)
 
 
 def mark_done(ctx: Context, user: User, comment_id: int, done: bool = True) -> None:
     """ "No reply needed": the comment leaves the inbox (or comes back)."""
-    site_id, _ = _thread_for(ctx, user, comment_id)
+    _thread_for(ctx, user, comment_id)
     with ctx.db.write() as tx:
-        store.set_inbox_done(tx, comment_id, done)
-        audit.record(
-            tx, site_id, user.id, "no_reply_needed" if done else "reply_needed", comment_id, None, ctx.now()
-        )
+        found = comment_store.get_comment_and_site(tx, comment_id)
+        if found is None:
+            raise errors.UnknownComment()
+        comment, site_id = found
+        who = lifecycle.Audit(user.id, "no_reply_needed" if done else "reply_needed")
+        lifecycle.mark_answered(tx, comment, site_id, done, ctx.now(), who)
 
 
 @dataclass(frozen=True, slots=True)

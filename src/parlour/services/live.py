@@ -1,15 +1,15 @@
 """New comments as they are published, for the widget's event stream (Server-Sent Events).
 
-Every process keeps its own listeners and polls the database for comments published in
-the last few seconds (`published_at`: posted, or approved by a moderator), once per
-PARLOUR_LIVE_POLL_MS, only while someone listens. The
+Every process keeps its own listeners and reads the event record (store/events.py) for
+comments shown since its last look ("posted", or "published" from the queue), through a
+cursor of its own, only while someone listens. It looks when any process commits a
+change (the thread directory tells it) and at least once per PARLOUR_LIVE_POLL_MS. The
 database is the one place all processes share, so a comment posted through any process
-(or any server) reaches every listener, on SQLite and PostgreSQL alike, with no broker.
-One indexed query a second per process costs nothing next to one per listener.
+reaches every listener, on SQLite and PostgreSQL alike, with no broker.
 
-Polling looks back over a window rather than "after the last id": ids are handed out
-before commit, so on PostgreSQL a comment can become visible after a newer one. Comments
-already sent are remembered for the window and not sent twice.
+On PostgreSQL event ids are handed out before commit, so an event can become visible
+after a newer one: each look reaches LATE_IDS ids back, and events already sent are
+remembered and not sent twice. On SQLite ids commit in order.
 """
 
 from __future__ import annotations
@@ -19,25 +19,26 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
 from parlour.domain.model import Site
 from parlour.services.views import comment_on
-from parlour.store import Database
+from parlour.store import Database, events
 from parlour.store import comments as store
+from parlour.store.database import Change
 
 log = logging.getLogger(__name__)
 
-LOOKBACK_MS = 30_000  # how late a commit may become visible and still be sent
-QUEUE_MAX = 200
-T = TypeVar("T")  # a listener this far behind is dropped; its browser reconnects
+LOOKBACK_MS = 30_000  # a page connecting gets what was published this long before
+LATE_IDS = 500  # PostgreSQL: how far back each look reaches for events committed late
+QUEUE_MAX = 200  # a listener this far behind is dropped; its browser reconnects
 
 
 @dataclass(eq=False)
 class Listener:
     site: str
     thread: str
-    after: int = 0  # the newest comment id the page had: the catch-up sends only newer ones
+    after: int | None = None  # the newest comment id the page had: the catch-up sends only newer ones
     joined: int = 0  # when the page connected (ms)
     sent: set[int] = field(default_factory=set)  # ids sent on this stream, never twice
     queue: asyncio.Queue[dict[str, Any] | None] = field(default_factory=lambda: asyncio.Queue(QUEUE_MAX))
@@ -59,27 +60,30 @@ class LiveFeed:
         self._now = now
         self._interval = interval
         self._listeners: dict[tuple[str, str], set[Listener]] = {}
-        self._sent: dict[int, int] = {}  # comment id -> published_at, for the lookback window
-        self._since = 0
+        self._seen: set[int] = set()  # event ids already sent, within LATE_IDS of the cursor
+        self._cursor = 0  # the newest event id looked at
         self._task: asyncio.Task[None] | None = None
+        self._woken: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     @contextlib.asynccontextmanager
     async def listen(self, site: str, thread: str, after: int | None = None) -> AsyncIterator[Listener]:
         """A listener for comments of one thread published from now on, while the block
         runs; with `after`, first those of the last moments newer than that id (published
         between the page's first read and this connection), read fresh from the database."""
-        listener = Listener(site, thread, after or 0, self._now())
-        if after is not None:
-            for _, _, _, _, event in await self._off_loop(
-                lambda: self._fetch(self._now() - LOOKBACK_MS, (site, thread))
-            ):
-                if event["id"] > after:
-                    listener.sent.add(event["id"])
-                    listener.queue.put_nowait(event)
+        listener = Listener(site, thread, after, self._now())
         self._listeners.setdefault((site, thread), set()).add(listener)
         if self._task is None or self._task.done():
-            self._since = self._now() - LOOKBACK_MS
-            self._task = asyncio.get_running_loop().create_task(self._run())
+            self._loop = asyncio.get_running_loop()
+            self._woken = asyncio.Event()
+            self._task = self._loop.create_task(self._run())
+        if after is not None:  # listening already: what comes now is not missed
+            recent = await self._db.run(lambda: self._fetch(self._now() - LOOKBACK_MS, (site, thread)))
+            for _, _, _, _, event in recent:
+                if event["id"] > after and event["id"] not in listener.sent:
+                    listener.sent.add(event["id"])
+                    with contextlib.suppress(asyncio.QueueFull):
+                        listener.queue.put_nowait(event)
         try:
             yield listener
         finally:
@@ -89,45 +93,71 @@ class LiveFeed:
                 if not group:
                     del self._listeners[(site, thread)]
 
-    @property
-    def listeners(self) -> int:
-        return sum(len(group) for group in self._listeners.values())
+    def changed(self, _changes: set[Change]) -> None:
+        """Something was committed (by any process): look now. Safe from any thread."""
+        loop, woken = self._loop, self._woken
+        if self._listeners and loop is not None and woken is not None and not loop.is_closed():
+            with contextlib.suppress(RuntimeError):  # the loop is closing
+                loop.call_soon_threadsafe(woken.set)
 
     async def _run(self) -> None:
-        """Poll while anyone listens; stop when the last listener leaves."""
+        """Look while anyone listens; stop when the last listener leaves."""
+        assert self._woken is not None
+        try:  # from a little back: a page that just connected has its catch-up for older ones
+            last = await self._db.run(self._last_event)
+            self._cursor, self._seen = max(0, last - LATE_IDS), set()
+        except Exception:
+            log.exception("live feed: could not start")
+            self._task = None
+            return
         while self._listeners:
             try:
                 await self.poll()
-            except Exception:  # a failed poll (database restarting) is retried next tick
+            except Exception:  # a failed look (database restarting) is retried next time
                 log.exception("live feed: polling failed")
-            await asyncio.sleep(self._interval)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._woken.wait(), self._interval)
+            self._woken.clear()
         self._task = None
 
     async def poll(self) -> None:
-        """Send every listener the comments of its thread published since the last poll."""
-        since = self._since
-        rows = await self._off_loop(lambda: self._fetch(since))
-        self._since = self._now() - LOOKBACK_MS
-        for cid, published_at, site, key, event in rows:
-            if cid in self._sent:
+        """Send every listener the comments of its thread shown since the last look."""
+        start = self._cursor if self._db.is_sqlite else max(0, self._cursor - LATE_IDS)
+        rows = await self._db.run(lambda: self._shown_since(start))
+        for event_id, event_at, cid, site, key, event in rows:
+            self._cursor = max(self._cursor, event_id)
+            if event_id in self._seen:
                 continue
-            self._sent[cid] = published_at
+            self._seen.add(event_id)
             for listener in self._listeners.get((site, key), ()):
                 # What the page had, or the catch-up sent, is skipped; a comment published
                 # since it connected is sent even with an older id (approved later).
-                if cid in listener.sent or (cid <= listener.after and published_at < listener.joined):
+                old = event_at < listener.joined and (listener.after is None or cid <= listener.after)
+                if cid in listener.sent or old:
                     continue
                 listener.sent.add(cid)
                 try:
                     listener.queue.put_nowait(event)
                 except asyncio.QueueFull:
                     listener.dropped = True
-        horizon = self._since - LOOKBACK_MS
-        self._sent = {cid: at for cid, at in self._sent.items() if at >= horizon}
+        floor = self._cursor - LATE_IDS
+        self._seen = {e for e in self._seen if e > floor}
 
-    async def _off_loop(self, work: Callable[[], T]) -> T:
-        """Database work: inline on SQLite (sub-millisecond), in a thread on PostgreSQL."""
-        return work() if self._db.in_process else await asyncio.to_thread(work)
+    def _last_event(self) -> int:
+        with self._db.read() as tx:
+            return events.last_id(tx)
+
+    def _shown_since(self, event_id: int) -> list[tuple[int, int, int, str, str, dict[str, Any]]]:
+        """(event id, event time, comment id, site, thread key, public comment) of
+        comments shown by events after `event_id`."""
+        with self._db.read() as tx:
+            found = store.published_by_events(tx, event_id)
+        out = []
+        for eid, at, c, site_id, key in found:
+            site = self._site_of(site_id)
+            if site is not None:
+                out.append((eid, at, c.id, site_id, key, comment_on(c, site)))
+        return out
 
     def _fetch(
         self, since: int, thread: tuple[str, str] | None = None

@@ -65,11 +65,6 @@ async def deliver(ctx: Context, message: store.Message) -> None:
     )
 
 
-async def _off_loop(ctx: Context, work: Callable[[], T]) -> T:
-    """Database work from the worker: inline on SQLite, in a thread on PostgreSQL."""
-    return work() if ctx.db.in_process else await asyncio.to_thread(work)
-
-
 def _write(ctx: Context, change: Callable[[Tx], T]) -> Callable[[], T]:
     def work() -> T:
         with ctx.db.write() as tx:
@@ -86,10 +81,10 @@ async def send_due(ctx: Context) -> int:
         with ctx.db.read() as tx:
             return store.any_due(tx, now, now - CLAIM_STALE_MS)
 
-    if not await _off_loop(ctx, due):
+    if not await ctx.db.run(due):
         return 0
-    claimed = await _off_loop(
-        ctx, _write(ctx, lambda tx: store.claim(tx, now, now - CLAIM_STALE_MS, CLAIM_BATCH))
+    claimed = await ctx.db.run(
+        _write(ctx, lambda tx: store.claim(tx, now, now - CLAIM_STALE_MS, CLAIM_BATCH))
     )
     sent = 0
     for message in claimed:
@@ -100,10 +95,10 @@ async def send_due(ctx: Context) -> int:
             retry_at = ctx.now() + (delay if message.attempts < MAX_ATTEMPTS else 10 * 365 * 86_400_000)
             log.warning("Mail to %s failed (attempt %d): %s", message.recipient, message.attempts, exc)
             error = str(exc)
-            await _off_loop(ctx, _write(ctx, partial(_failed, message.id, error, retry_at)))
+            await ctx.db.run(_write(ctx, partial(_failed, message.id, error, retry_at)))
             continue
         done = ctx.now()
-        await _off_loop(ctx, _write(ctx, partial(_sent, message.id, done)))
+        await ctx.db.run(_write(ctx, partial(_sent, message.id, done)))
         sent += 1
     return sent
 

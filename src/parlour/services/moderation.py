@@ -1,24 +1,21 @@
-"""Moderation: what happens to a reader's comment as it arrives, and what moderators do.
+"""Moderation: what moderators do from the desk.
 
-A comment arriving on a site goes through, in order: the thread must be open (not
-locked, not past the site's `close_after_days`); its author must not be blocked; words
-the site rejects refuse it; then it is held for review when the site holds everything,
-when it is the reader's first comment on a `first_comment` site, when it has a word the
-site holds, or more links than the site allows. The writer's own comments skip all this.
-A held comment is shown to nobody but its author (who is told it awaits review) until a
-moderator approves it.
+The queue of held comments, approve / reject / spam, removing and restoring comments,
+locking threads, blocking readers, and the per-site settings. What happens to a comment
+as it arrives (held, refused, published) is services/admission.py; every change to a
+comment goes through services/lifecycle.py, which writes the audit line in the same
+transaction.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from parlour.domain import errors
-from parlour.domain.model import Actor, Moderation, Site, Status, Thread, User
-from parlour.services import accounts, rules
+from parlour.domain.model import Comment, Moderation, Status, User
+from parlour.services import accounts, lifecycle, rules
 from parlour.services.context import Context
 from parlour.store import Tx, audit
 from parlour.store import comments as comment_store
@@ -28,47 +25,7 @@ from parlour.store import threads as thread_store
 from parlour.store.moderation import Block, Held
 
 QUEUE_LIMIT = 500
-_LINK = re.compile(r"<a\s", re.IGNORECASE)
 BLOCK_KINDS = ("reader", "email", "address")
-
-
-def _has_word(text: str, words: Sequence[str]) -> str | None:
-    lowered = text.lower()
-    for word in words:
-        if re.search(r"(?<!\w)" + re.escape(word.lower()) + r"(?!\w)", lowered):
-            return word
-    return None
-
-
-def check_open(site: Site, thread: Thread, now: int) -> None:
-    """Refuse comments on a locked thread, or one older than the site keeps threads open."""
-    if thread.locked:
-        raise errors.ThreadLocked()
-    if site.close_after_days is not None and now - thread.created_at > site.close_after_days * 86_400_000:
-        raise errors.ThreadLocked(
-            "This conversation is closed to new comments.", closed_after_days=site.close_after_days
-        )
-
-
-def check_author(tx: Tx, site: Site, actor: Actor, email: str | None, now: int) -> None:
-    """Refuse a blocked reader: by identity, email, or address."""
-    if store.is_blocked(tx, site.id, actor.ip_hash, actor.reader_id, email.lower() if email else None, now):
-        raise errors.ReaderBlocked()
-
-
-def arriving_status(tx: Tx, site: Site, body: str, html: str, author_key: str) -> Status:
-    """Published or held, for a reader's comment; refused (an error) for a rejected word."""
-    if _has_word(body, site.rejected_words):
-        raise errors.CommentRejected(field="body")
-    if site.moderation is Moderation.HOLD_ALL:
-        return Status.PENDING
-    if _has_word(body, site.held_words):
-        return Status.PENDING
-    if site.max_links is not None and len(_LINK.findall(html)) > site.max_links:
-        return Status.PENDING
-    if site.moderation is Moderation.FIRST_COMMENT and not store.has_published(tx, site.id, author_key):
-        return Status.PENDING
-    return Status.PUBLISHED
 
 
 # What moderators do, from the desk.
@@ -106,33 +63,49 @@ def decide(ctx: Context, user: User, comment_ids: Sequence[int], action: str, re
                 raise errors.UnknownComment()
             if item[1] not in allowed:
                 raise errors.NotPermitted("You do not have access to that.")
+        now = ctx.now()
         for item in found:
             assert item is not None
             comment, site_id = item
-            if comment.status is not Status.PENDING:
-                continue
-            store.set_status(tx, comment.id, status, ctx.now())
+            who = lifecycle.Audit(user.id, action, reason or None)
             if status is Status.PUBLISHED:
-                if comment.parent_id is not None:
-                    comment_store.change_reply_count(tx, comment.parent_id, +1)
-                thread_store.bump_thread(tx, comment.thread_id, +1)
-            audit.record(tx, site_id, user.id, action, comment.id, reason or None, ctx.now())
-            changed += 1
+                changed += lifecycle.publish(tx, comment, site_id, now, who)
+            else:
+                changed += lifecycle.refuse(tx, comment, site_id, status, now, who)
     return changed
 
 
-def remove(ctx: Context, user: User, comment_id: int, reason: str = "") -> None:
-    """Remove a published comment as a moderator: a placeholder keeps its replies."""
-    from parlour.services import posting  # posting imports this module
-
-    with ctx.db.read() as tx:
-        found = comment_store.get_comment_and_site(tx, comment_id)
+def _moderated_comment(ctx: Context, tx: Tx, user: User, comment_id: int) -> tuple[Comment, str]:
+    """A comment (locked until the transaction ends) on a site this user moderates."""
+    found = comment_store.get_comment_and_site(tx, comment_id)
     if found is None:
         raise errors.UnknownComment()
     accounts.require_site(ctx, user, found[1])
-    posting.remove_comment(ctx, Actor(ip_hash="desk", writer_site=found[1]), comment_id, None)
+    return found
+
+
+def remove(ctx: Context, user: User, comment_id: int, reason: str = "") -> None:
+    """Remove a published comment as a moderator: a placeholder keeps its replies, and
+    its text is kept (unseen) so that it can be restored."""
     with ctx.db.write() as tx:
-        audit.record(tx, found[1], user.id, "remove", comment_id, reason or None, ctx.now())
+        comment, site_id = _moderated_comment(ctx, tx, user, comment_id)
+        lifecycle.remove(
+            tx,
+            comment,
+            site_id,
+            ctx.now(),
+            erase=False,
+            who=lifecycle.Audit(user.id, "remove", reason or None),
+        )
+
+
+def restore(ctx: Context, user: User, comment_id: int, reason: str = "") -> bool:
+    """Show again a comment a moderator removed; False if it was already shown."""
+    with ctx.db.write() as tx:
+        comment, site_id = _moderated_comment(ctx, tx, user, comment_id)
+        return lifecycle.restore(
+            tx, comment, site_id, ctx.now(), who=lifecycle.Audit(user.id, "restore", reason or None)
+        )
 
 
 def set_thread_locked(
@@ -143,9 +116,8 @@ def set_thread_locked(
         thread = thread_store.get_thread(tx, site_id, key)
         if thread is None:
             raise errors.UnknownThread()
-        store.set_locked(tx, thread.id, locked)
-        thread_store.bump_thread(tx, thread.id)
-        audit.record(tx, site_id, user.id, "lock" if locked else "unlock", None, reason or key, ctx.now())
+        who = lifecycle.Audit(user.id, "lock" if locked else "unlock", reason or key)
+        lifecycle.lock(tx, thread, locked, ctx.now(), who)
 
 
 def block(
@@ -292,8 +264,8 @@ def save_settings(ctx: Context, user: User, site_id: str, settings: SiteSettings
             edit_window=None if settings.edit_window is None else settings.edit_window * 60,
             writer_heart=settings.writer_heart, writer_avatar=settings.writer_avatar,
         )  # fmt: skip
-        thread_store.bump_site_threads(tx, site_id)  # her name, heart and picture are on every page
-        audit.record(tx, site_id, user.id, "settings", None, None, ctx.now())
+        # her name, heart and picture are on every page
+        lifecycle.site_changed(tx, site_id, ctx.now(), lifecycle.Audit(user.id, "settings"))
     ctx.sites.invalidate()
 
 
@@ -301,9 +273,3 @@ def audit_entries(ctx: Context, user: User, limit: int = 200) -> list[audit.Entr
     """The latest actions on the user's sites, newest first."""
     with ctx.db.read() as tx:
         return audit.list_entries(tx, list(accounts.roles(ctx, user)), limit)
-
-
-def record(ctx: Context, user: User, site_id: str, action: str, reason: str | None = None) -> None:
-    """Write an action taken outside this module (creating a site) to the audit log."""
-    with ctx.db.write() as tx:
-        audit.record(tx, site_id, user.id, action, None, reason, ctx.now())

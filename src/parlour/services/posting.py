@@ -7,12 +7,12 @@ from typing import Any
 
 from parlour.domain import errors
 from parlour.domain.model import Actor, Comment, Site, Status
-from parlour.services import markup, moderation, rules
+from parlour.services import admission, lifecycle, markup, rules
 from parlour.services.context import Context
 from parlour.services.security import content_hash
 from parlour.services.sites import check_origin, known_site
-from parlour.services.views import comment_on
-from parlour.store import IntegrityError, Tx
+from parlour.services.views import comment_on, on_site
+from parlour.store import IntegrityError, Tx, serialize_on
 from parlour.store import comments as store
 from parlour.store import threads as thread_store
 
@@ -47,13 +47,28 @@ def author_key(actor: Actor, site_id: str, name: str | None, email: str | None) 
     return "a:" + content_hash(actor.ip_hash, name or "", email or "")[:32]
 
 
-def preview(ctx: Context, body: object) -> str:
-    """What `body` would look like posted: checked like a comment, rendered, sanitised."""
+def preview(ctx: Context, actor: Actor, body: object) -> str:
+    """What `body` would look like posted: checked like a comment, rendered, sanitised.
+
+    Nothing is stored, so the limit is counted in this process (`previews`); callers run
+    it off the event loop and bound how long they wait for it (web/api.py)."""
+    limit = ctx.settings.preview_rate_limit
+    if limit and not ctx.previews.allow(actor.ip_hash, limit, ctx.now()):
+        raise errors.RateLimited(limit=limit, per="minute", retry_after=60)
     return markup.render(rules.body(body, ctx.settings))
 
 
-def post_comment(ctx: Context, actor: Actor, new: NewComment, idempotency_key: str | None = None) -> Posted:
-    """Create a comment or reply; the same request again returns the first one (created=False)."""
+def post_comment(
+    ctx: Context,
+    actor: Actor,
+    new: NewComment,
+    idempotency_key: str | None = None,
+    who: lifecycle.Audit | None = None,
+) -> Posted:
+    """Create a comment or reply; the same request again returns the first one (created=False).
+
+    `who` names the desk user when the writer answers from her inbox (an audit line).
+    """
     settings = ctx.settings
     key = rules.thread_key(new.thread, settings)
     body = rules.body(new.body, settings)
@@ -81,10 +96,11 @@ def post_comment(ctx: Context, actor: Actor, new: NewComment, idempotency_key: s
                     return replay
             now = ctx.now()
             if not is_writer and settings.comment_rate_limit:
+                serialize_on(tx, f"comments:{actor.ip_hash}")  # posts at once from one address take turns
                 recent = store.count_recent_by_ip(tx, actor.ip_hash, now - 60_000)
                 if recent >= settings.comment_rate_limit:
                     raise errors.RateLimited(limit=settings.comment_rate_limit, per="minute", retry_after=60)
-            thread = thread_store.get_or_create_thread(tx, site.id, key, title, url, now)
+            thread = thread_store.get_or_create_thread(tx, site.id, key, title, on_site(site, url), now)
             parent = _parent(tx, new.parent_id, thread.id)
             since = now - settings.dedupe_window * 1000
             duplicate = store.find_recent_duplicate(tx, thread.id, new.parent_id, akey, body_hash, since)
@@ -98,36 +114,21 @@ def post_comment(ctx: Context, actor: Actor, new: NewComment, idempotency_key: s
                 return _posted(ctx, site, duplicate, akey, created=False, with_token=proven)
             status = Status.PUBLISHED
             if not is_writer:
-                moderation.check_open(site, thread, now)
-                moderation.check_author(tx, site, actor, email, now)
-                status = moderation.arriving_status(tx, site, body, html, akey)
-            comment = store.insert_comment(
-                tx,
-                thread_id=thread.id,
-                parent_id=parent.id if parent else None,
-                root_id=(parent.root_id or parent.id) if parent else None,
-                depth=parent.depth + 1 if parent else 0,
-                author_name=None if is_writer else name,
-                author_email=None if is_writer else email,
-                author_key=akey,
+                admission.check_name(site, name)
+                admission.check_open(site, thread, now)
+                admission.check_author(tx, site, actor, email, now)
+                status = admission.status_for(tx, site, body, html, akey)
+            author = lifecycle.Author(
+                key=akey,
                 ip_hash=actor.ip_hash,
+                name=None if is_writer else name,
+                email=None if is_writer else email,
                 is_writer=is_writer,
-                body=body,
-                body_hash=body_hash,
-                html=html,
-                status=status.value,
-                pinned=False,
-                hearts=0,
-                liked_by_writer=False,
-                reply_count=0,
-                created_at=now,
-                published_at=now if status is Status.PUBLISHED else None,
             )
-            published = status is Status.PUBLISHED  # a held comment changes no page yet
-            if parent is not None and published:
-                store.change_reply_count(tx, parent.id, +1)
-            thread_store.fill_details(tx, thread, title, url)
-            thread_store.bump_thread(tx, thread.id, +1 if published else 0)
+            thread_store.fill_details(tx, thread, title, on_site(site, url))
+            comment = lifecycle.create(
+                tx, site, thread, parent, author, lifecycle.Text(body, html), status, now, who=who
+            )
             if idempotency_key is not None:
                 store.insert_idempotent(tx, site.id, idempotency_key, fingerprint, comment.id, now)
             return _posted(ctx, site, comment, akey, created=True)
@@ -210,19 +211,19 @@ def edit_comment(
         as_writer = _authorise_author(ctx, actor, comment, site, token)
         if as_writer and not comment.is_writer:
             raise errors.NotPermitted("The writer may remove a reader's comment, not rewrite it.")
-        if comment.status is not Status.PUBLISHED:
-            raise errors.CommentRemoved()
-        if text != comment.body:
-            store.update_comment(
-                tx, comment_id, body=text, html=html, body_hash=content_hash(text), edited_at=ctx.now()
-            )
-            thread_store.bump_thread(tx, comment.thread_id)
-        updated = store.get_comment(tx, comment_id)
-        assert updated is not None
+        thread = thread_store.get_thread_by_id(tx, comment.thread_id)
+        assert thread is not None
+        if not as_writer:
+            admission.check_author(tx, site, actor, comment.author_email, ctx.now())
+        updated = lifecycle.edit(
+            tx, site, thread, comment, lifecycle.Text(text, html), ctx.now(), by_writer=as_writer
+        )
         return comment_on(updated, site)
 
 
-def remove_comment(ctx: Context, actor: Actor, comment_id: int, token: str | None) -> dict[str, Any]:
+def remove_comment(
+    ctx: Context, actor: Actor, comment_id: int, token: str | None, who: lifecycle.Audit | None = None
+) -> dict[str, Any]:
     """Remove a comment, leaving its replies in place under a placeholder.
 
     A reader deleting their own comment takes its text with it; when the writer removes
@@ -232,47 +233,29 @@ def remove_comment(ctx: Context, actor: Actor, comment_id: int, token: str | Non
         comment, site = _load(ctx, tx, comment_id)
         check_origin(site, actor)
         as_writer = _authorise_author(ctx, actor, comment, site, token)
-        if comment.status is Status.PUBLISHED:
-            values: dict[str, Any] = {"status": Status.REMOVED.value, "pinned": False}
-            if not as_writer:
-                values.update(body="", html="", author_name=None, author_email=None, body_hash="")
-            store.update_comment(tx, comment_id, **values)
-            if comment.parent_id is not None:
-                store.change_reply_count(tx, comment.parent_id, -1)
-            thread_store.bump_thread(tx, comment.thread_id, -1)
+        lifecycle.remove(tx, comment, site.id, ctx.now(), erase=not as_writer, who=who)
         updated = store.get_comment(tx, comment_id)
         assert updated is not None
         return comment_on(updated, site)
 
 
-def set_heart(ctx: Context, actor: Actor, comment_id: int, on: bool) -> dict[str, Any]:
+def set_heart(
+    ctx: Context, actor: Actor, comment_id: int, on: bool, who: lifecycle.Audit | None = None
+) -> dict[str, Any]:
     """A reader's heart (once per reader identity), or the writer's, which shows as hers."""
     if actor.reader_id is None and actor.writer_site is None:
         raise errors.ReaderRequired()
     with ctx.db.write() as tx:
         comment, site = _load(ctx, tx, comment_id)
         check_origin(site, actor)
-        if comment.status is not Status.PUBLISHED:
-            raise errors.CommentRemoved()
-        if actor.writer_site is not None:
-            if not actor.is_writer_of(site.id):
-                raise errors.NotPermitted("That writer token belongs to another site.")
-            changed = comment.liked_by_writer != on
-            if changed:
-                store.update_comment(tx, comment_id, liked_by_writer=on)
-            hearts, hearted = comment.hearts, on
-        else:
-            assert actor.reader_id is not None
-            if on:
-                changed = store.add_heart(tx, comment_id, actor.reader_id, ctx.now())
-            else:
-                changed = store.remove_heart(tx, comment_id, actor.reader_id)
-            hearts = store.recount_hearts(tx, comment_id) if changed else comment.hearts
-            hearted = on
-        if changed:
-            thread_store.bump_thread(tx, comment.thread_id)
-        liked = on if actor.writer_site is not None else comment.liked_by_writer
-        return {"id": comment_id, "hearts": hearts, "liked_by_writer": liked, "hearted": hearted}
+        if actor.writer_site is not None and not actor.is_writer_of(site.id):
+            raise errors.NotPermitted("That writer token belongs to another site.")
+        as_writer = actor.writer_site is not None
+        _, hearts = lifecycle.heart(
+            tx, comment, site.id, None if as_writer else actor.reader_id, on, ctx.now(), who
+        )
+        liked = on if as_writer else comment.liked_by_writer
+        return {"id": comment_id, "hearts": hearts, "liked_by_writer": liked, "hearted": on}
 
 
 def issue_reader(ctx: Context, actor: Actor) -> str:
@@ -290,6 +273,8 @@ def issue_reader(ctx: Context, actor: Actor) -> str:
     with ctx.db.write() as tx:
         now = ctx.now()
         limit = ctx.settings.reader_rate_limit
+        if limit:
+            serialize_on(tx, f"readers:{actor.ip_hash}")
         if limit and store.count_recent_readers(tx, actor.ip_hash, now - 3_600_000) >= limit:
             raise errors.RateLimited(
                 "Too many new reader identities from this address; try again in an hour.",
@@ -308,13 +293,7 @@ def set_pinned(ctx: Context, actor: Actor, comment_id: int, on: bool) -> dict[st
         check_origin(site, actor)
         if not actor.is_writer_of(site.id):
             raise errors.NotPermitted("Only the site's writer may pin comments.")
-        if comment.status is not Status.PUBLISHED:
-            raise errors.CommentRemoved()
-        if comment.parent_id is not None:
-            raise errors.InvalidInput("Only top-level comments can be pinned.", field="comment_id")
-        if comment.pinned != on:
-            store.update_comment(tx, comment_id, pinned=on)
-            thread_store.bump_thread(tx, comment.thread_id)
+        lifecycle.pin(tx, comment, site.id, on, ctx.now())
         updated = store.get_comment(tx, comment_id)
         assert updated is not None
         return comment_on(updated, site)

@@ -1,9 +1,10 @@
 """Reading threads: pages of top-level comments with their replies nested, and counts.
 
 This is the hot path. A page is rendered to JSON bytes once and cached per process,
-keyed by the thread's version, which every write bumps; a read therefore costs one
-indexed query (does the site exist, what is the thread's version) plus a dictionary
-lookup, and stays correct across processes and databases.
+keyed by the thread's version, which every write bumps. The thread's id, version and
+count come from the thread directory (services/directory.py), which every process keeps
+true by hearing of every change; a cached read therefore costs two dictionary look-ups
+and no query, and stays correct across processes and databases.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 import orjson
 
 from parlour.domain import errors
-from parlour.domain.model import Comment, Site, Sort, Status, Thread
+from parlour.domain.model import MAX_ID, Comment, Site, Sort, Status, Thread
 from parlour.services import rules
 from parlour.services.context import Context, RenderedPage
 from parlour.services.views import comment_on, public_thread
@@ -27,6 +28,7 @@ from parlour.store import sites as site_store
 from parlour.store import threads as thread_store
 
 MAX_COUNT_THREADS = 100
+MAX_NEST = 32  # levels of nesting in a page; deeper replies list under their ancestor there
 PERMALINK_MAX_TOPS = 2000
 
 
@@ -73,8 +75,8 @@ def page_query(
         raise errors.InvalidParameter("sort must be oldest, newest or top.", field="sort") from None
     limit_ = _int(limit, "limit", settings.page_size, settings.page_max)
     replies_ = _int(replies_limit, "replies_limit", settings.replies_size, settings.replies_max)
-    root_ = None if root is None else _int(root, "root", 0, 2**62)
-    until_ = None if until is None or root_ is not None else _int(until, "until", 0, 2**62)
+    root_ = None if root is None else _int(root, "root", 0, MAX_ID)
+    until_ = None if until is None or root_ is not None else _int(until, "until", 0, MAX_ID)
     after = None
     if cursor:
         after = _decode_cursor(cursor, sort_, root_)
@@ -85,7 +87,7 @@ def _site_param(site: str | None) -> str:
     if not site:
         raise errors.InvalidParameter("The site parameter is required.", field="site")
     if not rules.is_site_id(site):
-        raise errors.UnknownSite(f"There is no site with id {site!r}.", site=site)
+        raise errors.UnknownSite(site)
     return site
 
 
@@ -118,7 +120,7 @@ def _decode_cursor(cursor: str, sort: Sort, root: int | None) -> tuple[int, ...]
             and data.get("s") == (sort.value if root is None else "replies")
             and data.get("r") == root
             and isinstance(key, list)
-            and all(type(k) is int and 0 <= k <= 2**62 for k in key)
+            and all(type(k) is int and 0 <= k <= MAX_ID for k in key)
             and len(key) == (1 if root is not None else 3 if sort is Sort.TOP else 2)
         )
     except (ValueError, TypeError, KeyError, binascii.Error, orjson.JSONDecodeError):
@@ -128,12 +130,22 @@ def _decode_cursor(cursor: str, sort: Sort, root: int | None) -> tuple[int, ...]
     return tuple(key)
 
 
-def locate(ctx: Context, query: PageQuery) -> Thread | None:
+async def locate(ctx: Context, query: PageQuery) -> Thread | None:
     """The thread a page belongs to (None for a page nobody has commented on yet)."""
-    site_exists, thread = ctx.hot.site_thread(query.site, query.thread)
-    if not site_exists:
-        raise errors.UnknownSite(f"There is no site with id {query.site!r}.", site=query.site)
-    return thread
+    found = await _threads(ctx, query.site, [query.thread])
+    return found[query.thread]
+
+
+async def _threads(ctx: Context, site: str, keys: Sequence[str]) -> dict[str, Thread | None]:
+    """These threads of a site, from the thread directory when it knows them all (no
+    query), else from the database (inline on SQLite, off the event loop on PostgreSQL)."""
+    found = ctx.threads.cached(site, keys)
+    if isinstance(found, dict):
+        return found
+    exists, loaded = await ctx.db.run(lambda: ctx.threads.load(site, keys))
+    if not exists:
+        raise errors.UnknownSite(site)
+    return loaded
 
 
 def cached_page(ctx: Context, thread: Thread | None, query: PageQuery) -> RenderedPage | None:
@@ -166,7 +178,7 @@ def build_page(ctx: Context, thread: Thread | None, query: PageQuery) -> dict[st
         else:
             comments, next_cursor = _top_page(tx, fresh.id, query, extended)
     return {
-        "thread": public_thread(site.id, fresh.key, fresh),
+        "thread": public_thread(site.id, fresh.key, fresh, site),
         "comments": _nest(
             comments,
             site,
@@ -251,6 +263,11 @@ def _nest(
     """Build the tree. Comments whose parent is not in the list stay at the top level
     (top-level comments, or the first replies of a reply page, which carry `parent_id`).
 
+    A chain of replies nests at most MAX_NEST levels: deeper replies are listed, in
+    order, among the replies of their ancestor at that level (each keeps its true
+    `parent_id`), so a chain thousands deep stays a shallow document (JSON encoders and
+    templates have recursion limits; the widget shows such replies flat anyway).
+
     With `replies_limit`, each top-level comment keeps its first replies and, when there
     are more, a `replies_cursor` for the rest (`?root=ID&cursor=...`); `extended` raises
     that limit for some roots (a permalink's conversation).
@@ -260,6 +277,8 @@ def _nest(
     the published replies may still come on a later page, and need their parent.
     """
     nodes: dict[int, dict[str, Any]] = {}
+    level: dict[int, int] = {}  # how deep each node sits in the document
+    holder: dict[int, int] = {}  # where a node's replies go: itself, or its ancestor at MAX_NEST
     published: dict[int, bool] = {}
     out: list[dict[str, Any]] = []
     shown: dict[int, tuple[int, int]] = {}  # root id -> (replies kept, id of the last kept)
@@ -274,11 +293,17 @@ def _nest(
         node = comment_on(c, site)
         nodes[c.id] = node
         published[c.id] = c.status is Status.PUBLISHED
-        parent = nodes.get(c.parent_id) if c.parent_id is not None else None
-        if parent is not None:
-            parent["replies"].append(node)
+        parent_id = holder.get(c.parent_id) if c.parent_id is not None else None
+        if parent_id is not None:
+            nodes[parent_id]["replies"].append(node)
+            level[c.id] = level[parent_id] + 1
         else:
             out.append(node)
+            level[c.id] = 0
+        if level[c.id] < MAX_NEST:
+            holder[c.id] = c.id
+        elif parent_id is not None:
+            holder[c.id] = parent_id
     if replies_limit is not None:
         for node in out:
             rid = node["id"]
@@ -286,21 +311,34 @@ def _nest(
     return [n for n in out if not complete or n["id"] in more or _keep(n, published)]
 
 
-def _keep(node: dict[str, Any], published: dict[int, bool]) -> bool:
-    """Drop removed comments with nothing published under them, recursively."""
-    node["replies"] = [r for r in node["replies"] if _keep(r, published)]
-    return published[node["id"]] or bool(node["replies"])
+def _keep(top: dict[str, Any], published: dict[int, bool]) -> bool:
+    """Drop removed comments with nothing published under them, at any depth.
+
+    "Under" follows the true `parent_id`, not the document (past MAX_NEST, replies sit
+    beside their parents), and it is a loop, not recursion: chains may be thousands deep.
+    """
+    nodes: list[dict[str, Any]] = []
+    stack = [top]
+    while stack:
+        node = stack.pop()
+        nodes.append(node)
+        stack.extend(node["replies"])
+    alive = {node["id"]: published[node["id"]] for node in nodes}
+    for node in sorted(nodes, key=lambda n: n["id"], reverse=True):  # a reply is newer than its parent
+        if alive[node["id"]] and node["parent_id"] in alive:
+            alive[node["parent_id"]] = True
+    for node in nodes:
+        node["replies"] = [r for r in node["replies"] if alive[r["id"]]]
+    return alive[top["id"]]
 
 
-def events_target(ctx: Context, site: str | None, thread: str | None) -> tuple[str, str]:
+async def events_target(ctx: Context, site: str | None, thread: str | None) -> tuple[str, str]:
     """Check a request for a thread's live events: (site id, thread key)."""
     site = _site_param(site)
     if not thread:
         raise errors.InvalidParameter("The thread parameter is required.", field="thread")
     key = rules.thread_key(thread, ctx.settings)
-    exists, _ = ctx.hot.site_thread(site, key)
-    if not exists:
-        raise errors.UnknownSite(f"There is no site with id {site!r}.", site=site)
+    await _threads(ctx, site, [key])  # raises for an unknown site
     return site, key
 
 
@@ -311,10 +349,10 @@ def events_after(after: str | None) -> int | None:
         return None
     if after == "0":
         return 0
-    return _int(after, "after", 0, 2**62)
+    return _int(after, "after", 0, MAX_ID)
 
 
-def counts(ctx: Context, site: str | None, keys: Sequence[str]) -> dict[str, int]:
+async def counts(ctx: Context, site: str | None, keys: Sequence[str]) -> dict[str, int]:
     """Published comments per thread key; unknown keys count 0."""
     site = _site_param(site)
     if not keys:
@@ -322,7 +360,5 @@ def counts(ctx: Context, site: str | None, keys: Sequence[str]) -> dict[str, int
     if len(keys) > MAX_COUNT_THREADS:
         raise errors.InvalidParameter(f"Ask for at most {MAX_COUNT_THREADS} threads at once.", field="thread")
     checked = [rules.thread_key(k, ctx.settings) for k in keys]
-    exists, found = ctx.hot.counts(site, checked)
-    if not exists:
-        raise errors.UnknownSite(f"There is no site with id {site!r}.", site=site)
-    return found
+    found = await _threads(ctx, site, list(dict.fromkeys(checked)))
+    return {key: 0 if (thread := found[key]) is None else thread.comment_count for key in checked}

@@ -7,6 +7,7 @@ import unicodedata
 from urllib.parse import urlsplit
 
 from parlour.domain import errors
+from parlour.services.folding import has_invisible
 from parlour.settings import Settings
 
 # C0 controls other than tab, newline and carriage return, DEL, and lone surrogates
@@ -14,6 +15,14 @@ from parlour.settings import Settings
 _BAD_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _SITE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
+def storable_text(value: str, field: str) -> str:
+    """`value` if it has nothing a database cannot store (NUL and other C0 controls, lone
+    surrogates); for free text the desk takes, before anything else looks at it."""
+    if _BAD_CHARS.search(value):
+        raise errors.InvalidCharacters(field=field)
+    return value
 
 
 def _storable(text: str, field: str, what: str, limit: int, too_long: type[errors.InvalidInput]) -> str:
@@ -49,6 +58,10 @@ def name(value: object, settings: Settings) -> str | None:
     value = " ".join(value.split())
     if not value:
         return None
+    if has_invisible(value):  # a bidi override would carry onto the page and past the name
+        raise errors.InvalidCharacters(
+            "Names cannot have invisible or text-direction characters.", field="author_name"
+        )
     return _storable(value, "author_name", "name", settings.name_max, errors.NameTooLong)
 
 

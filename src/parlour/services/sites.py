@@ -4,15 +4,22 @@ from __future__ import annotations
 
 from parlour.domain import errors
 from parlour.domain.model import Actor, Site
-from parlour.services import rules
+from parlour.services import lifecycle, rules
 from parlour.services.context import Context
 from parlour.services.security import hash_writer_token, new_writer_token
 from parlour.store import Tx
 from parlour.store import sites as store
-from parlour.store import threads as thread_store
 
 
-def create_site(ctx: Context, site_id: str, name: str, writer_name: str, origins: list[str]) -> Site:
+def create_site(
+    ctx: Context,
+    site_id: str,
+    name: str,
+    writer_name: str,
+    origins: list[str],
+    who: lifecycle.Audit | None = None,
+) -> Site:
+    """A new site; `who` names the desk user who made it (an audit line)."""
     site_id = rules.site_id(site_id)
     clean = sorted({rules.origin(o) for o in origins})
     with ctx.db.write() as tx:
@@ -20,6 +27,7 @@ def create_site(ctx: Context, site_id: str, name: str, writer_name: str, origins
             raise errors.SiteExists(f"A site with id {site_id!r} already exists.")
         store.insert_site(tx, site_id, name or site_id, writer_name or "The writer", ctx.now())
         store.replace_origins(tx, site_id, clean)
+        lifecycle.site_changed(tx, site_id, ctx.now(), who)
         site = store.get_site(tx, site_id)
     ctx.sites.invalidate()
     assert site is not None
@@ -38,10 +46,9 @@ def update_site(
     with ctx.db.write() as tx:
         require_site(tx, site_id)
         store.update_site(tx, site_id, name=name, writer_name=writer_name)
-        if writer_name is not None:
-            thread_store.bump_site_threads(tx, site_id)  # her name is in every cached page
         if clean is not None:
             store.replace_origins(tx, site_id, clean)
+        lifecycle.site_changed(tx, site_id, ctx.now())  # her name is in every cached page
         site = store.get_site(tx, site_id)
     ctx.sites.invalidate()
     assert site is not None
@@ -62,14 +69,14 @@ def known_site(ctx: Context, site_id: str) -> Site:
     """A site from this process's directory (no query on the hot write path)."""
     site = ctx.sites.get(site_id)
     if site is None:
-        raise errors.UnknownSite(f"There is no site with id {site_id!r}.", site=site_id)
+        raise errors.UnknownSite(site_id)
     return site
 
 
 def require_site(tx: Tx, site_id: str) -> Site:
     site = store.get_site(tx, site_id)
     if site is None:
-        raise errors.UnknownSite(f"There is no site with id {site_id!r}.", site=site_id)
+        raise errors.UnknownSite(site_id)
     return site
 
 

@@ -7,6 +7,7 @@ comment keeps only its place in the tree.
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 from parlour.domain.model import Comment, Site, Status, Thread
 from parlour.services.clock import iso
@@ -51,12 +52,22 @@ def comment_on(comment: Comment, site: Site) -> dict[str, Any]:
     return public_comment(comment, site.writer_name, site.writer_heart, site.writer_avatar)
 
 
-def public_thread(site_id: str, key: str, thread: Thread | None) -> dict[str, Any]:
+def on_site(site: Site | None, url: str | None) -> str | None:
+    """`url` if it is on one of the site's own origins, else None.
+
+    A thread's address is sent by its first commenter, so nothing links to it unless it
+    points at the writer's own pages (checked again on the way out: origins change)."""
+    if not url or site is None:
+        return None
+    return url if "://".join(urlsplit(url)[:2]) in site.origins else None
+
+
+def public_thread(site_id: str, key: str, thread: Thread | None, site: Site | None = None) -> dict[str, Any]:
     return {
         "site": site_id,
         "key": key,
         "title": thread.title if thread else None,
-        "url": thread.url if thread else None,
+        "url": on_site(site, thread.url) if thread else None,
         "comment_count": thread.comment_count if thread else 0,
         "locked": thread.locked if thread else False,
     }

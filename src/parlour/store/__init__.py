@@ -2,7 +2,7 @@
 
 from sqlalchemy import text
 
-from parlour.store.database import Database, IntegrityError, Tx
+from parlour.store.database import Database, IntegrityError, Tx, serialize_on
 
 
 def ping(db: Database) -> bool:
@@ -11,4 +11,4 @@ def ping(db: Database) -> bool:
         return bool(tx.execute(text("SELECT 1")).scalar_one() == 1)
 
 
-__all__ = ["Database", "IntegrityError", "Tx", "ping"]
+__all__ = ["Database", "IntegrityError", "Tx", "ping", "serialize_on"]

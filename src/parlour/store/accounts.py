@@ -8,7 +8,7 @@ from sqlalchemy import delete, func, insert, select, update
 
 from parlour.domain.model import Role, User
 from parlour.store.database import Tx
-from parlour.store.schema import memberships, sign_in_attempts, sign_in_links, sites, users
+from parlour.store.schema import memberships, revoked_tokens, sign_in_attempts, sign_in_links, sites, users
 
 
 def _user(row: Any) -> User:
@@ -102,8 +102,23 @@ def use_sign_in_link(tx: Tx, token_hash: str, now: int) -> int | None:
     return None if user_id is None else int(user_id)
 
 
-def record_attempt(tx: Tx, key: str, now: int) -> None:
-    tx.execute(insert(sign_in_attempts).values(key=key, created_at=now))
+def record_attempt(tx: Tx, key: str, now: int) -> int:
+    result = tx.execute(
+        insert(sign_in_attempts).values(key=key, created_at=now).returning(sign_in_attempts.c.id)
+    )
+    return int(result.scalar_one())
+
+
+def forget_attempts(tx: Tx, ids: list[int]) -> None:
+    if ids:
+        tx.execute(delete(sign_in_attempts).where(sign_in_attempts.c.id.in_(ids)))
+
+
+def has_attempt(tx: Tx, key: str) -> bool:
+    return (
+        tx.execute(select(sign_in_attempts.c.id).where(sign_in_attempts.c.key == key).limit(1)).first()
+        is not None
+    )
 
 
 def count_attempts(tx: Tx, key: str, since: int) -> int:
@@ -115,5 +130,25 @@ def clear_attempts(tx: Tx, key: str) -> None:
     tx.execute(delete(sign_in_attempts).where(sign_in_attempts.c.key == key))
 
 
-def prune_attempts(tx: Tx, before: int) -> None:
-    tx.execute(delete(sign_in_attempts).where(sign_in_attempts.c.created_at < before))
+def prune_attempts(tx: Tx, before: int, known_before: int) -> None:
+    """Drop attempts older than `before`, and marks of known addresses (`known:` keys)
+    older than `known_before`."""
+    known = sign_in_attempts.c.key.startswith("known:")
+    tx.execute(
+        delete(sign_in_attempts).where(
+            ((sign_in_attempts.c.created_at < before) & ~known)
+            | ((sign_in_attempts.c.created_at < known_before) & known)
+        )
+    )
+
+
+def revoke_token(tx: Tx, token_hash: str, expires_at: int, now: int) -> None:
+    """End a token before it expires; expired entries are pruned on the way."""
+    tx.execute(delete(revoked_tokens).where(revoked_tokens.c.expires_at < now))
+    if not is_revoked(tx, token_hash):
+        tx.execute(insert(revoked_tokens).values(token_hash=token_hash, expires_at=expires_at))
+
+
+def is_revoked(tx: Tx, token_hash: str) -> bool:
+    found = tx.execute(select(revoked_tokens.c.token_hash).where(revoked_tokens.c.token_hash == token_hash))
+    return found.first() is not None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import namedtuple
 from collections.abc import Sequence
 from typing import Any
 
@@ -21,12 +22,13 @@ from sqlalchemy.orm import aliased
 
 from parlour.domain.model import Comment, Sort, Status
 from parlour.store.database import IntegrityError, Tx, driver_rows
-from parlour.store.schema import comments, hearts, idempotency_keys, readers, threads
+from parlour.store.schema import comments, events, hearts, idempotency_keys, readers, threads
 
 _SHOWN = (Status.PUBLISHED.value, Status.REMOVED.value)
 
 
 def _comment(row: Any) -> Comment:
+    """The one mapper from a stored comment row (by column name) to a Comment."""
     return Comment(
         id=row.id,
         thread_id=row.thread_id,
@@ -99,14 +101,12 @@ _COUNT_BY_IP = "SELECT count(*) FROM comments WHERE ip_hash = ? AND created_at >
 _CHANGE_REPLY_COUNT = "UPDATE comments SET reply_count = reply_count + ? WHERE id = ?"
 
 
+_Row = namedtuple("_Row", _COLUMNS.replace(" ", "").split(","))  # type: ignore[misc]
+
+
 def _comment_from(row: Sequence[Any]) -> Comment:
-    """A Comment from a row in `_COLUMNS` order."""
-    (cid, thread_id, parent_id, root_id, depth, name, email, akey, is_writer, body, html, status, pinned,
-     hearts_, liked, replies, created, edited) = row  # fmt: skip
-    return Comment(
-        cid, thread_id, parent_id, root_id, depth, name, email, akey, bool(is_writer), body, html,
-        Status(status), bool(pinned), hearts_, bool(liked), replies, created, edited,
-    )  # fmt: skip
+    """A Comment from a driver row in `_COLUMNS` order (through the one mapper, `_comment`)."""
+    return _comment(_Row(*row))
 
 
 def insert_comment(tx: Tx, **values: Any) -> Comment:
@@ -241,6 +241,33 @@ def recent_published(
     return [(_comment(r), r.site_id, r.thread_key, r.published_at) for r in tx.execute(query)]
 
 
+def published_by_events(
+    tx: Tx, after_event: int, limit: int = 1000
+) -> list[tuple[int, int, Comment, str, str]]:
+    """Comments shown (posted, or approved) by events after `after_event`, still shown
+    now: (event id, event time, comment, site id, thread key), by event id."""
+    query = (
+        select(
+            events.c.id.label("event_id"),
+            events.c.created_at.label("event_at"),
+            comments,
+            threads.c.site_id,
+            threads.c.key.label("thread_key"),
+        )
+        .select_from(events)
+        .join(comments, comments.c.id == events.c.comment_id)
+        .join(threads, threads.c.id == comments.c.thread_id)
+        .where(
+            events.c.id > after_event,
+            events.c.kind.in_(("posted", "published")),
+            comments.c.status == Status.PUBLISHED.value,
+        )
+        .order_by(events.c.id)
+        .limit(limit)
+    )
+    return [(r.event_id, r.event_at, _comment(r), r.site_id, r.thread_key) for r in tx.execute(query)]
+
+
 def count_replies_through(tx: Tx, root_id: int, comment_id: int) -> int:
     """How many shown replies under `root_id` come up to and including `comment_id`."""
     query = select(func.count()).where(
@@ -264,13 +291,6 @@ def remove_heart(tx: Tx, comment_id: int, reader_id: str) -> bool:
         delete(hearts).where(hearts.c.comment_id == comment_id, hearts.c.reader_id == reader_id)
     )
     return bool(result.rowcount)
-
-
-def has_heart(tx: Tx, comment_id: int, reader_id: str) -> bool:
-    query = select(hearts.c.comment_id).where(
-        hearts.c.comment_id == comment_id, hearts.c.reader_id == reader_id
-    )
-    return tx.execute(query).first() is not None
 
 
 def recount_hearts(tx: Tx, comment_id: int) -> int:

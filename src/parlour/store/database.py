@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import fcntl
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, TypeVar
 
+import anyio.to_thread
 from sqlalchemy import Connection, Engine, create_engine, event, exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
@@ -18,6 +19,15 @@ Tx = Connection
 """A connection inside a transaction, handed to the query functions in this package."""
 
 IntegrityError = exc.IntegrityError
+
+T = TypeVar("T")
+
+Change = tuple[str, int | None]
+"""(site id, thread id) of something a transaction changed; thread None: the whole site."""
+
+CommitListener = Callable[[set[Change]], None]
+
+WRITE_LOCK_TIMEOUT = 60.0  # seconds a writer waits for this process's turn before failing
 
 
 def normalise_url(url: str) -> str:
@@ -64,11 +74,24 @@ class Database:
         if self.is_sqlite:
             event.listen(self.engine, "connect", _sqlite_on_connect)
             event.listen(self.engine, "begin", _sqlite_on_begin)
+        self._commit_listeners: list[CommitListener] = []
 
-    @property
-    def in_process(self) -> bool:
-        """True when queries run inside this process (SQLite), with no network wait."""
-        return self.is_sqlite
+    def on_commit(self, listener: CommitListener) -> None:
+        """Call `listener` with what each write transaction changed, right after it commits."""
+        self._commit_listeners.append(listener)
+
+    async def run(self, work: Callable[[], T], *, heavy: bool = False) -> T:
+        """Run blocking database work from async code: the one place that decides how.
+
+        On SQLite the queries run in-process and take well under a millisecond, so `work`
+        runs right on the event loop (a hop to a thread costs more than the work: 2.7 ms
+        against 1.4 ms a post, measured). On PostgreSQL every query waits on the network,
+        so `work` runs in a worker thread and the loop goes on serving. `heavy` work
+        (a full page render, a search) goes to a thread on either database.
+        """
+        if self.is_sqlite and not heavy:
+            return work()
+        return await anyio.to_thread.run_sync(work)
 
     @property
     def dialect(self) -> str:
@@ -83,14 +106,31 @@ class Database:
     @contextmanager
     def write(self) -> Iterator[Tx]:
         """A transaction that commits when the block ends, or rolls back on error."""
+        changes: set[Change] = set()
         if self._write_lock is None:
             with self.engine.begin() as conn:
-                yield conn
-            return
-        with self._write_lock, self._process_lock(), self.engine.connect() as conn:
-            conn = conn.execution_options(parlour_write=True)
-            with conn.begin():
-                yield conn
+                conn.info[_CHANGES] = changes
+                try:
+                    yield conn
+                finally:
+                    conn.info.pop(_CHANGES, None)
+        else:
+            if not self._write_lock.acquire(timeout=WRITE_LOCK_TIMEOUT):
+                raise TimeoutError("Waited too long for this process's turn to write.")
+            try:
+                with self._process_lock(), self.engine.connect() as conn:
+                    conn = conn.execution_options(parlour_write=True)
+                    conn.info[_CHANGES] = changes
+                    try:
+                        with conn.begin():
+                            yield conn
+                    finally:
+                        conn.info.pop(_CHANGES, None)
+            finally:
+                self._write_lock.release()
+        if changes:
+            for listener in self._commit_listeners:
+                listener(changes)
 
     @contextmanager
     def _process_lock(self) -> Iterator[None]:
@@ -108,6 +148,31 @@ class Database:
         if self._lock_file is not None:
             self._lock_file.close()
             self._lock_file = None
+
+
+_CHANGES = "parlour_changes"
+
+
+def serialize_on(tx: Tx, *keys: str) -> None:
+    """Make write transactions that name the same key take turns until they end.
+
+    For check-then-write rules such as "at most N per address": on PostgreSQL, at read
+    committed, two transactions would both count before either writes, so each takes a
+    transaction-level advisory lock per key first (in sorted order: no deadlocks). On
+    SQLite one write transaction runs at a time already.
+    """
+    if tx.dialect.name == "sqlite":
+        return
+    for key in sorted(set(keys)):
+        driver_rows(tx, "SELECT pg_advisory_xact_lock(hashtextextended(?, 0))", (key,))
+
+
+def note_change(tx: Tx, site_id: str, thread_id: int | None) -> None:
+    """Note that this write transaction changed a thread (or, with None, a whole site);
+    `Database.on_commit` listeners hear of it once the transaction commits."""
+    changes = tx.info.get(_CHANGES)
+    if changes is not None:
+        changes.add((site_id, thread_id))
 
 
 def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:

@@ -5,14 +5,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import exists, select, update
+from sqlalchemy import delete, exists, func, insert, literal, select, tuple_, update
 from sqlalchemy.orm import aliased
 from sqlalchemy.sql.expression import Exists
 
 from parlour.domain.model import Status
 from parlour.store.comments import with_thread
-from parlour.store.database import Tx
-from parlour.store.schema import comments, threads
+from parlour.store.database import Tx, driver_rows
+from parlour.store.schema import comments, events, inbox, threads
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,33 +44,104 @@ def answered_by_writer() -> Exists:
     )
 
 
-def list_unanswered(tx: Tx, site_ids: Sequence[str], limit: int) -> list[InboxItem]:
+def list_unanswered(
+    tx: Tx, site_ids: Sequence[str], limit: int, consumed: tuple[int, int] = (0, 0)
+) -> list[InboxItem]:
     """Published reader comments on these sites with no reply from the writer and not
-    marked "no reply needed", oldest first."""
+    marked "no reply needed", oldest first.
+
+    Reads the `inbox` table (kept by the inbox consumer, services/inbox.py), so the cost
+    follows the number waiting, not the number of comments; plus the comments named by
+    events the consumer has not handled yet (after its cursor, `consumed`), and their
+    parents, so the list is true at once, however far behind the consumer is. Every
+    candidate is checked again here, so a comment answered a moment ago never shows."""
     if not site_ids:
         return []
-    query = (
-        with_thread(
-            threads.c.url,
-            comments.c.author_name,
-            comments.c.body,
-            comments.c.html,
-            comments.c.hearts,
-            comments.c.liked_by_writer,
-            comments.c.parent_id,
-            comments.c.created_at,
-        )
+    columns = (
+        threads.c.url,
+        comments.c.author_name,
+        comments.c.body,
+        comments.c.html,
+        comments.c.hearts,
+        comments.c.liked_by_writer,
+        comments.c.parent_id,
+        comments.c.created_at,
+    )
+    waiting = (
+        comments.c.is_writer.is_(False),
+        comments.c.status == Status.PUBLISHED.value,
+        comments.c.inbox_done.is_(False),
+        ~answered_by_writer(),
+    )
+    kept = (
+        with_thread(*columns)
+        .join(inbox, inbox.c.comment_id == comments.c.id)
+        .where(inbox.c.site_id.in_(site_ids), *waiting)
+        .order_by(inbox.c.created_at, inbox.c.comment_id)
+        .limit(limit)
+    )
+    unhandled = select(events.c.comment_id).where(
+        tuple_(events.c.tx_id, events.c.id) > tuple_(literal(consumed[0]), literal(consumed[1])),
+        events.c.comment_id.is_not(None),
+    )
+    parent = aliased(comments)
+    parents = select(parent.c.parent_id).where(parent.c.id.in_(unhandled), parent.c.parent_id.is_not(None))
+    fresh = (
+        with_thread(*columns)
         .where(
             threads.c.site_id.in_(site_ids),
+            comments.c.id.in_(unhandled.union(parents)),
+            ~exists().where(inbox.c.comment_id == comments.c.id),
+            *waiting,
+        )
+        .order_by(comments.c.created_at, comments.c.id)
+        .limit(limit)
+    )
+    found = {row[0]: InboxItem(*list(row)) for query in (kept, fresh) for row in tx.execute(query)}
+    return sorted(found.values(), key=lambda item: (item.created_at, item.id))[:limit]
+
+
+_WAITING = (
+    "SELECT t.site_id, c.created_at FROM comments c JOIN threads t ON t.id = c.thread_id "
+    "WHERE c.id = ? AND c.is_writer = ? AND c.status = 'published' AND c.inbox_done = ? AND NOT EXISTS ("
+    "SELECT 1 FROM comments r WHERE r.parent_id = c.id AND r.is_writer = ? AND r.status = 'published')"
+)
+
+
+def refresh(tx: Tx, comment_id: int) -> None:
+    """Put a comment in the inbox if it waits for the writer's answer, else take it out."""
+    rows = driver_rows(tx, _WAITING, (comment_id, False, False, True))
+    if rows:
+        site_id, created_at = rows[0]
+        if not driver_rows(tx, "SELECT 1 FROM inbox WHERE comment_id = ?", (comment_id,)):
+            driver_rows(
+                tx, "INSERT INTO inbox (comment_id, site_id, created_at) VALUES (?, ?, ?)",
+                (comment_id, site_id, created_at),
+            )  # fmt: skip
+    else:
+        driver_rows(tx, "DELETE FROM inbox WHERE comment_id = ?", (comment_id,))
+
+
+def parent_of(tx: Tx, comment_id: int) -> int | None:
+    rows = driver_rows(tx, "SELECT parent_id FROM comments WHERE id = ?", (comment_id,))
+    return rows[0][0] if rows else None
+
+
+def rebuild(tx: Tx) -> int:
+    """Fill the inbox from the comments as they are (after a bulk load); returns its size."""
+    tx.execute(delete(inbox))
+    waiting = (
+        select(comments.c.id, threads.c.site_id, comments.c.created_at)
+        .join(threads, threads.c.id == comments.c.thread_id)
+        .where(
             comments.c.is_writer.is_(False),
             comments.c.status == Status.PUBLISHED.value,
             comments.c.inbox_done.is_(False),
             ~answered_by_writer(),
         )
-        .order_by(comments.c.created_at, comments.c.id)
-        .limit(limit)
     )
-    return [InboxItem(*list(row)) for row in tx.execute(query)]
+    tx.execute(insert(inbox).from_select(["comment_id", "site_id", "created_at"], waiting))
+    return int(tx.execute(select(func.count()).select_from(inbox)).scalar_one())
 
 
 def set_inbox_done(tx: Tx, comment_id: int, done: bool) -> None:

@@ -241,3 +241,54 @@ blocks = Table(
     Column("created_at", BigInteger, nullable=False),
     Index("ix_blocks_site", "site_id", "kind", "value"),
 )
+
+# What happened to comments, threads and sites, one row per change, written in the same
+# transaction as the change (services/lifecycle.py). Consumers read it in order through
+# their own cursor (event_cursors); every process learns of changes from it (on
+# PostgreSQL a trigger made by migration 0008 also NOTIFYs `parlour_changes`).
+events = Table(
+    "events",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    # PostgreSQL: the writing transaction's id (pg_current_xact_id), which orders events
+    # by when they can become visible; SQLite: 0 (one writer at a time, ids in order).
+    Column("tx_id", BigInteger, nullable=False, default=0),
+    Column("kind", String(32), nullable=False),
+    Column("site_id", String(64), nullable=False),
+    Column("thread_id", Id),
+    Column("comment_id", Id),
+    Column("created_at", BigInteger, nullable=False),
+    # Consumers read in (tx_id, id) order on PostgreSQL; on SQLite tx_id is always 0 and
+    # the primary key is the order, so the index would only cost every post a page write.
+    Index("ix_events_order", "tx_id", "id").ddl_if(dialect="postgresql"),
+)
+
+# How far each durable consumer of `events` has read.
+event_cursors = Table(
+    "event_cursors",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("tx_id", BigInteger, nullable=False, default=0),
+    Column("event_id", BigInteger, nullable=False, default=0),
+    Column("updated_at", BigInteger, nullable=False),
+)
+
+# The writer's reply inbox: reader comments that may be waiting for her answer, kept by
+# the inbox consumer from `events`. The desk re-checks each row when it lists them.
+inbox = Table(
+    "inbox",
+    metadata,
+    Column("comment_id", Id, ForeignKey("comments.id", ondelete="CASCADE"), primary_key=True),
+    Column("site_id", String(64), nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Index("ix_inbox_site", "site_id", "created_at", "comment_id"),
+)
+
+# Desk sessions and widget tokens ended before they expire ("sign out"): the SHA-256 of
+# the token, kept until the token would have expired anyway.
+revoked_tokens = Table(
+    "revoked_tokens",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("expires_at", BigInteger, nullable=False),
+)

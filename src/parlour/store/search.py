@@ -7,12 +7,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, func, literal_column, select, text
+from sqlalchemy import ColumnElement, func, literal_column, select
 from sqlalchemy.orm import aliased
 
 from parlour.domain.model import Status
 from parlour.store.comments import with_thread
-from parlour.store.database import Tx
+from parlour.store.database import Tx, driver_rows
 from parlour.store.inbox import answered_by_writer
 from parlour.store.schema import comments, threads
 
@@ -46,8 +46,14 @@ def search_comments(
     status: Status | None = None,
     limit: int = 100,
 ) -> list[Found]:
-    """Comments on these sites matching all `words`, or all comments without words: newest
-    first, except best match first on PostgreSQL."""
+    """Comments on these sites matching all `words`, or all comments without words, newest
+    first (by id: comments are stored in the order they were written).
+
+    With words, the full-text index leads: on SQLite the FTS5 table drives the join (a
+    CROSS JOIN fixes the order: otherwise SQLite starts from the site's threads and tests
+    every comment, 170 ms against 1 ms at a million comments), and results come by id so
+    that no sort of every match is needed; on PostgreSQL by id too, as ranking recomputes
+    each matching row's vector (2.7 s for a common word at a million comments)."""
     if not site_ids:
         return []
     conditions: list[ColumnElement[bool]] = [threads.c.site_id.in_(site_ids)]
@@ -71,20 +77,44 @@ def search_comments(
     )
     words = words.strip()
     if not words:
-        query = query.order_by(comments.c.created_at.desc(), comments.c.id.desc())
+        query = query.order_by(comments.c.id.desc())
     elif tx.dialect.name == "sqlite":
-        matches: Select[Any] = (
-            select(literal_column("rowid"))
-            .select_from(text("comments_fts"))
-            .where(text("comments_fts MATCH :fts"))
-        )
-        query = query.where(comments.c.id.in_(matches)).order_by(comments.c.created_at.desc())
-        query = query.params(fts=_fts_query(words))
+        return _search_sqlite(tx, site_ids, _fts_query(words), thread_key, author_key, status, limit)
     else:
         vector = func.to_tsvector(literal_column("'simple'"), comments.c.body)
         tsquery = func.plainto_tsquery(literal_column("'simple'"), words)
-        query = query.where(vector.op("@@")(tsquery)).order_by(func.ts_rank(vector, tsquery).desc())
+        query = query.where(vector.op("@@")(tsquery)).order_by(comments.c.id.desc())
     return [Found(*list(row)) for row in tx.execute(query)]
+
+
+def _search_sqlite(
+    tx: Tx,
+    site_ids: Sequence[str],
+    fts: str,
+    thread_key: str | None,
+    author_key: str | None,
+    status: Status | None,
+    limit: int,
+) -> list[Found]:
+    """The FTS5 table first (CROSS JOIN keeps SQLite to that order), newest match first."""
+    params: list[Any] = [fts, *site_ids]
+    extra = ""
+    for clause, value in (("t.key = ?", thread_key), ("c.author_key = ?", author_key)):
+        if value:
+            extra += f" AND {clause}"
+            params.append(value)
+    if status:
+        extra += " AND c.status = ?"
+        params.append(status.value)
+    sql = (
+        "SELECT c.id, t.site_id, t.key, t.title, c.author_name, c.author_key, c.is_writer, c.html, "
+        "c.status, c.created_at FROM comments_fts CROSS JOIN comments c ON c.id = comments_fts.rowid "
+        "JOIN threads t ON t.id = c.thread_id "
+        f"WHERE comments_fts MATCH ? AND t.site_id IN ({', '.join('?' for _ in site_ids)}){extra} "
+        "ORDER BY comments_fts.rowid DESC LIMIT ?"
+    )
+    rows = driver_rows(tx, sql, (*params, limit))
+    return [Found(r[0], r[1], r[2], r[3], r[4], r[5], bool(r[6]), r[7], r[8], r[9]) for r in rows]
 
 
 @dataclass(frozen=True, slots=True)

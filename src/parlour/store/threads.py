@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+from collections import namedtuple
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Row, insert, select, update
+from sqlalchemy import insert, select, update
 
 from parlour.domain.model import Thread
 from parlour.store.database import IntegrityError, Tx, driver_rows
 from parlour.store.schema import threads
 
 
-def _thread(row: Row[tuple[object, ...]]) -> Thread:
+def _thread(row: Any) -> Thread:
+    """The one mapper from a stored thread row (by column name) to a Thread."""
     return Thread(
         id=row.id,
         site_id=row.site_id,
@@ -39,13 +41,13 @@ def get_thread(tx: Tx, site_id: str, key: str) -> Thread | None:
     return thread_from_values(rows[0]) if rows else None
 
 
+_Row = namedtuple("_Row", "id site_id key title url comment_count version created_at locked")
+
+
 def thread_from_values(v: Sequence[Any]) -> Thread:
     """A Thread from the columns `id, site_id, key, title, url, comment_count, version,
     created_at, locked`, in that order (the raw driver queries select them so)."""
-    return Thread(
-        id=v[0], site_id=v[1], key=v[2], title=v[3], url=v[4], comment_count=v[5], version=v[6],
-        created_at=v[7], locked=bool(v[8]),
-    )  # fmt: skip
+    return _thread(_Row(*v))
 
 
 def get_thread_by_id(tx: Tx, thread_id: int) -> Thread | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated
 
 from fastapi import Header, Path
@@ -9,14 +10,18 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from parlour import __version__
+from parlour.domain import errors
+from parlour.domain.model import MAX_ID
 from parlour.services import health, posting
 from parlour.web import http
-from parlour.web.schemas import MAX_ID, CommentEdit, CommentIn, PreviewIn
+from parlour.web.schemas import CommentEdit, CommentIn, PreviewIn
 
 IdempotencyKey = Annotated[
     str | None,
     Header(alias="Idempotency-Key", description="Retrying with the same key returns the first result."),
 ]
+PREVIEW_SECONDS = 2.0  # a preview that takes longer is refused (the render runs in a worker thread)
+
 CommentId = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 
@@ -99,7 +104,14 @@ async def _pin(request: Request, comment_id: int, on: bool) -> Response:
 async def preview_comment(request: Request, payload: PreviewIn) -> Response:
     """The HTML a comment body would show, rendered and sanitised as if posted. Stores nothing."""
     ctx = http.context(request)
-    return http.json({"html": posting.preview(ctx, payload.body)})
+    actor = http.actor(request)
+    try:
+        html = await asyncio.wait_for(
+            ctx.db.run(lambda: posting.preview(ctx, actor, payload.body), heavy=True), PREVIEW_SECONDS
+        )
+    except TimeoutError:
+        raise errors.PreviewTooComplex(field="body") from None
+    return http.json({"html": html})
 
 
 async def create_reader(request: Request) -> Response:

@@ -14,18 +14,17 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from parlour.domain import errors
-from parlour.domain.model import User
-from parlour.services import accounts
+from parlour.domain.model import User, is_id
+from parlour.services import accounts, rules
 from parlour.services.clock import iso
 from parlour.services.context import Context
 from parlour.web import http
-from parlour.web.errors import STATUS
+from parlour.web.errors import status_of
 from parlour.web.pages import templates
 
 SESSION_COOKIE = "parlour_session"
@@ -49,7 +48,7 @@ class Desk:
         self.nonce = request.cookies.get(CSRF_COOKIE) or ""
         self.new_nonce = "" if self.nonce else secrets.token_urlsafe(18)
         self.user: User | None = None
-        self.ip_hash = self.ctx.signer.ip_hash(http.client_address(request, self.ctx.settings.trust_proxy))
+        self.ip_hash = self.ctx.signer.ip_hash(http.client_address(request, self.ctx.settings))
 
     @property
     def me(self) -> User:
@@ -87,21 +86,28 @@ class Desk:
         self.set_cookie(response, SESSION_COOKIE, accounts.new_session(self.ctx, user))
         return response
 
-    def base_url(self) -> str:
-        """Parlour's address as readers use it: PARLOUR_PUBLIC_URL, else this request's
-        (with the scheme a trusted proxy reports, since TLS usually ends there)."""
+    def public_url(self) -> str | None:
+        """Parlour's address as readers use it: PARLOUR_PUBLIC_URL, and nothing taken from
+        the request (a forged `Host` must not end up in a link)."""
+        return self.ctx.settings.public_url.rstrip("/") or None
+
+    def request_base(self) -> str:
+        """This request's own address (with the scheme a trusted proxy reports, since TLS
+        usually ends there): only for checking where a form came from, never for links."""
         settings = self.ctx.settings
-        if settings.public_url:
-            return settings.public_url.rstrip("/")
         base = str(self.request.base_url).rstrip("/")
-        proto = self.request.headers.get("x-forwarded-proto") if settings.trust_proxy else None
+        proto = (
+            self.request.headers.get("x-forwarded-proto")
+            if http.from_trusted_proxy(self.request, settings)
+            else None
+        )
         if proto in ("http", "https"):
             base = proto + base[base.index(":") :]
         return base
 
     def own_origins(self) -> set[str]:
-        found = {str(self.request.base_url).rstrip("/"), self.base_url()}
-        return {"://".join(urlsplit(url)[:2]) for url in found}
+        found = {str(self.request.base_url).rstrip("/"), self.request_base(), self.public_url() or ""}
+        return {"://".join(urlsplit(url)[:2]) for url in found if url}
 
     async def form(self) -> FormData:
         """The POSTed form, after the CSRF and Origin checks."""
@@ -111,11 +117,22 @@ class Desk:
         form = await self.request.form()
         token = form.get("csrf") or self.request.headers.get("x-csrf-token")
         accounts.check_csrf(self.ctx, self.nonce, token if isinstance(token, str) else None)
+        for name, value in form.multi_items():  # the same answer on SQLite and PostgreSQL
+            if isinstance(value, str):
+                rules.storable_text(value, name)
         return form
+
+    def check_query(self) -> None:
+        """Query parameters with characters no database stores get a 422 on any desk page
+        (but the search box's `q`, which search cleans itself: a stray control character
+        pasted into it should still find something)."""
+        for name, value in self.request.query_params.multi_items():
+            if name != "q":
+                rules.storable_text(value, name)
 
     async def call(self, work: Callable[[], Any]) -> Any:
         """A service call; in a worker thread, as password hashing takes tens of milliseconds."""
-        return await run_in_threadpool(work)
+        return await self.ctx.db.run(work, heavy=True)
 
 
 def form_text(form: FormData, name: str) -> str:
@@ -135,8 +152,8 @@ def signed_in(view: Callable[[Desk], Awaitable[Response]]) -> Page:
 
     async def page(request: Request) -> Response:
         desk = Desk(request)
-        desk.user = await run_in_threadpool(
-            accounts.session_user, desk.ctx, request.cookies.get(SESSION_COOKIE)
+        desk.user = await desk.call(
+            lambda: accounts.session_user(desk.ctx, request.cookies.get(SESSION_COOKIE))
         )
         if desk.user is None:
             if request.method != "GET":
@@ -146,9 +163,10 @@ def signed_in(view: Callable[[Desk], Awaitable[Response]]) -> Page:
                 + quote(request.url.path + ("?" + request.url.query if request.url.query else ""))
             )
         try:
+            desk.check_query()
             return await view(desk)
         except errors.ParlourError as exc:
-            return desk.render("error.html", STATUS[exc.kind], error=exc)
+            return desk.render("error.html", status_of(exc), error=exc)
 
     return page
 
@@ -159,9 +177,10 @@ def public(view: Callable[[Desk], Awaitable[Response]]) -> Page:
     async def page(request: Request) -> Response:
         desk = Desk(request)
         try:
+            desk.check_query()
             return await view(desk)
         except errors.ParlourError as exc:
-            return desk.render("error.html", STATUS[exc.kind], error=exc)
+            return desk.render("error.html", status_of(exc), error=exc)
 
     return page
 
@@ -192,7 +211,7 @@ async def setup(desk: Desk) -> Response:
             )
         )
     except (errors.InvalidInput, errors.WrongSetupCode) as exc:
-        return desk.render("setup.html", STATUS[exc.kind], error=exc, email=email)
+        return desk.render("setup.html", status_of(exc), error=exc, email=email)
     return desk.sign_in(desk.redirect("/desk/inbox"), user)
 
 
@@ -208,7 +227,7 @@ async def sign_in(desk: Desk) -> Response:
             lambda: accounts.sign_in(desk.ctx, email, form_text(form, "password"), desk.ip_hash)
         )
     except (errors.SignInFailed, errors.RateLimited, errors.InvalidInput) as exc:
-        return desk.render("sign_in.html", STATUS[exc.kind], error=exc, email=email, next=next_url)
+        return desk.render("sign_in.html", status_of(exc), error=exc, email=email, next=next_url)
     return desk.sign_in(desk.redirect(safe_next(form_text(form, "next"))), user)
 
 
@@ -217,9 +236,9 @@ async def send_link(desk: Desk) -> Response:
     form = await desk.form()
     email = form_text(form, "email")
     try:
-        await desk.call(lambda: accounts.send_sign_in_link(desk.ctx, email, desk.ip_hash, desk.base_url()))
-    except (errors.RateLimited, errors.InvalidInput) as exc:
-        return desk.render("sign_in.html", STATUS[exc.kind], error=exc, email=email, next="/desk/inbox")
+        await desk.call(lambda: accounts.send_sign_in_link(desk.ctx, email, desk.ip_hash))
+    except (errors.RateLimited, errors.InvalidInput, errors.PublicUrlMissing) as exc:
+        return desk.render("sign_in.html", status_of(exc), error=exc, email=email, next="/desk/inbox")
     return desk.render("link_sent.html", email=email)
 
 
@@ -236,6 +255,8 @@ async def use_link(desk: Desk) -> Response:
 @signed_in
 async def sign_out(desk: Desk) -> Response:
     await desk.form()
+    token = desk.request.cookies.get(SESSION_COOKIE)
+    await desk.call(lambda: accounts.sign_out(desk.ctx, token))
     response = desk.redirect("/desk/sign-in")
     response.delete_cookie(SESSION_COOKIE, path="/desk", secure=True, httponly=True, samesite="lax")
     return response
@@ -256,6 +277,6 @@ def path_comment_id(desk: Desk) -> int:
         value = int(desk.request.path_params["comment_id"])
     except ValueError:
         raise errors.UnknownComment() from None
-    if not 1 <= value <= 2**62:
+    if not is_id(value):
         raise errors.UnknownComment()
     return value

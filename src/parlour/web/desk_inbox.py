@@ -9,7 +9,7 @@ from parlour.domain import errors
 from parlour.services import accounts, inbox, records
 from parlour.services import sites as site_service
 from parlour.web.desk import Desk, form_text, path_comment_id, signed_in
-from parlour.web.errors import STATUS
+from parlour.web.errors import status_of
 
 # The reply inbox.
 
@@ -39,7 +39,7 @@ async def inbox_reply(desk: Desk) -> Response:
         reply = await desk.call(lambda: inbox.reply(desk.ctx, user, comment_id, body, desk.ip_hash))
     except errors.InvalidInput as exc:
         # The message goes next to the box, which keeps the text (htmx: retarget the swap).
-        response = desk.render("inbox_reply_error.html", STATUS[exc.kind], error=exc)
+        response = desk.render("inbox_reply_error.html", status_of(exc), error=exc)
         response.headers["HX-Retarget"] = f"#reply-error-{comment_id}"
         response.headers["HX-Reswap"] = "innerHTML"
         return response

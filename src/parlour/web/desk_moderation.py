@@ -7,10 +7,11 @@ from starlette.datastructures import FormData
 from starlette.responses import Response
 
 from parlour.domain import errors
-from parlour.services import accounts, moderation
+from parlour.domain.model import is_id
+from parlour.services import accounts, lifecycle, moderation
 from parlour.services import sites as site_service
 from parlour.web.desk import Desk, form_text, path_comment_id, safe_next, signed_in
-from parlour.web.errors import STATUS
+from parlour.web.errors import status_of
 
 # Moderation: the queue of held comments, site settings, blocks, the audit log.
 
@@ -33,7 +34,7 @@ async def queue_decide(desk: Desk) -> Response:
         ids = [int(v) for v in form.getlist("id") if isinstance(v, str)]
     except ValueError:
         raise errors.InvalidInput("Tick the comments to act on.", field="id") from None
-    if not ids or not all(1 <= i <= 2**62 for i in ids):
+    if not ids or not all(is_id(i) for i in ids):
         raise errors.InvalidInput("Tick the comments to act on.", field="id")
     changed = await desk.call(
         lambda: moderation.decide(desk.ctx, user, ids, action, form_text(form, "reason"))
@@ -52,6 +53,14 @@ async def remove_comment(desk: Desk) -> Response:
 
 
 @signed_in
+async def restore_comment(desk: Desk) -> Response:
+    user, comment_id = desk.me, path_comment_id(desk)
+    form = await desk.form()
+    await desk.call(lambda: moderation.restore(desk.ctx, user, comment_id, form_text(form, "reason")))
+    return desk.render("inbox_done.html", comment_id=comment_id, reply=None, done="restored")
+
+
+@signed_in
 async def sites_page(desk: Desk) -> Response:
     """The user's sites; the instance owner also adds sites here."""
     user = desk.me
@@ -67,12 +76,12 @@ async def sites_page(desk: Desk) -> Response:
                 lambda: site_service.create_site(
                     desk.ctx, values.get("site_id", "").strip(), values.get("name", "").strip(),
                     values.get("writer_name", "").strip(), [origin] if origin else [],
+                    who=lifecycle.Audit(user.id, "create_site"),
                 )
             )  # fmt: skip
-            await desk.call(lambda: moderation.record(desk.ctx, user, site.id, "create_site"))
             return desk.redirect(f"/desk/sites/{site.id}")
         except (errors.InvalidInput, errors.SiteExists) as exc:
-            status, error = STATUS[exc.kind], exc
+            status, error = status_of(exc), exc
     roles = await desk.call(lambda: accounts.roles(desk.ctx, user))
     found = await desk.call(lambda: [s for s in site_service.list_sites(desk.ctx) if s.id in roles])
     return desk.render("sites.html", status, sites=found, roles=roles, error=error, form=values)
@@ -93,7 +102,7 @@ async def site_page(desk: Desk) -> Response:
             await desk.call(lambda: moderation.save_settings(desk.ctx, user, site_id, settings))
             saved = True
         except (errors.InvalidInput, errors.NotPermitted) as exc:
-            status, error = STATUS[exc.kind], exc
+            status, error = status_of(exc), exc
     site = await desk.call(lambda: site_service.get_site(desk.ctx, site_id))
     blocks = await desk.call(lambda: [b for b in moderation.blocks(desk.ctx, user) if b.site_id == site_id])
     return desk.render(
@@ -104,7 +113,7 @@ async def site_page(desk: Desk) -> Response:
         saved=saved,
         error=error,
         blocks=blocks,
-        base=desk.base_url(),
+        base=desk.public_url(),
     )
 
 
@@ -146,7 +155,7 @@ async def unblock_reader(desk: Desk) -> Response:
         block_id = int(form_text(form, "block"))
     except ValueError:
         raise errors.InvalidInput("There is no such block.", field="block") from None
-    if not 1 <= block_id <= 2**62:
+    if not is_id(block_id):
         raise errors.InvalidInput("There is no such block.", field="block")
     await desk.call(lambda: moderation.unblock(desk.ctx, user, site_id, block_id))
     return desk.redirect(f"/desk/sites/{site_id}#blocks")

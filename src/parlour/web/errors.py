@@ -34,6 +34,16 @@ STATUS: dict[Kind, int] = {
 _HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 400: "bad_request"}
 
 
+def status_of(exc: ParlourError) -> int:
+    """The HTTP status of an error: the one place a kind becomes a status."""
+    return STATUS[exc.kind]
+
+
+def error_for(exc: ParlourError) -> Response:
+    """The envelope of a ParlourError, with its status."""
+    return error_response(status_of(exc), exc.code(), exc.message, exc.details)
+
+
 def error_response(status: int, code: str, message: str, details: dict[str, Any] | None = None) -> Response:
     body = {"error": {"code": code, "message": message, "details": details or {}}}
     headers = {"Cache-Control": "no-store"}
@@ -44,7 +54,7 @@ def error_response(status: int, code: str, message: str, details: dict[str, Any]
 
 async def parlour_error(_request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ParlourError)
-    return error_response(STATUS[exc.kind], exc.code(), exc.message, exc.details)
+    return error_for(exc)
 
 
 async def validation_error(_request: Request, exc: Exception) -> Response:

@@ -25,7 +25,7 @@ async def thread_events(request: Request) -> Response:
     """New comments of one thread, as they are published."""
     ctx = http.context(request)
     params = request.query_params
-    site, key = reading.events_target(ctx, params.get("site"), params.get("thread"))
+    site, key = await reading.events_target(ctx, params.get("site"), params.get("thread"))
     after = reading.events_after(params.get("after"))
 
     async def stream() -> AsyncIterator[bytes]:

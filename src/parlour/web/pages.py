@@ -12,7 +12,6 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
@@ -31,7 +30,7 @@ templates = Environment(
 async def index_page(request: Request) -> Response:
     """What the URL `parlour serve` prints shows: that it runs, its sites, where to look next."""
     ctx = http.context(request)
-    all_sites = await run_in_threadpool(sites.list_sites, ctx)
+    all_sites = await ctx.db.run(lambda: sites.list_sites(ctx))
     html = templates.get_template("index.html").render(sites=all_sites, version=__version__)
     return HTMLResponse(html, headers={"Cache-Control": "no-cache"})
 
@@ -74,8 +73,8 @@ def asset(name: str) -> Callable[[Request], Awaitable[Response]]:
 
 async def demo_page(request: Request) -> Response:
     """A writer's post with the widget on it, to see Parlour right after `make run`."""
-    base = f"{request.url.scheme}://{request.headers.get('host', request.url.netloc)}"
-    html = templates.get_template("demo.html").render(base=base, title=demo.TITLE)
+    # Served by Parlour itself: relative addresses, never the request's Host.
+    html = templates.get_template("demo.html").render(base="", title=demo.TITLE)
     return HTMLResponse(html, headers={"Cache-Control": "no-cache"})
 
 
@@ -85,10 +84,10 @@ async def thread_page(request: Request) -> Response:
     query = reading.page_query(
         ctx, p.get("site"), p.get("thread"), p.get("sort"), p.get("limit"), None, p.get("cursor")
     )
-    thread = reading.locate(ctx, query)
-    page = await run_in_threadpool(reading.build_page, ctx, thread, query)
+    thread = await reading.locate(ctx, query)
+    page = await ctx.db.run(lambda: reading.build_page(ctx, thread, query), heavy=True)
     next_url = None
     if page["next_cursor"]:
-        next_url = str(request.url.include_query_params(cursor=page["next_cursor"]))
+        next_url = "?" + str(request.url.include_query_params(cursor=page["next_cursor"]).query)
     html = templates.get_template("comments.html").render(page=page, next_url=next_url, lang="en")
     return HTMLResponse(html, headers={"Cache-Control": "no-cache", "X-Robots-Tag": "noarchive"})

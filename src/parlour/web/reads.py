@@ -13,13 +13,12 @@ from collections.abc import Awaitable, Callable
 from urllib.parse import unquote_plus
 
 import orjson
-from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from parlour.domain.errors import ParlourError
 from parlour.services import reading
 from parlour.services.context import Context
-from parlour.web.errors import STATUS, error_response
+from parlour.web.errors import error_for
 
 _JSON = (b"content-type", b"application/json")
 _NO_CACHE = (b"cache-control", b"no-cache")
@@ -70,10 +69,10 @@ async def _read_comments(scope: Scope, _receive: Receive, send: Send) -> None:
         ctx, _one(p, "site"), _one(p, "thread"), _one(p, "sort"), _one(p, "limit"), _one(p, "replies_limit"),
         _one(p, "cursor"), _one(p, "root"), _one(p, "until"),
     )  # fmt: skip
-    thread = reading.locate(ctx, query)
+    thread = await reading.locate(ctx, query)
     page = reading.cached_page(ctx, thread, query)
     if page is None:
-        page = await run_in_threadpool(reading.render_page, ctx, thread, query)
+        page = await ctx.db.run(lambda: reading.render_page(ctx, thread, query), heavy=True)
     headers = [_NO_CACHE, (b"etag", page.etag)]
     for name, value in scope["headers"]:
         if name == b"if-none-match" and value == page.etag:
@@ -86,7 +85,7 @@ async def _read_counts(scope: Scope, _receive: Receive, send: Send) -> None:
     """GET /api/v1/counts: published comments for several threads of a site."""
     ctx: Context = scope["app"].state.ctx
     p = _params(scope)
-    found = reading.counts(ctx, _one(p, "site"), p.get("thread", []))
+    found = await reading.counts(ctx, _one(p, "site"), p.get("thread", []))
     await _send(send, 200, orjson.dumps({"counts": found}), [_JSON, _NO_CACHE])
 
 
@@ -114,7 +113,7 @@ class HotReads:
                 try:
                     await endpoint(scope, receive, send)
                 except ParlourError as exc:
-                    response = error_response(STATUS[exc.kind], exc.code(), exc.message, exc.details)
+                    response = error_for(exc)
                     await response(scope, receive, send)
                 return
         await self.app(scope, receive, send)

@@ -64,6 +64,7 @@ def routes() -> list[BaseRoute]:
         Route("/desk/queue", desk_moderation.queue_page, methods=["GET"]),
         Route("/desk/queue", desk_moderation.queue_decide, methods=["POST"]),
         Route("/desk/comments/{comment_id}/remove", desk_moderation.remove_comment, methods=["POST"]),
+        Route("/desk/comments/{comment_id}/restore", desk_moderation.restore_comment, methods=["POST"]),
         Route("/desk/comments/{comment_id}/block", desk_moderation.block_author, methods=["POST"]),
         Route("/desk/sites", desk_moderation.sites_page, methods=["GET", "POST"]),
         Route("/desk/sites/{site_id}", desk_moderation.site_page, methods=["GET", "POST"]),

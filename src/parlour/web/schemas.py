@@ -7,6 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from parlour.domain.model import MAX_ID
+
 
 class Author(BaseModel):
     name: str | None = Field(description="Display name; null when anonymous or removed.")
@@ -57,9 +59,6 @@ class PageOut(BaseModel):
 
 class CountsOut(BaseModel):
     counts: dict[str, int]
-
-
-MAX_ID = 2**62  # ids are 64-bit in the database; anything larger is refused, not overflowed
 
 
 class CommentIn(BaseModel):

@@ -371,8 +371,12 @@
       header.append(link);
       if (comment.edited_at) header.append(make("span", { class: "edited", title: exact.format(new Date(comment.edited_at)) }, strings.edited));
       if (depth > FLAT_AT && parent) {
-        const to = make("a", { class: "to", href: `#comment-${parent.id}` });
-        to.textContent = strings.replyingTo.replace("{name}", parent.author.name || strings.anonymous);
+        // Very deep chains arrive under an ancestor (the server nests at most a few dozen
+        // levels): name the comment actually replied to.
+        const shown = comment.parent_id !== parent.id && root.getElementById(`comment-${comment.parent_id}`);
+        const name = shown ? shown.parlourName : parent.author.name;
+        const to = make("a", { class: "to", href: `#comment-${comment.parent_id || parent.id}` });
+        to.textContent = strings.replyingTo.replace("{name}", name || strings.anonymous);
         header.append(to);
       }
       const body = make("div", { class: "body" });
@@ -528,8 +532,14 @@
     if (!target) return;
     for (const old of root.querySelectorAll(".target")) old.classList.remove("target");
     target.classList.add("target");
+    // Its conversation is laid out in full (not skipped by content-visibility), and the
+    // scroll is done again once the layout has settled: a long conversation's real
+    // height is only known then.
+    const conversation = target.closest(".thread > li");
+    if (conversation) conversation.style.contentVisibility = "visible";
     target.scrollIntoView({ block: "center" });
     target.focus({ preventScroll: true });
+    requestAnimationFrame(() => requestAnimationFrame(() => target.scrollIntoView({ block: "center" })));
   }
 
   async function loadStrings() {

@@ -1,0 +1,56 @@
+"""Text as a reader sees it, folded so that look-alikes compare equal.
+
+Word filters and name checks must see what readers see, not what was typed: `&#99;asino`
+renders as "casino", `ＣＡＳＩＮＯ` (full width) and `саsino` (Cyrillic "с" and "а") look
+like it, and zero-width or bidi control characters can split a word invisibly. `fold`
+undoes all of that: compatibility normalisation (NFKC: width, ligatures), format
+characters removed (Unicode category Cf: zero-width, bidi controls), case folded, and
+letters that look like Latin letters or digits replaced by them, from Unicode's
+confusables list as packaged by confusable-homoglyphs.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+import unicodedata
+from functools import cache
+from importlib import resources
+
+_TAG = re.compile(r"<[^>]*>")
+
+
+@cache
+def _look_alikes() -> dict[int, str]:
+    """Non-ASCII characters that look like an ASCII letter or digit -> that character."""
+    data = json.loads(
+        resources.files("confusable_homoglyphs").joinpath("confusables.json").read_text("utf-8")
+    )
+    table: dict[int, str] = {}
+    for char, homoglyphs in data.items():
+        if len(char) != 1 or char.isascii():
+            continue
+        for glyph in homoglyphs:
+            target = glyph["c"]
+            if len(target) == 1 and target.isascii() and target.isalnum():
+                table[ord(char)] = target.lower()
+                break
+    return table
+
+
+def fold(text: str) -> str:
+    """`text` normalised, without invisible characters, case-folded, look-alikes folded."""
+    text = unicodedata.normalize("NFKC", text)
+    text = "".join(ch for ch in text if unicodedata.category(ch) != "Cf")
+    return text.casefold().translate(_look_alikes())
+
+
+def rendered_text(html_text: str) -> str:
+    """What a reader reads of sanitised HTML: the text, with entities decoded."""
+    return html.unescape(_TAG.sub(" ", html_text))
+
+
+def has_invisible(text: str) -> bool:
+    """Does `text` carry format characters (zero-width, bidi overrides and isolates)?"""
+    return any(unicodedata.category(ch) == "Cf" for ch in text)

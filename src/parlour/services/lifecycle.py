@@ -1,0 +1,290 @@
+"""The comment lifecycle: every change to a stored comment, in the caller's transaction.
+
+Each function here takes an open write transaction and changes, together: the comment's
+row and tree fields, the counters (the parent's `reply_count`, the thread's
+`comment_count`), the thread's `version` (which every cached page is keyed on),
+`published_at`, the audit line when someone at the desk acted, and one row of the event
+record (store/events.py) saying what happened. The search index follows the comment's
+row by itself (triggers on SQLite, an expression index on PostgreSQL). So a crash
+either keeps all of a change or none of it.
+
+Every path that writes a comment goes through here: readers posting (services/posting),
+moderators deciding (services/moderation), the writer's inbox (services/inbox) and, next,
+importers, which `create` comments with a given author, time and status.
+
+Callers check who may do what; this module checks what the comment's state allows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from parlour.domain import errors
+from parlour.domain.model import Comment, Site, Status, Thread
+from parlour.services import admission
+from parlour.services.security import content_hash
+from parlour.store import Tx, audit, events
+from parlour.store import comments as store
+from parlour.store import inbox as inbox_store
+from parlour.store import moderation as moderation_store
+from parlour.store import threads as thread_store
+
+
+@dataclass(frozen=True, slots=True)
+class Author:
+    """Who wrote a comment. `key` finds the same author again; it is never shown."""
+
+    key: str
+    ip_hash: str
+    name: str | None = None
+    email: str | None = None
+    is_writer: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Text:
+    """A comment's text: the Markdown as typed, and its sanitised HTML."""
+
+    body: str
+    html: str
+
+
+@dataclass(frozen=True, slots=True)
+class Audit:
+    """Someone at the desk acted: the audit log gets a line in the same transaction."""
+
+    user_id: int | None
+    action: str
+    reason: str | None = None
+
+
+def _record(
+    tx: Tx, kind: str, site_id: str, comment: Comment | None, thread_id: int | None, now: int
+) -> None:
+    events.append(tx, kind, site_id, thread_id, None if comment is None else comment.id, now)
+
+
+def _audit(tx: Tx, who: Audit | None, site_id: str, comment_id: int | None, now: int) -> None:
+    if who is not None:
+        audit.record(tx, site_id, who.user_id, who.action, comment_id, who.reason, now)
+
+
+def _shown(tx: Tx, comment: Comment, delta: int) -> None:
+    """A comment became visible (+1) or stopped being visible (-1): the counters follow."""
+    if comment.parent_id is not None:
+        store.change_reply_count(tx, comment.parent_id, delta)
+    thread_store.bump_thread(tx, comment.thread_id, delta)
+
+
+def create(
+    tx: Tx,
+    site: Site,
+    thread: Thread,
+    parent: Comment | None,
+    author: Author,
+    text: Text,
+    status: Status,
+    now: int,
+    *,
+    created_at: int | None = None,
+    who: Audit | None = None,
+) -> Comment:
+    """Store a new comment with the given status (published, or pending review).
+
+    `created_at` defaults to now; an importer passes the original time. A published
+    comment counts and shows at once; a held one changes no page until `publish`.
+    """
+    if parent is not None and parent.thread_id != thread.id:
+        raise errors.ParentInOtherThread(field="parent_id")
+    published = status is Status.PUBLISHED
+    when = now if created_at is None else created_at
+    comment = store.insert_comment(
+        tx,
+        thread_id=thread.id,
+        parent_id=parent.id if parent else None,
+        root_id=(parent.root_id or parent.id) if parent else None,
+        depth=parent.depth + 1 if parent else 0,
+        author_name=author.name,
+        author_email=author.email,
+        author_key=author.key,
+        ip_hash=author.ip_hash,
+        is_writer=author.is_writer,
+        body=text.body,
+        body_hash=content_hash(text.body),
+        html=text.html,
+        status=status.value,
+        pinned=False,
+        hearts=0,
+        liked_by_writer=False,
+        reply_count=0,
+        created_at=when,
+        published_at=when if published else None,
+    )
+    if published:
+        _shown(tx, comment, +1)
+    else:
+        thread_store.bump_thread(tx, thread.id, 0)  # its author sees it "awaiting review"
+    _record(tx, "posted" if published else "held", site.id, comment, thread.id, now)
+    _audit(tx, who, site.id, comment.id, now)
+    return comment
+
+
+def publish(tx: Tx, comment: Comment, site_id: str, now: int, who: Audit | None = None) -> bool:
+    """Show a held comment (approved from the queue). False if it was not held."""
+    if comment.status is not Status.PENDING:
+        return False
+    moderation_store.set_status(tx, comment.id, Status.PUBLISHED, now)
+    _shown(tx, comment, +1)
+    _record(tx, "published", site_id, comment, comment.thread_id, now)
+    _audit(tx, who, site_id, comment.id, now)
+    return True
+
+
+def refuse(
+    tx: Tx, comment: Comment, site_id: str, status: Status, now: int, who: Audit | None = None
+) -> bool:
+    """Reject a held comment, or mark it as spam. False if it was not held."""
+    if status not in (Status.REJECTED, Status.SPAM):
+        raise ValueError(f"refuse() sets rejected or spam, not {status}")
+    if comment.status is not Status.PENDING:
+        return False
+    moderation_store.set_status(tx, comment.id, status, now)
+    thread_store.bump_thread(tx, comment.thread_id, 0)  # its author no longer sees it
+    _record(tx, "refused", site_id, comment, comment.thread_id, now)
+    _audit(tx, who, site_id, comment.id, now)
+    return True
+
+
+def edit(
+    tx: Tx, site: Site, thread: Thread, comment: Comment, text: Text, now: int, *, by_writer: bool = False
+) -> Comment:
+    """Change a published comment's text.
+
+    A reader's new text passes the same admission checks as a new comment: the thread
+    must still be open, a rejected word refuses it, and text that the site would hold
+    for review (a held word, too many links, a site that holds everything) is refused
+    with `edit_needs_review`, since it would otherwise be shown unreviewed.
+    """
+    if comment.status is not Status.PUBLISHED:
+        raise errors.CommentRemoved()
+    if text.body == comment.body:
+        return comment
+    if not by_writer:
+        admission.check_open(site, thread, now)
+        if admission.status_for(tx, site, text.body, text.html, comment.author_key) is not Status.PUBLISHED:
+            raise errors.EditNeedsReview()
+    store.update_comment(
+        tx, comment.id, body=text.body, html=text.html, body_hash=content_hash(text.body), edited_at=now
+    )
+    thread_store.bump_thread(tx, comment.thread_id)
+    _record(tx, "edited", site.id, comment, comment.thread_id, now)
+    updated = store.get_comment(tx, comment.id)
+    assert updated is not None
+    return updated
+
+
+def remove(
+    tx: Tx, comment: Comment, site_id: str, now: int, *, erase: bool, who: Audit | None = None
+) -> bool:
+    """Take a published comment down, leaving its replies under a placeholder.
+
+    `erase` (its author deleting it) takes the text and the author's name and email
+    with it; a moderator's removal keeps them, unseen, for the record and for `restore`.
+    False if it was not published.
+    """
+    if comment.status is not Status.PUBLISHED:
+        return False
+    values: dict[str, object] = {"status": Status.REMOVED.value, "pinned": False}
+    if erase:
+        values.update(body="", html="", author_name=None, author_email=None, body_hash="")
+    store.update_comment(tx, comment.id, **values)
+    _shown(tx, comment, -1)
+    _record(tx, "removed", site_id, comment, comment.thread_id, now)
+    _audit(tx, who, site_id, comment.id, now)
+    return True
+
+
+def restore(tx: Tx, comment: Comment, site_id: str, now: int, who: Audit | None = None) -> bool:
+    """Show again a comment a moderator removed. False if it is already shown."""
+    if comment.status is Status.PUBLISHED:
+        return False
+    if comment.status is not Status.REMOVED:
+        raise errors.InvalidInput("Only a removed comment can be restored.", field="comment_id")
+    if not comment.body:
+        raise errors.InvalidInput("Its author deleted this comment's text: there is nothing to restore.")
+    store.update_comment(tx, comment.id, status=Status.PUBLISHED.value)
+    _shown(tx, comment, +1)
+    _record(tx, "restored", site_id, comment, comment.thread_id, now)
+    _audit(tx, who, site_id, comment.id, now)
+    return True
+
+
+def heart(
+    tx: Tx,
+    comment: Comment,
+    site_id: str,
+    reader_id: str | None,
+    on: bool,
+    now: int,
+    who: Audit | None = None,
+) -> tuple[bool, int]:
+    """A reader's heart (once per reader identity), or with `reader_id` None the writer's
+    ("liked by the author"). Returns (whether anything changed, the heart count)."""
+    if comment.status is not Status.PUBLISHED:
+        raise errors.CommentRemoved()
+    if reader_id is None:
+        changed = comment.liked_by_writer != on
+        if changed:
+            store.update_comment(tx, comment.id, liked_by_writer=on)
+        hearts = comment.hearts
+    else:
+        changed = (
+            store.add_heart(tx, comment.id, reader_id, now)
+            if on
+            else store.remove_heart(tx, comment.id, reader_id)
+        )
+        hearts = store.recount_hearts(tx, comment.id) if changed else comment.hearts
+    if changed:
+        thread_store.bump_thread(tx, comment.thread_id)
+        _record(tx, "hearted", site_id, comment, comment.thread_id, now)
+        _audit(tx, who, site_id, comment.id, now)
+    return changed, hearts
+
+
+def pin(tx: Tx, comment: Comment, site_id: str, on: bool, now: int, who: Audit | None = None) -> bool:
+    """Pin a top-level comment to the top of its thread, or unpin it."""
+    if comment.status is not Status.PUBLISHED:
+        raise errors.CommentRemoved()
+    if comment.parent_id is not None:
+        raise errors.InvalidInput("Only top-level comments can be pinned.", field="comment_id")
+    if comment.pinned == on:
+        return False
+    store.update_comment(tx, comment.id, pinned=on)
+    thread_store.bump_thread(tx, comment.thread_id)
+    _record(tx, "pinned", site_id, comment, comment.thread_id, now)
+    _audit(tx, who, site_id, comment.id, now)
+    return True
+
+
+def mark_answered(
+    tx: Tx, comment: Comment, site_id: str, done: bool, now: int, who: Audit | None = None
+) -> None:
+    """The writer marks a comment "no reply needed" (it leaves her inbox), or takes that back."""
+    inbox_store.set_inbox_done(tx, comment.id, done)
+    _record(tx, "answered", site_id, comment, comment.thread_id, now)
+    _audit(tx, who, site_id, comment.id, now)
+
+
+def lock(tx: Tx, thread: Thread, locked: bool, now: int, who: Audit | None = None) -> None:
+    """Close a thread to new comments, or open it again."""
+    moderation_store.set_locked(tx, thread.id, locked)
+    thread_store.bump_thread(tx, thread.id)
+    _record(tx, "locked", thread.site_id, None, thread.id, now)
+    _audit(tx, who, thread.site_id, None, now)
+
+
+def site_changed(tx: Tx, site_id: str, now: int, who: Audit | None = None) -> None:
+    """Something shown on every page of a site changed (her name, picture, heart)."""
+    thread_store.bump_site_threads(tx, site_id)
+    _record(tx, "site_changed", site_id, None, None, now)
+    _audit(tx, who, site_id, None, now)
