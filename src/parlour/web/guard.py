@@ -1,34 +1,51 @@
-"""Checks on every API request body, before any route sees it: JSON only, and not too big."""
+"""Checks on every request body, before any route sees it: the one content type each part
+of Parlour takes (JSON for the API, a urlencoded form for the desk; never multipart, so
+nothing is ever spooled to a temporary file), and not too big."""
 
 from __future__ import annotations
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from parlour.domain import errors
-from parlour.web.errors import STATUS, error_response
+from parlour.web.errors import error_for
 
 _BODY_METHODS = {b"POST", b"PUT", b"PATCH", b"DELETE"}
 
 
-class BodyGuard:
-    """Refuse a request body that is not JSON (415) or is larger than `max_bytes` (413).
+FORM_MAX_BYTES = 262_144  # the desk's largest form: a site's settings with long word lists
+_JSON = b"application/json"
+_FORM = b"application/x-www-form-urlencoded"
 
-    A JSON content type also makes every cross-site browser write a CORS-preflighted
-    request, which is half of Parlour's CSRF defence (the other half is the Origin check).
+
+class BodyGuard:
+    """Refuse a request body of the wrong type (415) or larger than its limit (413),
+    before any of it is parsed: API bodies are JSON of at most `max_bytes`, desk forms are
+    urlencoded, at most FORM_MAX_BYTES (or `max_bytes` if larger); no other path takes a
+    body.
+
+    A JSON content type also makes every cross-site browser write to the API a
+    CORS-preflighted request, which is half of Parlour's CSRF defence (the other half is
+    the Origin check).
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int, prefix: str = "/api/") -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
-        self.max_bytes = max_bytes
-        self.prefix = prefix
+        self.api_max = max_bytes
+        self.form_max = max(max_bytes, FORM_MAX_BYTES)
+
+    def _rule(self, path: str) -> tuple[bytes | None, int]:
+        """The content type a path takes, and how many bytes of it."""
+        if path.startswith("/api/"):
+            return _JSON, self.api_max
+        if path.startswith("/desk/") or path == "/desk":
+            return _FORM, self.form_max
+        return None, 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"].encode() not in _BODY_METHODS:
             await self.app(scope, receive, send)
             return
-        if not scope["path"].startswith(self.prefix):
-            await self.app(scope, receive, send)
-            return
+        expected, limit = self._rule(scope["path"])
         headers = dict(scope["headers"])
         length = headers.get(b"content-length")
         chunked = b"chunked" in headers.get(b"transfer-encoding", b"").lower()
@@ -40,12 +57,18 @@ class BodyGuard:
         if not has_body:
             await self.app(scope, receive, send)
             return
-        if declared is not None and declared > self.max_bytes:
-            await self._refuse(errors.RequestTooLarge(limit_bytes=self.max_bytes), scope, receive, send)
-            return
         content_type = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
-        if content_type != b"application/json":
-            await self._refuse(errors.UnsupportedMediaType(), scope, receive, send)
+        if expected is None or content_type != expected:
+            text = (
+                f"Send the request body as {expected.decode()}."
+                if expected
+                else "This address takes no body."
+            )
+            refusal = errors.UnsupportedMediaType(text, expected=expected.decode() if expected else None)
+            await self._refuse(refusal, scope, receive, send)
+            return
+        if declared is not None and declared > limit:
+            await self._refuse(errors.RequestTooLarge(limit_bytes=limit), scope, receive, send)
             return
 
         if declared is not None:
@@ -61,8 +84,8 @@ class BodyGuard:
                 return  # the client went away
             chunks.append(message.get("body", b""))
             size += len(chunks[-1])
-            if size > self.max_bytes:
-                await self._refuse(errors.RequestTooLarge(limit_bytes=self.max_bytes), scope, receive, send)
+            if size > limit:
+                await self._refuse(errors.RequestTooLarge(limit_bytes=limit), scope, receive, send)
                 return
             if not message.get("more_body", False):
                 break
@@ -80,5 +103,5 @@ class BodyGuard:
 
     @staticmethod
     async def _refuse(exc: errors.ParlourError, scope: Scope, receive: Receive, send: Send) -> None:
-        response = error_response(STATUS[exc.kind], exc.code(), exc.message, exc.details)
+        response = error_for(exc)
         await response(scope, receive, send)

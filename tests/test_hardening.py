@@ -1,0 +1,516 @@
+"""What a hostile visitor tried, and what must hold (issue 9), on both databases."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from desk_helpers import PASSWORD, csrf, desk_client, make_user
+from factories import make_site
+from parlour.services.context import Context
+from parlour.store import outbox
+
+
+def mails(ctx: Context) -> list[Any]:
+    with ctx.db.read() as tx:
+        return outbox.pending(tx)
+
+
+def ask_for_link(client: Any, host: str) -> Any:
+    token = csrf(client)
+    return client.post(
+        "/desk/sign-in/link",
+        data={"csrf": token, "email": "wren@blog.example"},
+        headers={"Host": host, "Origin": f"https://{host}", "X-Forwarded-Host": host},
+    )
+
+
+def test_a_sign_in_link_points_at_the_public_url_whatever_host_was_asked(make_ctx: Any) -> None:
+    ctx = make_ctx(public_url="https://comments.blog.example")
+    make_user(ctx, "wren@blog.example", owner=True)
+    client = desk_client(ctx)
+    try:
+        answer = ask_for_link(client, "evil.example")
+        assert answer.status_code == 200, answer.text
+        (message,) = mails(ctx)
+        assert "https://comments.blog.example/desk/sign-in/link?token=" in message.body
+        assert "evil.example" not in message.body
+    finally:
+        client.__exit__(None, None, None)
+
+
+def test_without_a_public_url_sign_in_links_are_refused_with_a_reason(ctx: Context) -> None:
+    make_user(ctx, "wren@blog.example", owner=True)
+    client = desk_client(ctx)
+    try:
+        answer = ask_for_link(client, "parlour.test")
+        assert answer.status_code == 409
+        assert 'data-code="public_url_missing"' in answer.text and "PARLOUR_PUBLIC_URL" in answer.text
+        assert mails(ctx) == []
+        signed_in = client.post(  # the password still works
+            "/desk/sign-in",
+            data={
+                "csrf": csrf(client),
+                "email": "wren@blog.example",
+                "password": PASSWORD,
+                "next": "/desk/inbox",
+            },
+        )
+        assert signed_in.status_code == 303
+    finally:
+        client.__exit__(None, None, None)
+
+
+@pytest.mark.parametrize("public_url", ["", "https://comments.blog.example"])
+def test_no_page_carries_the_requests_host_into_a_link(make_ctx: Any, public_url: str) -> None:
+    ctx = make_ctx(public_url=public_url)
+    make_site(ctx)
+    make_user(ctx, "wren@blog.example", owner=True)
+    client = desk_client(ctx)
+    try:
+        client.post(
+            "/desk/sign-in",
+            data={
+                "csrf": csrf(client),
+                "email": "wren@blog.example",
+                "password": PASSWORD,
+                "next": "/desk/inbox",
+            },
+        )
+        forged = {"Host": "evil.example", "X-Forwarded-Host": "evil.example"}
+        for page in ["/desk/sites/blog", "/demo", "/comments.html?site=blog&thread=/post", "/desk/inbox"]:
+            text = client.get(page, headers=forged).text
+            assert "evil.example" not in text, page
+        snippet = client.get("/desk/sites/blog").text
+        assert (public_url or "https://comments.example.com") + "/embed.js" in snippet
+    finally:
+        client.__exit__(None, None, None)
+
+
+def test_a_thread_links_only_to_the_sites_own_pages(ctx: Context, client: Any) -> None:
+    from factories import post, read
+
+    make_site(ctx)
+    post(client, "First!", title="A post", url="https://evil.example/phish")
+    assert read(client)["thread"]["url"] is None
+    post(client, "Second", title="A post", url="https://blog.example/post")  # the real address fills it
+    assert read(client)["thread"]["url"] == "https://blog.example/post"
+    page = client.get("/comments.html", params={"site": "blog", "thread": "/post"}).text
+    assert 'href="https://blog.example/post"' in page and "evil.example" not in page
+
+
+def test_a_stored_address_off_the_sites_origins_is_never_shown(ctx: Context, client: Any) -> None:
+    """Origins change: an address stored while it was allowed stops being linked."""
+    from factories import post, read
+    from parlour.services import sites
+
+    make_site(ctx)
+    post(client, "First!", title="A post", url="https://blog.example/post")
+    sites.update_site(ctx, "blog", origins=["https://newblog.example"])
+    assert read(client)["thread"]["url"] is None
+    page = client.get("/comments.html", params={"site": "blog", "thread": "/post"}).text
+    assert "blog.example/post" not in page
+
+
+def test_a_blocked_reader_cannot_edit_her_comment_either(ctx: Context, client: Any) -> None:
+    from factories import error_code, new_reader, post, read
+    from parlour.services import accounts, moderation
+
+    make_site(ctx)
+    owner = accounts.create_user(ctx, "wren@blog.example", PASSWORD, is_owner=True)
+    reader = new_reader(client)
+    created = post(client, "Nice and polite", headers=reader)
+    moderation.block_author(ctx, owner, created["comment"]["id"], "reader", "abuse", None)
+    answer = client.patch(
+        f"/api/v1/comments/{created['comment']['id']}",
+        json={"body": "Now something rude"},
+        headers={**reader, "Authorization": f"Bearer {created['edit_token']}"},
+    )
+    assert error_code(answer) == "reader_blocked"
+    assert read(client)["comments"][0]["body"] == "Nice and polite"
+
+
+DEEP = 5000
+
+
+def deep_chain(ctx: Context) -> list[int]:
+    """A thread with one top-level comment and a chain of replies DEEP levels under it."""
+    from parlour.domain.model import Status
+    from parlour.services import lifecycle
+    from parlour.store import sites as site_store
+    from parlour.store import threads as thread_store
+
+    make_site(ctx)
+    ids: list[int] = []
+    with ctx.db.write() as tx:
+        site = site_store.get_site(tx, "blog")
+        assert site is not None
+        thread = thread_store.get_or_create_thread(tx, "blog", "/deep", "Deep", None, ctx.now())
+        parent = None
+        for i in range(DEEP + 1):
+            author = lifecycle.Author(key=f"a:{i % 2}", ip_hash="ip", name=("Ann", "Bo")[i % 2])
+            text = lifecycle.Text(f"level {i}", f"<p>level {i}</p>")
+            parent = lifecycle.create(tx, site, thread, parent, author, text, Status.PUBLISHED, ctx.now())
+            ids.append(parent.id)
+    return ids
+
+
+def depth_of(node: dict[str, Any]) -> int:
+    deepest, stack = 0, [(node, 0)]
+    while stack:
+        item, level = stack.pop()
+        deepest = max(deepest, level)
+        stack.extend((child, level + 1) for child in item["replies"])
+    return deepest
+
+
+def every_id(nodes: list[dict[str, Any]]) -> list[int]:
+    found, stack = [], list(nodes)
+    while stack:
+        item = stack.pop()
+        found.append(item["id"])
+        stack.extend(item["replies"])
+    return sorted(found)
+
+
+def test_a_reply_chain_thousands_deep_reads_through_every_parameter(ctx: Context, client: Any) -> None:
+    ids = deep_chain(ctx)
+    base = {"site": "blog", "thread": "/deep"}
+    first = client.get("/api/v1/comments", params=base)
+    assert first.status_code == 200
+    whole = client.get("/api/v1/comments", params={**base, "replies_limit": 500}).json()
+    top = whole["comments"][0]
+    assert depth_of(top) <= 40 and len(every_id([top])) == 501
+    seen, cursor = [top["id"]], None
+    while True:  # every reply, page by page, under the top-level comment
+        params = {**base, "root": top["id"], "limit": 500, **({"cursor": cursor} if cursor else {})}
+        page = client.get("/api/v1/comments", params=params).json()
+        seen += every_id(page["comments"])
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert sorted(seen) == ids
+    permalink = client.get("/api/v1/comments", params={**base, "until": ids[-1]})
+    assert permalink.status_code == 200 and ids[-1] in every_id(permalink.json()["comments"])
+    deepest = [n for n in permalink.json()["comments"][0]["replies"] if n["id"] == ids[-1]]
+    assert deepest == [] or deepest[0]["parent_id"] == ids[-2]  # listed under an ancestor, true parent kept
+    html = client.get("/comments.html", params=base)
+    assert html.status_code == 200 and "level 1" in html.text
+
+
+def test_removing_the_middle_of_a_deep_chain_keeps_what_is_under_it(ctx: Context, client: Any) -> None:
+    from parlour.services import accounts, moderation
+
+    ids = deep_chain(ctx)
+    owner = accounts.create_user(ctx, "wren@blog.example", PASSWORD, is_owner=True)
+    moderation.remove(ctx, owner, ids[2500])
+    page = client.get("/api/v1/comments", params={"site": "blog", "thread": "/deep", "until": ids[-1]}).json()
+    assert ids[-1] in every_id(page["comments"]) and ids[2500] in every_id(page["comments"])
+
+
+def at_once(count: int, work: Any) -> list[Any]:
+    """Run `work(i)` in `count` threads released together; the results or the errors."""
+    import threading
+
+    start = threading.Barrier(count)
+    results: list[Any] = [None] * count
+
+    def run(i: int) -> None:
+        start.wait()
+        try:
+            results[i] = work(i)
+        except Exception as exc:
+            results[i] = exc
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results
+
+
+def test_forty_posts_at_once_from_one_address_create_at_most_the_limit(make_ctx: Any) -> None:
+    from parlour.domain import errors
+    from parlour.services import posting
+
+    ctx = make_ctx(comment_rate_limit=5)
+    make_site(ctx)
+    actor = posting.Actor(ip_hash="one-address")
+    results = at_once(
+        40, lambda i: posting.post_comment(ctx, actor, posting.NewComment("blog", "/post", f"comment {i}"))
+    )
+    created = [r for r in results if isinstance(r, posting.Posted)]
+    refused = [r for r in results if isinstance(r, errors.RateLimited)]
+    assert len(created) == 5 and len(refused) == 35, [r for r in results if isinstance(r, Exception)][:1]
+
+
+def test_forty_wrong_passwords_at_once_are_counted_exactly(make_ctx: Any) -> None:
+    from parlour.domain import errors
+    from parlour.services import accounts
+
+    ctx = make_ctx(sign_in_rate_limit=10)
+    accounts.create_user(ctx, "wren@blog.example", PASSWORD, is_owner=True)
+    results = at_once(40, lambda i: accounts.sign_in(ctx, "wren@blog.example", f"wrong {i}", "one-address"))
+    assert sum(isinstance(r, errors.SignInFailed) for r in results) == 10
+    assert sum(isinstance(r, errors.RateLimited) for r in results) == 30
+
+
+def test_signing_in_never_counts_against_the_limit(make_ctx: Any) -> None:
+    from parlour.services import accounts
+
+    ctx = make_ctx(sign_in_rate_limit=3)
+    accounts.create_user(ctx, "wren@blog.example", PASSWORD, is_owner=True)
+    for _ in range(10):
+        assert accounts.sign_in(ctx, "wren@blog.example", PASSWORD, "her-laptop").email == "wren@blog.example"
+
+
+def test_strangers_failing_from_many_addresses_never_lock_the_owner_out_at_her_own(make_ctx: Any) -> None:
+    from parlour.domain import errors
+    from parlour.services import accounts
+
+    ctx = make_ctx(sign_in_rate_limit=2)
+    accounts.create_user(ctx, "wren@blog.example", PASSWORD, is_owner=True)
+    accounts.sign_in(ctx, "wren@blog.example", PASSWORD, "her-laptop")  # where she signs in
+    for i in range(40):  # more than the account's limit from anywhere (20)
+        with pytest.raises((errors.SignInFailed, errors.RateLimited)):
+            accounts.sign_in(ctx, "wren@blog.example", "guess", f"stranger-{i}")
+    with pytest.raises(errors.RateLimited):  # a new address is refused now...
+        accounts.sign_in(ctx, "wren@blog.example", PASSWORD, "a-new-address")
+    assert accounts.sign_in(ctx, "wren@blog.example", PASSWORD, "her-laptop")  # ...but not hers
+
+
+def test_a_direct_client_rotating_forwarded_for_gets_no_extra_posts(client_for: Any) -> None:
+    client = client_for(peer="203.0.113.50", comment_rate_limit=2, trust_proxy=True)
+    make_site(client.app.state.ctx)
+    answers = [
+        client.post(
+            "/api/v1/comments",
+            json={"site": "blog", "thread": "/post", "body": f"comment {i}"},
+            headers={"X-Forwarded-For": f"198.51.100.{i}"},
+        ).status_code
+        for i in range(5)
+    ]
+    assert answers == [201, 201, 429, 429, 429]
+
+
+def test_a_direct_client_rotating_forwarded_for_gets_no_extra_sign_in_attempts(make_ctx: Any) -> None:
+    from starlette.testclient import TestClient
+
+    from parlour.app import create_app
+
+    ctx = make_ctx(sign_in_rate_limit=2, trust_proxy=True)
+    make_user(ctx, "wren@blog.example", owner=True)
+    client = TestClient(create_app(context=ctx), base_url="https://parlour.test", client=("203.0.113.50", 1))
+    with client:
+        statuses = []
+        for i in range(4):
+            answer = client.post(
+                "/desk/sign-in",
+                data={
+                    "csrf": csrf(client),
+                    "email": "wren@blog.example",
+                    "password": "wrong",
+                    "next": "/desk",
+                },
+                headers={"X-Forwarded-For": f"198.51.100.{i}"},
+            )
+            statuses.append(answer.status_code)
+    assert statuses == [401, 401, 429, 429]
+
+
+@pytest.mark.parametrize(
+    ("peer", "forwarded", "seen"),
+    [
+        ("127.0.0.1", "203.0.113.7", "203.0.113.7"),
+        ("127.0.0.1", "made-up, 203.0.113.7", "203.0.113.7"),  # what the client wrote is ignored
+        ("127.0.0.1", "203.0.113.7, 10.0.0.2", "203.0.113.7"),  # through two trusted proxies
+        ("10.0.0.2", "203.0.113.7", "203.0.113.7"),
+        ("203.0.113.50", "203.0.113.7", "203.0.113.50"),  # not a proxy: its header is ignored
+        ("127.0.0.1", "", "127.0.0.1"),
+    ],
+)
+def test_only_a_named_proxy_sets_the_client_address(peer: str, forwarded: str, seen: str) -> None:
+    from starlette.requests import Request
+
+    from parlour.settings import Settings
+    from parlour.web.http import client_address
+
+    settings = Settings(
+        database="sqlite:///x.db", trust_proxy=True, trusted_proxies="127.0.0.1/32 10.0.0.0/8"
+    )
+    headers = [(b"x-forwarded-for", forwarded.encode())] if forwarded else []
+    request = Request({"type": "http", "headers": headers, "client": (peer, 1)})
+    assert client_address(request, settings) == seen
+
+
+def test_previews_are_rate_limited_per_address(client_for: Any) -> None:
+    from factories import error_code
+
+    client = client_for(preview_rate_limit=3)
+    answers = [client.post("/api/v1/preview", json={"body": f"*try* {i}"}) for i in range(4)]
+    assert [a.status_code for a in answers] == [200, 200, 200, 429]
+    assert error_code(answers[-1]) == "rate_limited" and answers[-1].headers["retry-after"] == "60"
+
+
+def test_a_preview_that_renders_too_long_is_refused_and_the_server_goes_on(
+    client_for: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import time
+
+    from factories import error_code
+    from parlour.services import markup
+
+    client = client_for()
+    real = markup.render
+
+    def slow(text: str) -> str:
+        if "slow" in text:
+            time.sleep(3)
+        return real(text)
+
+    monkeypatch.setattr(markup, "render", slow)
+    answer = client.post("/api/v1/preview", json={"body": "a slow one"})
+    assert answer.status_code == 422 and error_code(answer) == "preview_too_complex"
+    assert (
+        client.post("/api/v1/preview", json={"body": "a quick one"}).json()["html"] == "<p>a quick one</p>\n"
+    )
+
+
+@pytest.mark.parametrize("path", ["/desk/sign-in", "/desk/sign-in/link", "/desk/setup", "/desk/sites/blog"])
+def test_desk_forms_refuse_oversized_and_multipart_bodies_before_parsing(client: Any, path: str) -> None:
+    from factories import error_code
+
+    big = client.post(
+        path, content=b"a=" + b"x" * 300_000, headers={"Content-Type": "application/x-www-form-urlencoded"}
+    )
+    assert big.status_code == 413 and error_code(big) == "request_too_large"
+    multipart = client.post(path, files={"file": ("a.txt", b"hello")}, data={"csrf": "x"})
+    assert multipart.status_code == 415 and error_code(multipart) == "unsupported_media_type"
+
+    def chunks() -> Any:
+        for _ in range(40):
+            yield b"x" * 10_000
+
+    chunked = client.post(
+        path, content=chunks(), headers={"Content-Type": "application/x-www-form-urlencoded"}
+    )
+    assert chunked.status_code == 413
+
+
+def test_no_other_address_takes_a_body(client: Any) -> None:
+    from factories import error_code
+
+    answer = client.post("/comments.html", content=b"{}", headers={"Content-Type": "application/json"})
+    assert answer.status_code == 415 and error_code(answer) == "unsupported_media_type"
+
+
+HOSTILE = [
+    "nul\x00byte",
+    "bell\x07",
+    "%ED%A0%80 a lone surrogate, percent-encoded",
+    "e\u0301" * 150,
+    "\ufdfa" * 60,
+    "a" * 5000,
+    "<script>x</script>",
+]
+DESK_FORMS = [
+    (
+        "/desk/sites/blog",
+        ["name", "writer_name", "origins", "held_words", "rejected_words", "writer_avatar", "max_links"],
+    ),
+    ("/desk/sites/blog/blocks", ["kind", "value", "reason", "days"]),
+    ("/desk/sites/blog/lock", ["thread", "locked", "reason"]),
+    ("/desk/sites", ["site_id", "name", "writer_name", "origin"]),
+    ("/desk/queue", ["id", "action", "reason"]),
+]
+
+
+@pytest.mark.parametrize("value", HOSTILE)
+def test_desk_forms_and_pages_answer_hostile_text_alike_on_both_databases(writer: Any, value: str) -> None:
+    from desk_helpers import desk_post
+
+    for path, fields in DESK_FORMS:
+        for field in fields:
+            answer = desk_post(writer, path, {field: value}, page="/desk/sites/blog")
+            assert answer.status_code < 500, (path, field, answer.status_code)
+    for page in ["/desk/search", "/desk/readers", "/desk/posts", "/desk/inbox", "/desk/audit"]:
+        for field in ["q", "key", "site", "status", "thread"]:
+            answer = writer.get(page, params={field: value})
+            assert answer.status_code < 500, (page, field, answer.status_code)
+            raw = writer.get(f"{page}?{field}=%ED%A0%80%00%FF")  # not UTF-8 at all
+            assert raw.status_code < 500, (page, field, raw.status_code)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "&#99;asino night",
+        "ＣＡＳＩＮＯ night",
+        "\u0441\u0430sino night",
+        "ca\u200bsino night",
+        "CaSiNo night",
+        "ca\u202esino",
+    ],
+)
+def test_a_refused_word_is_found_however_it_is_disguised(client: Any, writer: Any, body: str) -> None:
+    from desk_helpers import desk_post
+    from factories import error_code
+
+    form = {
+        "name": "Blog",
+        "writer_name": "Wren",
+        "origins": "https://blog.example",
+        "rejected_words": "casino",
+    }
+    assert desk_post(writer, "/desk/sites/blog", form, page="/desk/sites/blog").status_code in (200, 303)
+    answer = client.post("/api/v1/comments", json={"site": "blog", "thread": "/post", "body": body})
+    assert error_code(answer) == "comment_rejected", answer.text
+
+
+@pytest.mark.parametrize("name", ["Wren", "wren", "ＷＲＥＮ", "Wr\u0435n", " Wren  "])
+def test_a_reader_cannot_take_a_name_that_looks_like_the_writers(
+    ctx: Context, client: Any, name: str
+) -> None:
+    from factories import error_code
+
+    make_site(ctx)
+    answer = client.post(
+        "/api/v1/comments", json={"site": "blog", "thread": "/post", "body": "Hello", "author_name": name}
+    )
+    assert error_code(answer) == "name_taken"
+
+
+@pytest.mark.parametrize("name", ["\u202eevil", "Wr\u200ben", "a\u2066b\u2069", "x\ufeff"])
+def test_names_never_carry_invisible_or_direction_characters(ctx: Context, client: Any, name: str) -> None:
+    from factories import error_code
+
+    make_site(ctx)
+    answer = client.post(
+        "/api/v1/comments", json={"site": "blog", "thread": "/post", "body": "Hello", "author_name": name}
+    )
+    assert error_code(answer) == "invalid_characters"
+
+
+def test_signing_out_ends_that_session_on_the_server(ctx: Context) -> None:
+    from desk_helpers import desk_post, sign_in
+
+    make_user(ctx, "wren@blog.example", owner=True)
+    client = desk_client(ctx)
+    other = desk_client(ctx)
+    try:
+        sign_in(client, "wren@blog.example")
+        sign_in(other, "wren@blog.example")  # her other device
+        copied = client.cookies.get("parlour_session")
+        assert client.get("/desk/inbox").status_code == 200
+        assert desk_post(client, "/desk/sign-out").status_code == 303
+        replay = desk_client(ctx)
+        replay.cookies.set("parlour_session", copied or "", domain="parlour.test", path="/desk")
+        answer = replay.get("/desk/inbox")
+        assert answer.status_code == 303 and answer.headers["location"].startswith("/desk/sign-in")
+        replay.__exit__(None, None, None)
+        assert other.get("/desk/inbox").status_code == 200  # only that session ended
+    finally:
+        client.__exit__(None, None, None)
+        other.__exit__(None, None, None)
