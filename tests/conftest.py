@@ -22,7 +22,7 @@ REQUIRE_PG = os.environ.get("PARLOUR_TEST_REQUIRE_POSTGRES") == "1"
 TABLES = (
     "meta, sites, site_origins, tokens, threads, comments, hearts, readers, idempotency_keys, "
     "users, memberships, sign_in_links, sign_in_attempts, outbox, audit_log, blocks, events, event_cursors, inbox, "
-    "revoked_tokens"
+    "revoked_tokens, widget_grants"
 )
 
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import pytest
+from sqlalchemy import text
 
 from desk_helpers import PASSWORD, csrf, desk_client, make_user
-from factories import make_site
+from factories import error_code, make_site
 from parlour.services.context import Context
 from parlour.store import outbox
 
@@ -514,3 +516,205 @@ def test_signing_out_ends_that_session_on_the_server(ctx: Context) -> None:
     finally:
         client.__exit__(None, None, None)
         other.__exit__(None, None, None)
+
+
+# 7. The writer's token in the widget: short-lived, refreshed, with the account's role,
+# revocable from the desk, and every action with it audited in the action's transaction.
+
+
+def widget_sign_in(ctx: Context, email: str, site_id: str = "blog") -> tuple[str, str]:
+    """What the desk's popup hands the widget: (token, expiry), through the real page."""
+    from desk_helpers import sign_in
+
+    desk = desk_client(ctx)
+    try:
+        sign_in(desk, email)
+        page = desk.get("/desk/widget", params={"site": site_id, "origin": "https://blog.example"}).text
+    finally:
+        desk.__exit__(None, None, None)
+    token = page.split('data-token="')[1].split('"')[0]
+    expires = page.split('data-expires="')[1].split('"')[0]
+    return token, expires
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}", "Origin": "https://blog.example"}
+
+
+def audit_lines(ctx: Context) -> list[tuple[str, str, int | None]]:
+    with ctx.db.read() as tx:
+        rows = tx.execute(
+            text(
+                "SELECT u.email, a.action, a.comment_id FROM audit_log a JOIN users u ON u.id = a.user_id ORDER BY a.id"
+            )
+        )
+        return [(row[0], row[1], row[2]) for row in rows]
+
+
+def parse_iso(value: str) -> int:
+    return int(datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp() * 1000)
+
+
+@pytest.fixture
+def blog(ctx: Context) -> Context:
+    make_site(ctx, "blog", origins=("https://blog.example",))
+    make_user(ctx, "wren@blog.example", owner=True)
+    make_user(ctx, "mo@blog.example", moderator_of=("blog",))
+    return ctx
+
+
+def test_the_widgets_writer_token_lives_an_hour_and_is_refreshed_while_its_grant_stands(
+    blog: Context, client: Any
+) -> None:
+    from parlour.services.clock import now_ms
+
+    token, expires = widget_sign_in(blog, "wren@blog.example")
+    start = now_ms()
+    assert 55 * 60_000 < parse_iso(expires) - start <= 60 * 60_000
+    fresh = client.post("/api/v1/writer-token", headers=bearer(token))
+    assert fresh.status_code == 201, fresh.text
+    renewed = fresh.json()["writer_token"]
+    assert renewed != token and parse_iso(fresh.json()["expires_at"]) >= parse_iso(expires)
+    post = {"site": "blog", "thread": "/post", "body": "Thank you for reading"}
+    assert client.post("/api/v1/comments", json=post, headers=bearer(renewed)).json()["comment"]["author"][
+        "is_writer"
+    ]
+    blog.now = lambda: start + 61 * 60_000  # type: ignore[method-assign]
+    for old in (token, renewed):  # an hour later, unrefreshed: both have ended
+        assert error_code(client.post("/api/v1/comments", json=post, headers=bearer(old))) == "invalid_token"
+        assert error_code(client.post("/api/v1/writer-token", headers=bearer(old))) == "invalid_token"
+    blog.now = lambda: start + 31 * 86_400_000  # type: ignore[method-assign]
+    # Refreshing every hour cannot outlive the grant (a desk session's life, 30 days).
+    with blog.db.read() as tx:
+        ends = tx.execute(text("SELECT max(expires_at) FROM widget_grants")).scalar_one()
+    assert ends <= start + 30 * 86_400_000 + 60_000
+
+
+def test_a_refresh_is_only_given_to_the_pages_of_the_grants_own_origin(blog: Context, client: Any) -> None:
+    token, _ = widget_sign_in(blog, "wren@blog.example")
+    stranger = {"Authorization": f"Bearer {token}", "Origin": "https://evil.example"}
+    assert client.post("/api/v1/writer-token", headers=stranger).status_code == 403
+    assert error_code(client.post("/api/v1/writer-token")) == "invalid_token"
+    assert error_code(client.post("/api/v1/writer-token", headers=bearer("ws2.1.99999999999999.x"))) == (
+        "invalid_token"
+    )
+
+
+def test_a_moderators_widget_token_cannot_rewrite_the_writers_words(blog: Context, client: Any) -> None:
+    wren, _ = widget_sign_in(blog, "wren@blog.example")
+    mo, _ = widget_sign_in(blog, "mo@blog.example")
+    mine = client.post(
+        "/api/v1/comments",
+        json={"site": "blog", "thread": "/post", "body": "My own words"},
+        headers=bearer(wren),
+    ).json()["comment"]
+    changed = client.patch(f"/api/v1/comments/{mine['id']}", json={"body": "Not hers"}, headers=bearer(mo))
+    assert changed.status_code == 403 and error_code(changed) == "not_permitted"
+    assert client.get("/api/v1/comments", params={"site": "blog", "thread": "/post"}).json()["comments"][0][
+        "body"
+    ] == ("My own words")
+    edited = client.patch(
+        f"/api/v1/comments/{mine['id']}", json={"body": "My own, better"}, headers=bearer(wren)
+    )
+    assert edited.status_code == 200
+
+
+def test_every_action_with_the_widgets_token_is_in_the_audit_log(blog: Context, client: Any) -> None:
+    token, _ = widget_sign_in(blog, "wren@blog.example")
+    reader = client.post(
+        "/api/v1/comments",
+        json={"site": "blog", "thread": "/post", "body": "A question", "author_name": "Ann"},
+    ).json()["comment"]
+    answer = client.post(
+        "/api/v1/comments",
+        json={"site": "blog", "thread": "/post", "body": "An answer", "parent_id": reader["id"]},
+        headers=bearer(token),
+    ).json()["comment"]
+    cid, aid = reader["id"], answer["id"]
+    assert client.put(f"/api/v1/comments/{cid}/heart", headers=bearer(token)).status_code == 200
+    assert client.put(f"/api/v1/comments/{cid}/pin", headers=bearer(token)).status_code == 200
+    assert client.patch(
+        f"/api/v1/comments/{aid}", json={"body": "A fuller answer"}, headers=bearer(token)
+    ).is_success
+    assert client.delete(f"/api/v1/comments/{cid}", headers=bearer(token)).status_code == 200
+    who = "wren@blog.example"
+    assert audit_lines(blog) == [
+        (who, "widget_reply", aid),
+        (who, "widget_heart", cid),
+        (who, "widget_pin", cid),
+        (who, "widget_edit", aid),
+        (who, "widget_remove", cid),
+    ]
+
+
+def test_an_action_refused_with_the_widgets_token_leaves_no_audit_line(blog: Context, client: Any) -> None:
+    token, _ = widget_sign_in(blog, "wren@blog.example")
+    refused = client.post(
+        "/api/v1/comments",
+        json={"site": "blog", "thread": "/post", "body": "Hi", "parent_id": 999_999},
+        headers=bearer(token),
+    )
+    assert refused.status_code in (404, 422)
+    assert audit_lines(blog) == []
+
+
+def test_the_desk_lists_widget_sign_ins_and_ends_one_at_once(blog: Context, client: Any) -> None:
+    from desk_helpers import desk_post, sign_in
+
+    wren, _ = widget_sign_in(blog, "wren@blog.example")
+    mo, _ = widget_sign_in(blog, "mo@blog.example")
+    owner, moderator = desk_client(blog), desk_client(blog)
+    try:
+        sign_in(owner, "wren@blog.example")
+        sign_in(moderator, "mo@blog.example")
+        page = owner.get("/desk/sites/blog").text
+        assert "wren@blog.example (owner)" in page and "mo@blog.example (moderator)" in page
+        theirs = moderator.get("/desk/sites/blog").text  # a moderator sees and ends only their own
+        assert "mo@blog.example (moderator)" in theirs and "wren@blog.example (owner)" not in theirs
+        with blog.db.read() as tx:
+            rows = tx.execute(
+                text("SELECT u.email, g.id FROM widget_grants g JOIN users u ON u.id = g.user_id")
+            )
+            ids = {row[0]: row[1] for row in rows}
+        assert (
+            desk_post(
+                moderator, "/desk/sites/blog/widget-sign-ins", {"grant": ids["wren@blog.example"]}
+            ).status_code
+            == 403
+        )
+        ended = desk_post(owner, "/desk/sites/blog/widget-sign-ins", {"grant": ids["mo@blog.example"]})
+        assert ended.status_code == 303
+        post = {"site": "blog", "thread": "/post", "body": "Still here?"}
+        assert error_code(client.post("/api/v1/comments", json=post, headers=bearer(mo))) == "invalid_token"
+        assert error_code(client.post("/api/v1/writer-token", headers=bearer(mo))) == "invalid_token"
+        assert client.post("/api/v1/comments", json=post, headers=bearer(wren)).status_code == 201
+        assert "mo@blog.example (moderator)" not in owner.get("/desk/sites/blog").text
+        assert ("wren@blog.example", "widget_revoke", None) in audit_lines(blog)
+    finally:
+        owner.__exit__(None, None, None)
+        moderator.__exit__(None, None, None)
+
+
+def test_signing_out_in_the_widget_or_everywhere_ends_its_token(blog: Context, client: Any) -> None:
+    from desk_helpers import desk_post, sign_in
+
+    post = {"site": "blog", "thread": "/post", "body": "Hello again"}
+    token, _ = widget_sign_in(blog, "wren@blog.example")
+    assert client.delete("/api/v1/writer-token", headers=bearer(token)).status_code == 204
+    assert error_code(client.post("/api/v1/comments", json=post, headers=bearer(token))) == "invalid_token"
+    token, _ = widget_sign_in(blog, "wren@blog.example")
+    desk = desk_client(blog)
+    try:
+        sign_in(desk, "wren@blog.example")
+        assert desk_post(desk, "/desk/sign-out-everywhere").status_code == 303
+    finally:
+        desk.__exit__(None, None, None)
+    assert error_code(client.post("/api/v1/comments", json=post, headers=bearer(token))) == "invalid_token"
+
+
+def test_taking_a_role_away_ends_its_widget_sign_ins(blog: Context, client: Any) -> None:
+    token, _ = widget_sign_in(blog, "mo@blog.example")
+    with blog.db.write() as tx:
+        tx.execute(text("DELETE FROM memberships"))
+    post = {"site": "blog", "thread": "/post", "body": "Am I still here?"}
+    assert error_code(client.post("/api/v1/comments", json=post, headers=bearer(token))) == "invalid_token"

@@ -115,16 +115,17 @@ def test_only_the_sites_own_people_act_as_its_writer_through_the_api(
     cid = world.comment["id"]
     moderator = accounts.session_user(world.ctx, world.moderator.cookies.get("parlour_session"))
     assert moderator is not None
-    other_token = accounts.widget_token(world.ctx, moderator, "other")
+    other_token, _ = accounts.widget_token(world.ctx, moderator, "other", "https://other.example")
     as_other = {"Authorization": f"Bearer {other_token}"}
     assert error_code(client.put(f"/api/v1/comments/{cid}/pin", headers=as_other)) == "not_permitted"
     assert error_code(client.delete(f"/api/v1/comments/{cid}", headers=as_other)) == "not_permitted"
     with pytest.raises(Exception, match="access"):
-        accounts.widget_token(world.ctx, moderator, "blog")
+        accounts.widget_token(world.ctx, moderator, "blog", "https://blog.example")
     reader = new_reader(client)
     assert client.put(f"/api/v1/comments/{cid}/pin", headers=reader).status_code in (401, 403)
     assert error_code(client.delete(f"/api/v1/comments/{cid}")) == "invalid_token"  # a stranger
-    forged = other_token.replace(".other.", ".blog.")
+    grant, rest = other_token.removeprefix("ws2.").split(".", 1)
+    forged = f"ws2.{int(grant) + 1}.{rest}"  # another grant's number under this one's signature
     assert error_code(
         client.put(f"/api/v1/comments/{cid}/pin", headers={"Authorization": f"Bearer {forged}"})
     ) == ("invalid_token")

@@ -632,6 +632,29 @@ def test_writer_signed_in_to_the_desk_answers_hearts_pins_and_removes_in_the_wid
     assert first["replies"][0]["author"] == {"name": "Wren", "is_writer": True, "avatar_url": None}
     assert all(c["domain"] in ("localhost",) for c in context.cookies())  # none on the blog's origin
 
+    # Her token lives an hour; the open page trades it for a fresh one before it ends.
+    first_token = page.evaluate("() => localStorage.getItem('parlour:blog:writer')")
+    page.evaluate(
+        "() => localStorage.setItem('parlour:blog:writer:expires', new Date(Date.now() + 4000).toISOString())"
+    )
+    page.reload()
+    page.wait_for_function(
+        "(old) => (localStorage.getItem('parlour:blog:writer') || old) !== old",
+        arg=first_token,
+        timeout=10_000,
+    )
+    fresh_token = page.evaluate("() => localStorage.getItem('parlour:blog:writer')")
+    assert fresh_token.startswith("ws2.") and fresh_token != first_token
+    # Signing out in the widget ends the sign-in on the server, not just in this browser.
+    widget.get_by_role("button", name="Sign out as the writer").click()
+    expect(widget.locator(".writer")).to_contain_text("Are you the writer? Sign in")
+    ended = httpx.post(parlour + "/api/v1/writer-token", headers={"Authorization": f"Bearer {fresh_token}"})
+    assert ended.status_code == 401 and ended.json()["error"]["code"] == "invalid_token"
+    with page.expect_popup() as opened:
+        widget.get_by_role("button", name="Are you the writer? Sign in").click()
+    opened.value.wait_for_event("close")
+    expect(widget.locator(".writer")).to_contain_text("You are signed in as the writer.")
+
     desk.get_by_role("button", name="Sign out everywhere").click()
     expect(desk.locator("h1"), desk.locator("main").inner_text()).to_have_text("Sign in")
     page.reload()

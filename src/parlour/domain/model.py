@@ -114,7 +114,8 @@ class Comment:
 class Actor:
     """Who is making a request.
 
-    `writer_site` is set when a writer token was presented; `reader_id` when the browser
+    `writer_site` is set when a writer token was presented (`writer_user` and
+    `writer_role` too when it was the widget's, handed over by the desk); `reader_id` when the browser
     sent its signed reader identity; `ip_hash` is a keyed hash of the address, never the
     address itself.
     """
@@ -124,9 +125,30 @@ class Actor:
     writer_site: str | None = None
     origin: str | None = None
     own_origin: str | None = None
+    # With a widget token from the desk: whose account acts (for the audit log) and its
+    # role on the site. An API token acts as the site's owner, with no account.
+    writer_user: int | None = None
+    writer_role: Role | None = None
 
     def is_writer_of(self, site_id: str) -> bool:
         return self.writer_site == site_id
+
+
+@dataclass(frozen=True, slots=True)
+class WidgetGrant:
+    """The writer (or a moderator) signed in to a site's widget from the desk."""
+
+    id: int
+    user_id: int
+    site_id: str
+    role: Role
+    origin: str
+    session_epoch: int
+    created_at: int
+    expires_at: int
+    last_used_at: int
+    revoked_at: int | None = None
+    email: str | None = None  # the account's, when listed for the desk
 
 
 @dataclass(frozen=True, slots=True)

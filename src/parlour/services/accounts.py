@@ -2,7 +2,9 @@
 
 Passwords are hashed with argon2id (argon2-cffi). Sessions are signed tokens carrying the
 user id and the account's session epoch: "sign out everywhere" bumps the epoch, which
-ends every session at once without a sessions table. Sign-in links are random, stored
+ends every session at once without a sessions table; signing out revokes that one
+(revoked_tokens). The widget's writer sign-ins are stored grants with short-lived
+tokens (see "The writer in the widget" below). Sign-in links are random, stored
 only as a hash, used once, and expire after 15 minutes.
 """
 
@@ -13,15 +15,16 @@ import hmac
 import logging
 import re
 import secrets
+from dataclasses import replace
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from parlour.domain import errors
-from parlour.domain.model import Role, User
+from parlour.domain.model import Actor, Role, User, WidgetGrant
 from parlour.services import mail
 from parlour.services.context import Context
-from parlour.store import IntegrityError, serialize_on
+from parlour.store import IntegrityError, Tx, audit, serialize_on
 from parlour.store import accounts as store
 from parlour.store import sites as site_store
 
@@ -307,37 +310,131 @@ def require_site(ctx: Context, user: User, site_id: str) -> Role:
 
 # The writer in the widget: her desk session cannot reach the widget (it runs on her
 # blog's origin, where Parlour's cookies are third-party and blocked), so the desk hands
-# the widget a signed token through a popup and postMessage. The token names the user
-# and the site, expires, and dies with "sign out everywhere" (it carries the epoch).
-WIDGET_TOKEN_DAYS = 30
-WIDGET_PREFIX = "ws1."
+# the widget a token through a popup and postMessage. Each hand-over is a grant, stored
+# (widget_grants) so the desk can list and revoke it; the token names the grant, is
+# signed, and lives an hour. While it is still valid the widget trades it for a fresh
+# one (`refresh_widget_token`), for as long as the grant stands: at most a desk
+# session's life, unrevoked, and no "sign out everywhere" since. Every check reads the
+# account's role on the site now, so a role taken away ends its grants at once.
+WIDGET_TOKEN_MINUTES = 60
+WIDGET_PREFIX = "ws2."
+_OLD_WIDGET_PREFIX = "ws1."  # before grants: refused with "sign in again"
 
 
-def widget_token(ctx: Context, user: User, site_id: str) -> str:
-    require_site(ctx, user, site_id)
-    expires = ctx.now() + WIDGET_TOKEN_DAYS * 86_400_000
-    message = f"{user.id}.{user.session_epoch}.{expires}.{site_id}"
-    return f"{WIDGET_PREFIX}{message}.{ctx.signer.sign('widget', message)}"
+def _widget_token(ctx: Context, grant_id: int, now: int) -> tuple[str, int]:
+    expires = now + WIDGET_TOKEN_MINUTES * 60_000
+    message = f"{grant_id}.{expires}"
+    return f"{WIDGET_PREFIX}{message}.{ctx.signer.sign('widget', message)}", expires
+
+
+def widget_token(ctx: Context, user: User, site_id: str, origin: str) -> tuple[str, int]:
+    """A new grant for the widget on `origin` (one of the site's), and its first token
+    with the time it expires (ms)."""
+    role = require_site(ctx, user, site_id)
+    now = ctx.now()
+    with ctx.db.write() as tx:
+        grant_id = store.insert_widget_grant(
+            tx, user, site_id, role, origin, now, now + ctx.settings.session_days * 86_400_000
+        )
+    return _widget_token(ctx, grant_id, now)
 
 
 def is_widget_token(token: str) -> bool:
-    return token.startswith(WIDGET_PREFIX)
+    return token.startswith((WIDGET_PREFIX, _OLD_WIDGET_PREFIX))
+
+
+def _grant_id(ctx: Context, token: str) -> tuple[int, int]:
+    """(grant id, expiry) of a token we signed, whether or not it has expired."""
+    message, _, mac = token[len(WIDGET_PREFIX) :].rpartition(".")
+    parts = message.split(".")
+    if (
+        not token.startswith(WIDGET_PREFIX)
+        or not token.isascii()
+        or len(parts) != 2
+        or not all(part.isdigit() and len(part) < 19 for part in parts)
+        or not hmac.compare_digest(mac, ctx.signer.sign("widget", message))
+    ):
+        raise errors.InvalidToken("That writer sign-in is not valid; sign in again from the desk.")
+    return int(parts[0]), int(parts[1])
+
+
+def widget_grant(ctx: Context, token: str) -> WidgetGrant:
+    """The standing grant a valid widget token acts under, with the account's role on the
+    site now (the lesser of it and the role granted); InvalidToken otherwise."""
+    grant_id, expires = _grant_id(ctx, token)
+    now = ctx.now()
+    with ctx.db.read() as tx:
+        grant = store.get_widget_grant(tx, grant_id)
+        user = None if grant is None else store.get_user(tx, grant.user_id)
+        role = None if user is None or grant is None else _role_on(tx, user, grant.site_id)
+    if (
+        expires < now
+        or grant is None
+        or user is None
+        or role is None
+        or grant.revoked_at is not None
+        or grant.expires_at < now
+        or grant.session_epoch != user.session_epoch
+    ):
+        raise errors.InvalidToken("That writer sign-in has ended; sign in again from the desk.")
+    if grant.role is Role.MODERATOR:
+        role = Role.MODERATOR
+    return replace(grant, role=role)
+
+
+def _role_on(tx: Tx, user: User, site_id: str) -> Role | None:
+    if user.is_owner:
+        return Role.OWNER if site_id in store.all_site_ids(tx) else None
+    return store.roles_of(tx, user.id).get(site_id)
 
 
 def site_for_widget_token(ctx: Context, token: str) -> str:
     """The site a widget token acts for as its writer; InvalidToken when it does not."""
-    message, _, mac = token[len(WIDGET_PREFIX) :].rpartition(".")
-    parts = message.split(".", 3)
-    if (
-        not token.isascii()
-        or len(parts) != 4
-        or not hmac.compare_digest(mac, ctx.signer.sign("widget", message))
-    ):
-        raise errors.InvalidToken("That writer sign-in is not valid; sign in again from the desk.")
-    user_id, epoch, expires, site_id = parts
+    return widget_grant(ctx, token).site_id
+
+
+def refresh_widget_token(ctx: Context, token: str, actor: Actor) -> tuple[str, int]:
+    """A fresh token for a still-valid one, while its grant stands, asked for from a page
+    of the grant's site (or by a program, which sends no Origin)."""
+    grant = widget_grant(ctx, token)
+    if actor.origin is not None and actor.origin not in (grant.origin, actor.own_origin):
+        raise errors.OriginNotAllowed(
+            f"That writer sign-in was given to {grant.origin}, not {actor.origin}.", origin=actor.origin
+        )
+    now = ctx.now()
+    with ctx.db.write() as tx:
+        store.touch_widget_grant(tx, grant.id, now)
+    return _widget_token(ctx, grant.id, now)
+
+
+def end_widget_token(ctx: Context, token: str) -> None:
+    """The writer signed out in the widget: its grant ends (an expired token may end it too)."""
+    if not is_widget_token(token):
+        raise errors.InvalidToken("Send the widget's writer token to sign it out.")
+    grant_id, _ = _grant_id(ctx, token)
+    with ctx.db.write() as tx:
+        store.revoke_widget_grant(tx, grant_id, ctx.now())
+
+
+def widget_grants(ctx: Context, user: User, site_id: str) -> list[WidgetGrant]:
+    """The site's standing widget sign-ins this user may see and end: all of them for
+    its owner, a moderator's own otherwise."""
+    role = require_site(ctx, user, site_id)
     with ctx.db.read() as tx:
-        user = store.get_user(tx, int(user_id))
-    if user is None or str(user.session_epoch) != epoch or int(expires) < ctx.now():
-        raise errors.InvalidToken("That writer sign-in has ended; sign in again from the desk.")
-    require_site(ctx, user, site_id)
-    return site_id
+        return store.live_widget_grants(tx, site_id, ctx.now(), None if role is Role.OWNER else user.id)
+
+
+def revoke_widget_grant(ctx: Context, user: User, site_id: str, grant_id: object) -> None:
+    """End a widget sign-in from the desk, with its audit line in the same transaction."""
+    role = require_site(ctx, user, site_id)
+    if not isinstance(grant_id, str) or not grant_id.isdigit() or len(grant_id) > 18:
+        raise errors.InvalidInput("Choose a sign-in to end.", field="grant")
+    now = ctx.now()
+    with ctx.db.write() as tx:
+        grant = store.get_widget_grant(tx, int(grant_id))
+        if grant is None or grant.site_id != site_id or (role is not Role.OWNER and grant.user_id != user.id):
+            raise errors.NotPermitted("You do not have access to that.")
+        if store.revoke_widget_grant(tx, grant.id, now):
+            holder = store.get_user(tx, grant.user_id)
+            whose = holder.email if holder is not None else "a deleted account"
+            audit.record(tx, site_id, user.id, "widget_revoke", None, f"{whose} on {grant.origin}", now)

@@ -156,7 +156,15 @@ def refuse(
 
 
 def edit(
-    tx: Tx, site: Site, thread: Thread, comment: Comment, text: Text, now: int, *, by_writer: bool = False
+    tx: Tx,
+    site: Site,
+    thread: Thread,
+    comment: Comment,
+    text: Text,
+    now: int,
+    *,
+    by_writer: bool = False,
+    who: Audit | None = None,
 ) -> Comment:
     """Change a published comment's text.
 
@@ -178,6 +186,7 @@ def edit(
     )
     thread_store.bump_thread(tx, comment.thread_id)
     _record(tx, "edited", site.id, comment, comment.thread_id, now)
+    _audit(tx, who, site.id, comment.id, now)
     updated = store.get_comment(tx, comment.id)
     assert updated is not None
     return updated

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from parlour.domain import errors
-from parlour.domain.model import Actor, Comment, Site, Status
+from parlour.domain.model import Actor, Comment, Role, Site, Status
 from parlour.services import admission, lifecycle, markup, rules
 from parlour.services.context import Context
 from parlour.services.security import content_hash
@@ -67,7 +67,8 @@ def post_comment(
 ) -> Posted:
     """Create a comment or reply; the same request again returns the first one (created=False).
 
-    `who` names the desk user when the writer answers from her inbox (an audit line).
+    `who` names the desk user when the writer answers from her inbox (an audit line);
+    the widget's writer token names its own (`widget_reply`).
     """
     settings = ctx.settings
     key = rules.thread_key(new.thread, settings)
@@ -81,6 +82,7 @@ def post_comment(
     if actor.writer_site is not None and actor.writer_site != new.site:
         raise errors.NotPermitted("That writer token belongs to another site.")
     is_writer = actor.is_writer_of(new.site)
+    who = who or _widget_audit(actor, "widget_reply")
     akey = author_key(actor, new.site, name, email)
     body_hash = content_hash(body)
     fingerprint = content_hash(new.site, key, str(new.parent_id), body, name or "", email or "", akey)
@@ -176,6 +178,12 @@ def _parent(tx: Tx, parent_id: int | None, thread_id: int) -> Comment | None:
     return parent
 
 
+def _widget_audit(actor: Actor, action: str) -> lifecycle.Audit | None:
+    """Whatever the writer (or a moderator) does with the widget's token from the desk is
+    in the audit log under their account, written in the action's own transaction."""
+    return None if actor.writer_user is None else lifecycle.Audit(actor.writer_user, action)
+
+
 def _load(ctx: Context, tx: Tx, comment_id: int) -> tuple[Comment, Site]:
     found = store.get_comment_and_site(tx, comment_id)
     if found is None:
@@ -211,13 +219,16 @@ def edit_comment(
         as_writer = _authorise_author(ctx, actor, comment, site, token)
         if as_writer and not comment.is_writer:
             raise errors.NotPermitted("The writer may remove a reader's comment, not rewrite it.")
+        if as_writer and actor.writer_role is Role.MODERATOR:
+            raise errors.NotPermitted("A moderator may not rewrite the writer's words.")
         thread = thread_store.get_thread_by_id(tx, comment.thread_id)
         assert thread is not None
         if not as_writer:
             admission.check_author(tx, site, actor, comment.author_email, ctx.now())
         updated = lifecycle.edit(
-            tx, site, thread, comment, lifecycle.Text(text, html), ctx.now(), by_writer=as_writer
-        )
+            tx, site, thread, comment, lifecycle.Text(text, html), ctx.now(), by_writer=as_writer,
+            who=_widget_audit(actor, "widget_edit"),
+        )  # fmt: skip
         return comment_on(updated, site)
 
 
@@ -233,6 +244,7 @@ def remove_comment(
         comment, site = _load(ctx, tx, comment_id)
         check_origin(site, actor)
         as_writer = _authorise_author(ctx, actor, comment, site, token)
+        who = who or _widget_audit(actor, "widget_remove")
         lifecycle.remove(tx, comment, site.id, ctx.now(), erase=not as_writer, who=who)
         updated = store.get_comment(tx, comment_id)
         assert updated is not None
@@ -251,6 +263,7 @@ def set_heart(
         if actor.writer_site is not None and not actor.is_writer_of(site.id):
             raise errors.NotPermitted("That writer token belongs to another site.")
         as_writer = actor.writer_site is not None
+        who = who or _widget_audit(actor, "widget_heart" if on else "widget_unheart")
         _, hearts = lifecycle.heart(
             tx, comment, site.id, None if as_writer else actor.reader_id, on, ctx.now(), who
         )
@@ -293,7 +306,9 @@ def set_pinned(ctx: Context, actor: Actor, comment_id: int, on: bool) -> dict[st
         check_origin(site, actor)
         if not actor.is_writer_of(site.id):
             raise errors.NotPermitted("Only the site's writer may pin comments.")
-        lifecycle.pin(tx, comment, site.id, on, ctx.now())
+        lifecycle.pin(
+            tx, comment, site.id, on, ctx.now(), _widget_audit(actor, "widget_pin" if on else "widget_unpin")
+        )
         updated = store.get_comment(tx, comment_id)
         assert updated is not None
         return comment_on(updated, site)

@@ -1,4 +1,4 @@
-"""Desk accounts: users, their roles per site, sign-in links and attempts."""
+"""Desk accounts: users, their roles per site, sign-in links and attempts, widget grants."""
 
 from __future__ import annotations
 
@@ -6,9 +6,17 @@ from typing import Any
 
 from sqlalchemy import delete, func, insert, select, update
 
-from parlour.domain.model import Role, User
+from parlour.domain.model import Role, User, WidgetGrant
 from parlour.store.database import Tx
-from parlour.store.schema import memberships, revoked_tokens, sign_in_attempts, sign_in_links, sites, users
+from parlour.store.schema import (
+    memberships,
+    revoked_tokens,
+    sign_in_attempts,
+    sign_in_links,
+    sites,
+    users,
+    widget_grants,
+)
 
 
 def _user(row: Any) -> User:
@@ -152,3 +160,78 @@ def revoke_token(tx: Tx, token_hash: str, expires_at: int, now: int) -> None:
 def is_revoked(tx: Tx, token_hash: str) -> bool:
     found = tx.execute(select(revoked_tokens.c.token_hash).where(revoked_tokens.c.token_hash == token_hash))
     return found.first() is not None
+
+
+def insert_widget_grant(
+    tx: Tx, user: User, site_id: str, role: Role, origin: str, now: int, expires_at: int
+) -> int:
+    """A new writer sign-in in a widget; grants past their end are pruned on the way."""
+    tx.execute(delete(widget_grants).where(widget_grants.c.expires_at < now))
+    result = tx.execute(
+        insert(widget_grants)
+        .values(
+            user_id=user.id,
+            site_id=site_id,
+            role=role.value,
+            origin=origin,
+            session_epoch=user.session_epoch,
+            created_at=now,
+            expires_at=expires_at,
+            last_used_at=now,
+        )
+        .returning(widget_grants.c.id)
+    )
+    return int(result.scalar_one())
+
+
+def get_widget_grant(tx: Tx, grant_id: int) -> WidgetGrant | None:
+    row = tx.execute(select(widget_grants).where(widget_grants.c.id == grant_id)).first()
+    return None if row is None else _grant(row)
+
+
+def touch_widget_grant(tx: Tx, grant_id: int, now: int) -> None:
+    tx.execute(update(widget_grants).where(widget_grants.c.id == grant_id).values(last_used_at=now))
+
+
+def revoke_widget_grant(tx: Tx, grant_id: int, now: int) -> bool:
+    """End a grant; False when it was already ended (or never was)."""
+    result = tx.execute(
+        update(widget_grants)
+        .where((widget_grants.c.id == grant_id) & widget_grants.c.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
+    return bool(result.rowcount)
+
+
+def live_widget_grants(tx: Tx, site_id: str, now: int, user_id: int | None = None) -> list[WidgetGrant]:
+    """The site's standing grants, newest first (one user's only, when given)."""
+    query = (
+        select(widget_grants, users.c.email)
+        .join(users, users.c.id == widget_grants.c.user_id)
+        .where(
+            (widget_grants.c.site_id == site_id)
+            & widget_grants.c.revoked_at.is_(None)
+            & (widget_grants.c.expires_at >= now)
+            & (widget_grants.c.session_epoch == users.c.session_epoch)
+        )
+        .order_by(widget_grants.c.id.desc())
+    )
+    if user_id is not None:
+        query = query.where(widget_grants.c.user_id == user_id)
+    return [_grant(row) for row in tx.execute(query)]
+
+
+def _grant(row: Any) -> WidgetGrant:
+    return WidgetGrant(
+        id=row.id,
+        user_id=row.user_id,
+        site_id=row.site_id,
+        role=Role(row.role),
+        origin=row.origin,
+        session_epoch=row.session_epoch,
+        created_at=row.created_at,
+        expires_at=row.expires_at,
+        last_used_at=row.last_used_at,
+        revoked_at=row.revoked_at,
+        email=getattr(row, "email", None),
+    )

@@ -292,3 +292,23 @@ revoked_tokens = Table(
     Column("token_hash", String(64), primary_key=True),
     Column("expires_at", BigInteger, nullable=False),
 )
+
+# The writer in the widget: each sign-in handed from the desk to a widget is a grant. The
+# widget's token names the grant and lives an hour; it is refreshed while the grant
+# stands (until `expires_at`, unrevoked, the account's role on the site unchanged and no
+# "sign out everywhere" since: `session_epoch`). The desk lists and revokes grants.
+widget_grants = Table(
+    "widget_grants",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("user_id", Id, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("site_id", String(64), ForeignKey("sites.id", ondelete="CASCADE"), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("origin", String(400), nullable=False),
+    Column("session_epoch", Integer, nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("expires_at", BigInteger, nullable=False),
+    Column("last_used_at", BigInteger, nullable=False),
+    Column("revoked_at", BigInteger),
+    Index("ix_widget_grants_site", "site_id", "id"),
+)

@@ -12,7 +12,8 @@ from starlette.responses import Response
 from parlour import __version__
 from parlour.domain import errors
 from parlour.domain.model import MAX_ID
-from parlour.services import health, posting
+from parlour.services import accounts, health, posting
+from parlour.services.clock import iso
 from parlour.web import http
 from parlour.web.schemas import CommentEdit, CommentIn, PreviewIn
 
@@ -119,6 +120,25 @@ async def create_reader(request: Request) -> Response:
     ctx = http.context(request)
     token = await http.call(ctx, lambda: posting.issue_reader(ctx, http.actor(request)))
     return http.json({"reader_token": token}, status=201)
+
+
+# The writer in the widget: her sign-in, handed over by the desk, stays short-lived.
+
+
+async def refresh_writer_token(request: Request) -> Response:
+    """Trade a still-valid widget writer token for a fresh one, while its desk grant stands."""
+    ctx, token = http.context(request), http.bearer(request)
+    actor = http.actor(request)
+    token_and_expiry = await http.call(ctx, lambda: accounts.refresh_widget_token(ctx, token or "", actor))
+    fresh, expires = token_and_expiry
+    return http.json({"writer_token": fresh, "expires_at": iso(expires)}, status=201)
+
+
+async def end_writer_token(request: Request) -> Response:
+    """Sign the writer out in the widget: the grant behind the token ends."""
+    ctx, token = http.context(request), http.bearer(request)
+    await http.call(ctx, lambda: accounts.end_widget_token(ctx, token or ""))
+    return Response(status_code=204)
 
 
 # Internals under /-/.

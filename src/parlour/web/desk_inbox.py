@@ -8,6 +8,7 @@ from starlette.responses import Response
 from parlour.domain import errors
 from parlour.services import accounts, inbox, records
 from parlour.services import sites as site_service
+from parlour.services.clock import iso
 from parlour.web.desk import Desk, form_text, path_comment_id, signed_in
 from parlour.web.errors import status_of
 
@@ -110,5 +111,5 @@ async def widget_handoff(desk: Desk) -> Response:
         raise errors.OriginNotAllowed(
             f"The site {site_id!r} does not list {origin!r} as its own.", origin=origin
         )
-    token = await desk.call(lambda: accounts.widget_token(desk.ctx, user, site_id))
-    return desk.render("widget.html", site=site, origin=origin, token=token)
+    token, expires = await desk.call(lambda: accounts.widget_token(desk.ctx, user, site_id, origin))
+    return desk.render("widget.html", site=site, origin=origin, token=token, expires=iso(expires))

@@ -105,6 +105,7 @@ async def site_page(desk: Desk) -> Response:
             status, error = status_of(exc), exc
     site = await desk.call(lambda: site_service.get_site(desk.ctx, site_id))
     blocks = await desk.call(lambda: [b for b in moderation.blocks(desk.ctx, user) if b.site_id == site_id])
+    grants = await desk.call(lambda: accounts.widget_grants(desk.ctx, user, site_id))
     return desk.render(
         "site.html",
         status,
@@ -113,8 +114,21 @@ async def site_page(desk: Desk) -> Response:
         saved=saved,
         error=error,
         blocks=blocks,
+        grants=grants,
+        session_days=desk.ctx.settings.session_days,
         base=desk.public_url(),
     )
+
+
+@signed_in
+async def end_widget_sign_in(desk: Desk) -> Response:
+    """End a sign-in in a site's comments: its token stops working at once."""
+    user = desk.me
+    site_id = desk.request.path_params["site_id"]
+    form = await desk.form()
+    grant = form_text(form, "grant")
+    await desk.call(lambda: accounts.revoke_widget_grant(desk.ctx, user, site_id, grant))
+    return desk.redirect(f"/desk/sites/{site_id}#widget-sign-ins")
 
 
 def block_days(form: FormData) -> int | None:

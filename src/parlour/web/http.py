@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from parlour.domain import errors
-from parlour.domain.model import Actor
+from parlour.domain.model import Actor, Role
 from parlour.services import accounts, sites
 from parlour.services.context import Context
 from parlour.settings import Settings
@@ -72,25 +72,31 @@ def actor(request: Request, token: str | None = None) -> Actor:
             "The reader token is not valid here; ask POST /api/v1/readers for a new one."
         )
     host = request.headers.get("host")
+    site_id, user_id, role = _writer(ctx, token)
     return Actor(
         ip_hash=ctx.signer.ip_hash(client_address(request, ctx.settings)),
         reader_id=reader_id,
-        writer_site=_writer_site(ctx, token),
+        writer_site=site_id,
         origin=request.headers.get("origin"),
         own_origin=f"{request.url.scheme}://{host}" if host else None,
+        writer_user=user_id,
+        writer_role=role,
     )
 
 
-def _writer_site(ctx: Context, token: str | None) -> str | None:
-    """The site a bearer token acts for as its writer: an API token, or the widget's token
-    from the desk. None for anything else (an edit token, checked later)."""
+def _writer(ctx: Context, token: str | None) -> tuple[str | None, int | None, Role | None]:
+    """The site a bearer token acts for as its writer, the desk account behind it and its
+    role: an API token acts as the site's owner, with no account; the widget's token from
+    the desk as its account, with that account's role. Nothing for any other token (an
+    edit token, checked later)."""
     if not token:
-        return None
+        return None, None, None
     if sites.is_writer_token(token):
-        return sites.site_for_writer_token(ctx, token)
+        return sites.site_for_writer_token(ctx, token), None, Role.OWNER
     if accounts.is_widget_token(token):
-        return accounts.site_for_widget_token(ctx, token)
-    return None
+        grant = accounts.widget_grant(ctx, token)
+        return grant.site_id, grant.user_id, grant.role
+    return None, None, None
 
 
 async def call(ctx: Context, service: Callable[[], T]) -> T:

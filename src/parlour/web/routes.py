@@ -8,7 +8,15 @@ from fastapi.routing import APIRoute
 from starlette.routing import BaseRoute, Route
 
 from parlour.web import api, desk, desk_inbox, desk_moderation, events, pages, reads
-from parlour.web.schemas import ERRORS, CommentEnvelope, HeartOut, PostedOut, PreviewOut, ReaderOut
+from parlour.web.schemas import (
+    ERRORS,
+    CommentEnvelope,
+    HeartOut,
+    PostedOut,
+    PreviewOut,
+    ReaderOut,
+    WriterTokenOut,
+)
 
 V1 = "/api/v1"
 
@@ -45,6 +53,8 @@ def routes() -> list[BaseRoute]:
         _api("/comments/{comment_id}/pin", api.unpin_comment, "DELETE", CommentEnvelope, tags=["writer"], summary="Unpin a comment"),
         _api("/preview", api.preview_comment, "POST", PreviewOut, tags=["write"], summary="Preview a comment"),
         _api("/readers", api.create_reader, "POST", ReaderOut, 201, tags=["hearts"], summary="Get a reader identity"),
+        _api("/writer-token", api.refresh_writer_token, "POST", WriterTokenOut, 201, tags=["writer"], summary="Refresh the widget's writer token"),
+        _api("/writer-token", api.end_writer_token, "DELETE", None, 204, tags=["writer"], summary="Sign the writer out in the widget"),
     ]  # fmt: skip
     # The writer's desk: server-rendered pages for signed-in people. Session cookie,
     # CSRF token and same-origin check on every POST, no-store and a strict CSP (web/desk.py).
@@ -71,6 +81,7 @@ def routes() -> list[BaseRoute]:
         Route("/desk/sites/{site_id}/blocks", desk_moderation.block_reader, methods=["POST"]),
         Route("/desk/sites/{site_id}/unblock", desk_moderation.unblock_reader, methods=["POST"]),
         Route("/desk/sites/{site_id}/lock", desk_moderation.lock_thread, methods=["POST"]),
+        Route("/desk/sites/{site_id}/widget-sign-ins", desk_moderation.end_widget_sign_in, methods=["POST"]),
         Route("/desk/audit", desk_moderation.audit_page, methods=["GET"]),
         Route("/desk/posts", desk_inbox.posts_page, methods=["GET"]),
         Route("/desk/widget", desk_inbox.widget_handoff, methods=["GET"]),

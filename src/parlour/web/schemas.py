@@ -106,6 +106,11 @@ class ReaderOut(BaseModel):
     reader_token: str = Field(description="Send as `X-Parlour-Reader` to heart comments.")
 
 
+class WriterTokenOut(BaseModel):
+    writer_token: str = Field(description="The widget's writer token: send as `Authorization: Bearer`.")
+    expires_at: str = Field(description="When it stops working (ISO 8601, UTC); refresh before then.")
+
+
 class ErrorBody(BaseModel):
     code: str = Field(description="Stable snake_case code; see docs/api.md for the list.")
     message: str

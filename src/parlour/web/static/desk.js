@@ -40,8 +40,8 @@
   "use strict";
   const handoff = document.getElementById("handoff");
   if (!handoff || !window.opener) return;
-  const { token, origin, site } = handoff.dataset;
-  window.opener.postMessage({ type: "parlour:writer", token, site }, origin);
+  const { token, expires, origin, site } = handoff.dataset;
+  window.opener.postMessage({ type: "parlour:writer", token, expires, site }, origin);
   setTimeout(() => window.close(), 300);
 })();
 

@@ -149,8 +149,33 @@
   const message = (err) => strings.errors[err.code] || strings.error;
 
   // The writer's token, handed over by the desk (see writerSignIn): with it, this browser
-  // acts as the site's writer.
+  // acts as the site's writer. It lives an hour; while the page is open it is traded for
+  // a fresh one before it ends, for as long as the desk's grant stands.
   const writer = () => store.getItem(key("writer"));
+  let refreshTimer = 0;
+  function setWriter(token, expires) {
+    clearTimeout(refreshTimer);
+    if (!token) {
+      store.removeItem(key("writer"));
+      store.removeItem(key("writer:expires"));
+      return;
+    }
+    store.setItem(key("writer"), token);
+    store.setItem(key("writer:expires"), expires);
+    const left = Date.parse(expires) - Date.now();
+    refreshTimer = setTimeout(refreshWriter, Math.max(1000, Math.min(left - 10 * 60_000, left / 2)));
+  }
+  async function refreshWriter() {
+    const token = writer();
+    if (!token) return;
+    try {
+      const fresh = await api("POST", "/api/v1/writer-token", undefined, token);
+      if (writer() === token) setWriter(fresh.writer_token, fresh.expires_at);
+    } catch (err) {
+      // invalid_token: api() has made this browser a reader again; otherwise try later.
+      if (err.code !== "invalid_token" && writer() === token) refreshTimer = setTimeout(refreshWriter, 60_000);
+    }
+  }
 
   async function api(method, path, body, token) {
     const headers = {};
@@ -170,7 +195,7 @@
     }
     if (!response.ok) {
       if (bearer && bearer === writer() && payload.error?.code === "invalid_token") {
-        store.removeItem(key("writer")); // signed out everywhere, or expired: be a reader again
+        setWriter(null); // signed out everywhere, revoked or expired: be a reader again
         writerBar();
       }
       throw Object.assign(new Error(payload.error?.message), { code: payload.error?.code });
@@ -602,7 +627,8 @@
     const button = make("button", { type: "button", class: "link" }, signedIn ? strings.writerSignOut : strings.writerSignIn);
     button.addEventListener("click", () => {
       if (writer()) {
-        store.removeItem(key("writer"));
+        api("DELETE", "/api/v1/writer-token", undefined, writer()).catch(() => {}); // end it on the server too
+        setWriter(null);
         reload();
         writerBar();
         return;
@@ -614,7 +640,7 @@
   }
   addEventListener("message", (event) => {
     if (event.origin !== base || event.data?.type !== "parlour:writer" || event.data.site !== site) return;
-    store.setItem(key("writer"), event.data.token);
+    setWriter(event.data.token, event.data.expires);
     writerBar();
     reload();
     status(strings.writerSignedIn);
@@ -638,6 +664,11 @@
     show(page);
     performance.mark("parlour:shown");
     showHeld();
+    if (writer()) {
+      const expires = store.getItem(key("writer:expires"));
+      if (!expires || Date.parse(expires) <= Date.now()) setWriter(null);
+      else setWriter(writer(), expires);
+    }
     writerBar();
     host.style.minHeight = "";
     highlight();
