@@ -91,10 +91,6 @@ def serve(
     host: str | None, port: int | None, database: str | None, workers: int | None, access_log: bool
 ) -> None:
     """Run the server (migrating the database first)."""
-    from granian import Granian
-    from granian.constants import Interfaces, Loops
-    from granian.log import LogLevels
-
     settings = _settings(host=host, port=port, database=database, workers=workers)
     db = Database(settings.database)
     migrate.upgrade(db)
@@ -110,21 +106,12 @@ def serve(
                 f"  first visit: open {base}/desk/setup and enter the setup code {accounts.setup_code(ctx)}"
             )
     console.print(f"  API:         {base}/api/v1/openapi.json")
-    Granian(
-        "parlour.app:create_app",
-        factory=True,
-        address=settings.host,
-        port=settings.port,
-        workers=settings.workers,
-        interface=Interfaces.ASGI,
-        loop=Loops.uvloop,
-        log_level=LogLevels(settings.log_level.lower()),
-        log_access=access_log,
-        respawn_failed_workers=True,
-        # Open pages keep event streams (/api/v1/events) open; a restart does not wait
-        # for them longer than this. Browsers reconnect by themselves.
-        workers_kill_timeout=5,
-    ).serve()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Become the lean server process (parlour/cli/server.py): same PID, none of the CLI's
+    # modules in memory, so granian's forked workers do not carry them either.
+    argv = [sys.executable, "-m", "parlour.cli.server", *(["--access-log"] if access_log else [])]
+    os.execv(sys.executable, argv)
 
 
 @main.command(name="migrate")
