@@ -18,7 +18,6 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.orm import aliased
 
 from parlour.domain.model import Comment, Sort, Status
 from parlour.store.database import IntegrityError, Tx, driver_rows
@@ -141,7 +140,7 @@ def update_comment(tx: Tx, comment_id: int, **values: Any) -> None:
 
 
 def _has_published_descendant() -> ColumnElement[bool]:
-    desc = aliased(comments)
+    desc = comments.alias()
     return exists().where(desc.c.root_id == comments.c.id, desc.c.status == Status.PUBLISHED.value)
 
 

@@ -6,7 +6,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import delete, exists, func, insert, literal, select, tuple_, update
-from sqlalchemy.orm import aliased
 from sqlalchemy.sql.expression import Exists
 
 from parlour.domain.model import Status
@@ -35,7 +34,7 @@ class InboxItem:
 
 def answered_by_writer() -> Exists:
     """EXISTS a published reply by the writer directly under the outer `comments` row."""
-    reply = aliased(comments)
+    reply = comments.alias()
     return exists().where(
         reply.c.thread_id == comments.c.thread_id,
         reply.c.parent_id == comments.c.id,
@@ -84,7 +83,7 @@ def list_unanswered(
         tuple_(events.c.tx_id, events.c.id) > tuple_(literal(consumed[0]), literal(consumed[1])),
         events.c.comment_id.is_not(None),
     )
-    parent = aliased(comments)
+    parent = comments.alias()
     parents = select(parent.c.parent_id).where(parent.c.id.in_(unhandled), parent.c.parent_id.is_not(None))
     fresh = (
         with_thread(*columns)
@@ -155,7 +154,7 @@ def conversation_times(
     since `since`: enough for the weekly figures."""
     if not site_ids:
         return []
-    parent = aliased(comments)
+    parent = comments.alias()
     query = (
         select(comments.c.created_at, comments.c.is_writer, parent.c.created_at, parent.c.is_writer)
         .join(threads, threads.c.id == comments.c.thread_id)

@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import ColumnElement, func, literal_column, select
-from sqlalchemy.orm import aliased
 
 from parlour.domain.model import Status
 from parlour.store.comments import with_thread
@@ -144,7 +143,7 @@ def list_posts(tx: Tx, site_ids: Sequence[str], limit: int = 500) -> list[Post]:
         .group_by(comments.c.thread_id)
         .subquery()
     )
-    latest = aliased(comments)
+    latest = comments.alias()
     last = select(func.max(latest.c.created_at)).where(latest.c.thread_id == threads.c.id).scalar_subquery()
     query = (
         select(
