@@ -16,6 +16,7 @@ import logging
 import re
 import secrets
 from dataclasses import replace
+from functools import cache
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -36,8 +37,13 @@ ATTEMPT_WINDOW_MS = 15 * 60_000
 KNOWN_ADDRESS_MS = 90 * 86_400_000  # an address the account signed in from stays known this long
 MIN_PASSWORD = 10
 _hasher = PasswordHasher()
+
+
 # Verified against when the email is unknown, so a wrong email costs as long as a wrong password.
-_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+@cache
+def _dummy_hash() -> str:
+    # Made at the first sign-in, not at import: hashing takes ~100 ms and 64 MiB for a moment.
+    return _hasher.hash(secrets.token_urlsafe(16))
 
 
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+")
@@ -171,7 +177,7 @@ def sign_in(ctx: Context, email: object, password: object, ip_hash: str) -> User
     stored = found[1] if found else None
     ok: bool
     try:
-        ok = _hasher.verify(stored or _DUMMY_HASH, password if isinstance(password, str) else "")
+        ok = _hasher.verify(stored or _dummy_hash(), password if isinstance(password, str) else "")
     except (VerificationError, InvalidHashError):
         ok = False
     if not ok or found is None or stored is None:
