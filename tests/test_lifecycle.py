@@ -312,3 +312,21 @@ def test_the_inbox_is_true_at_once_while_its_consumer_is_behind(
             assert [i.id for i in inbox.waiting(ctx, owner)] == [first["id"]]
     finally:
         slow.dispose()
+
+
+def test_asking_whether_the_writer_answered_a_comment_never_scans_every_comment(ctx: Context) -> None:
+    """The inbox asks it for a comment and its parent on every post: a scan there made
+    posting slow down as the database grew. The plan must use an index for the replies."""
+    from parlour.store import inbox as inbox_store
+
+    sql = inbox_store._WAITING
+    for value in ("1", "false", "false", "true"):  # the comment, and the flags as refresh() asks
+        sql = sql.replace("?", value, 1)
+    with ctx.db.read() as tx:
+        if ctx.db.is_sqlite:
+            plan = " ".join(str(row[-1]) for row in tx.exec_driver_sql("EXPLAIN QUERY PLAN " + sql))
+            assert "ix_comments_parent" in plan and "SCAN r" not in plan, plan
+        else:
+            tx.exec_driver_sql("SET LOCAL enable_seqscan = off")  # an empty table: ask for what it could use
+            plan = " ".join(str(row[0]) for row in tx.exec_driver_sql("EXPLAIN " + sql))
+            assert "ix_comments_parent" in plan, plan

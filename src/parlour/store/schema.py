@@ -121,6 +121,9 @@ comments = Table(
     Column("inbox_done", Boolean, nullable=False, default=False, server_default="0"),
     Index("ix_comments_thread_top", "thread_id", "parent_id", "id"),
     Index("ix_comments_root", "root_id", "id"),
+    # A comment's replies: "has the writer answered it?" (the inbox, on every post) and
+    # the reply counts. Without it each of those scanned every comment.
+    Index("ix_comments_parent", "parent_id"),
     # Three equality columns, so the planner prefers it to ix_comments_thread_top when
     # looking for a repeated post (measured: with two, SQLite scanned the thread).
     Index("ix_comments_dedupe", "thread_id", "author_key", "body_hash"),
