@@ -39,6 +39,10 @@ def normalise_url(url: str) -> str:
     return url
 
 
+POOL_SIZE = 12  # PostgreSQL connections each process keeps open
+POOL_OVERFLOW = 8  # and may open for a burst beyond that (closed when returned)
+
+
 class Database:
     """One engine per process. `read()` and `write()` hand out transactions.
 
@@ -61,6 +65,11 @@ class Database:
             kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
         else:
             kwargs["pool_pre_ping"] = True
+            # Enough kept-open connections for the worker's threads at once: past
+            # `pool_size`, SQLAlchemy closes each connection it lends when it comes back,
+            # and opening a PostgreSQL connection (a new backend) costs more than a post.
+            kwargs["pool_size"] = POOL_SIZE
+            kwargs["max_overflow"] = POOL_OVERFLOW
         if not pool:
             kwargs["poolclass"] = NullPool
         self.engine: Engine = create_engine(self.url, **kwargs)
