@@ -330,3 +330,39 @@ def test_asking_whether_the_writer_answered_a_comment_never_scans_every_comment(
             tx.exec_driver_sql("SET LOCAL enable_seqscan = off")  # an empty table: ask for what it could use
             plan = " ".join(str(row[0]) for row in tx.exec_driver_sql("EXPLAIN " + sql))
             assert "ix_comments_parent" in plan, plan
+
+
+def test_listing_the_inbox_never_scans_every_comment_or_event(ctx: Context, client: TestClient) -> None:
+    """Its cost must follow the number waiting: each statement it runs is looked up by an
+    index, on SQLite's plan (EXPLAIN QUERY PLAN) and PostgreSQL's (seq scans off, since
+    its planner rightly scans tables this small)."""
+    from sqlalchemy import event
+
+    from parlour.store import inbox as inbox_store
+
+    make_site(ctx, "blog")
+    first = post(client, "A question?")["comment"]
+    post(client, "A reply", parent_id=first["id"])
+    statements: list[tuple[str, Any]] = []
+
+    def capture(_conn: Any, _cursor: Any, statement: str, params: Any, *_: Any) -> None:
+        statements.append((statement, params))
+
+    with ctx.db.read() as tx:
+        event.listen(tx, "before_cursor_execute", capture)
+        try:
+            inbox_store.list_unanswered(tx, ["blog"], 200, (0, 1))  # one event handled, two not
+        finally:
+            event.remove(tx, "before_cursor_execute", capture)
+        assert len(statements) == 2
+        for statement, params in statements:
+            if ctx.db.is_sqlite:
+                plan = " ".join(
+                    str(row[-1]) for row in tx.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, params)
+                )
+                for table in ("events", "comments", "inbox"):
+                    assert f"SCAN {table} " not in plan + " " and not plan.endswith(f"SCAN {table}"), plan
+            else:
+                tx.exec_driver_sql("SET LOCAL enable_seqscan = off")
+                plan = " ".join(str(row[0]) for row in tx.exec_driver_sql("EXPLAIN " + statement, params))
+                assert "Seq Scan on events" not in plan and "Seq Scan on comments" not in plan, plan

@@ -79,10 +79,14 @@ def list_unanswered(
         .order_by(inbox.c.created_at, inbox.c.comment_id)
         .limit(limit)
     )
-    unhandled = select(events.c.comment_id).where(
-        tuple_(events.c.tx_id, events.c.id) > tuple_(literal(consumed[0]), literal(consumed[1])),
-        events.c.comment_id.is_not(None),
+    # In commit order on PostgreSQL; on SQLite tx_id is always 0, and the row-value form
+    # would make SQLite scan every event (it cannot use the primary key for it).
+    after = (
+        events.c.id > consumed[1]
+        if tx.dialect.name == "sqlite"
+        else tuple_(events.c.tx_id, events.c.id) > tuple_(literal(consumed[0]), literal(consumed[1]))
     )
+    unhandled = select(events.c.comment_id).where(after, events.c.comment_id.is_not(None))
     parent = comments.alias()
     parents = select(parent.c.parent_id).where(parent.c.id.in_(unhandled), parent.c.parent_id.is_not(None))
     fresh = (
