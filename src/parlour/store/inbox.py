@@ -43,6 +43,12 @@ def answered_by_writer() -> Exists:
     )
 
 
+# Comments named by events the inbox consumer has not handled yet, read past its cursor
+# (at most this many: a consumer that far behind is catching up, its backlog shows as
+# the consumer handles it).
+FRESH_MAX = 5000
+
+
 def list_unanswered(
     tx: Tx, site_ids: Sequence[str], limit: int, consumed: tuple[int, int] = (0, 0)
 ) -> list[InboxItem]:
@@ -52,8 +58,9 @@ def list_unanswered(
     Reads the `inbox` table (kept by the inbox consumer, services/inbox.py), so the cost
     follows the number waiting, not the number of comments; plus the comments named by
     events the consumer has not handled yet (after its cursor, `consumed`), and their
-    parents, so the list is true at once, however far behind the consumer is. Every
-    candidate is checked again here, so a comment answered a moment ago never shows."""
+    parents, so the list is true at once (while the consumer is less than `FRESH_MAX`
+    comments behind). Every candidate is checked again here, so a comment answered a
+    moment ago never shows."""
     if not site_ids:
         return []
     columns = (
@@ -89,18 +96,23 @@ def list_unanswered(
     unhandled = select(events.c.comment_id).where(after, events.c.comment_id.is_not(None))
     parent = comments.alias()
     parents = select(parent.c.parent_id).where(parent.c.id.in_(unhandled), parent.c.parent_id.is_not(None))
-    fresh = (
-        with_thread(*columns)
-        .where(
-            threads.c.site_id.in_(site_ids),
-            comments.c.id.in_(unhandled.union(parents)),
-            ~exists().where(inbox.c.comment_id == comments.c.id),
-            *waiting,
+    # The ids first, then the comments by id: given the subquery, planners started from
+    # the site's threads and went through every comment of the site.
+    fresh_ids = [row[0] for row in tx.execute(unhandled.union(parents).limit(FRESH_MAX))]
+    queries = [kept]
+    if fresh_ids:
+        queries.append(
+            with_thread(*columns)
+            .where(
+                comments.c.id.in_(fresh_ids),
+                threads.c.site_id.in_(site_ids),
+                ~exists().where(inbox.c.comment_id == comments.c.id),
+                *waiting,
+            )
+            .order_by(comments.c.created_at, comments.c.id)
+            .limit(limit)
         )
-        .order_by(comments.c.created_at, comments.c.id)
-        .limit(limit)
-    )
-    found = {row[0]: InboxItem(*list(row)) for query in (kept, fresh) for row in tx.execute(query)}
+    found = {row[0]: InboxItem(*list(row)) for query in queries for row in tx.execute(query)}
     return sorted(found.values(), key=lambda item: (item.created_at, item.id))[:limit]
 
 
