@@ -75,3 +75,29 @@ def test_reader_page_shows_their_comments_and_moderation_history(
         assert "First post" not in moderator.get("/desk/posts").text
     finally:
         moderator.__exit__(None, None, None)
+
+
+def test_search_finds_rare_and_common_words_alike_once_postgresql_has_statistics(
+    ctx: Context, client: TestClient
+) -> None:
+    """On PostgreSQL a word among the most common (by ANALYZE) is searched newest first,
+    any other straight from the index: both find the same comments as SQLite does."""
+    from parlour.store import search
+
+    make_site(ctx, "blog")
+    for n in range(60):
+        post(client, f"Thanks for the garden post, number {n}" + (" with a quokka" if n in (7, 42) else ""))
+    if not ctx.db.is_sqlite:
+        with ctx.db.write() as tx:
+            tx.exec_driver_sql("ANALYZE comments")
+        with ctx.db.read() as tx:
+            assert search._all_common(tx, "garden post")
+            assert not search._all_common(tx, "garden zebra")  # a word no comment has
+            assert not search._all_common(tx, "")
+    with ctx.db.read() as tx:
+        common = search.search_comments(tx, ["blog"], "garden", limit=10)
+        rare = search.search_comments(tx, ["blog"], "Quokka garden")
+        assert search.search_comments(tx, ["blog"], "garden zebra") == []
+    assert [f.id for f in common] == list(range(60, 50, -1))
+    assert [f.id for f in rare] == [43, 8]
+    assert {f.thread_key for f in rare} == {"/post"} and {f.site_id for f in rare} == {"blog"}
