@@ -65,13 +65,14 @@ class Database:
             kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
         else:
             kwargs["pool_pre_ping"] = True
+        if not pool:
+            kwargs["poolclass"] = NullPool
+        elif not self.is_sqlite:
             # Enough kept-open connections for the worker's threads at once: past
             # `pool_size`, SQLAlchemy closes each connection it lends when it comes back,
             # and opening a PostgreSQL connection (a new backend) costs more than a post.
             kwargs["pool_size"] = POOL_SIZE
             kwargs["max_overflow"] = POOL_OVERFLOW
-        if not pool:
-            kwargs["poolclass"] = NullPool
         self.engine: Engine = create_engine(self.url, **kwargs)
         self._write_lock = threading.Lock() if self.is_sqlite else None
         self._lock_file: BinaryIO | None = None
