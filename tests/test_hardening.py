@@ -583,17 +583,37 @@ def test_the_widgets_writer_token_lives_an_hour_and_is_refreshed_while_its_grant
     for old in (token, renewed):  # an hour later, unrefreshed: both have ended
         assert error_code(client.post("/api/v1/comments", json=post, headers=bearer(old))) == "invalid_token"
         assert error_code(client.post("/api/v1/writer-token", headers=bearer(old))) == "invalid_token"
-    blog.now = lambda: start + 31 * 86_400_000  # type: ignore[method-assign]
-    # Refreshing every hour cannot outlive the grant (a desk session's life, 30 days).
+    # Refreshed every hour, it still ends with its grant, a desk session's life (30 days):
+    # a sign-in refreshed until 30 minutes before that end gets a token for the hour...
+    blog.now = now_ms  # type: ignore[method-assign]
+    begun = now_ms()
+    token, _ = widget_sign_in(blog, "wren@blog.example")
     with blog.db.read() as tx:
-        ends = tx.execute(text("SELECT max(expires_at) FROM widget_grants")).scalar_one()
-    assert ends <= start + 30 * 86_400_000 + 60_000
+        grant_end = tx.execute(text("SELECT max(expires_at) FROM widget_grants")).scalar_one()
+    assert begun + 30 * 86_400_000 <= grant_end <= begun + 30 * 86_400_000 + 120_000
+    # (Thirty days of hourly refreshes, compressed: the grant is moved to end in 30 minutes.)
+    with blog.db.write() as tx:
+        tx.execute(text("UPDATE widget_grants SET expires_at = :end"), {"end": begun + 30 * 60_000})
+    grant_end = begun + 30 * 60_000
+    blog.now = lambda: grant_end - 30 * 60_000  # type: ignore[method-assign]
+    last = client.post("/api/v1/writer-token", headers=bearer(token))
+    assert last.status_code == 201
+    last_token = last.json()["writer_token"]
+    # ... which stops working when the grant ends, though the token's own hour is not over.
+    blog.now = lambda: grant_end + 1  # type: ignore[method-assign]
+    assert (
+        error_code(client.post("/api/v1/comments", json=post, headers=bearer(last_token))) == "invalid_token"
+    )
+    assert error_code(client.post("/api/v1/writer-token", headers=bearer(last_token))) == "invalid_token"
 
 
 def test_a_refresh_is_only_given_to_the_pages_of_the_grants_own_origin(blog: Context, client: Any) -> None:
     token, _ = widget_sign_in(blog, "wren@blog.example")
     stranger = {"Authorization": f"Bearer {token}", "Origin": "https://evil.example"}
     assert client.post("/api/v1/writer-token", headers=stranger).status_code == 403
+    # A program (no Origin) cannot keep a copied token alive either: it dies within the hour.
+    copied = client.post("/api/v1/writer-token", headers={"Authorization": f"Bearer {token}"})
+    assert copied.status_code == 403 and error_code(copied) == "origin_not_allowed"
     assert error_code(client.post("/api/v1/writer-token")) == "invalid_token"
     assert error_code(client.post("/api/v1/writer-token", headers=bearer("ws2.1.99999999999999.x"))) == (
         "invalid_token"
@@ -639,6 +659,7 @@ def test_every_action_with_the_widgets_token_is_in_the_audit_log(blog: Context, 
     assert client.delete(f"/api/v1/comments/{cid}", headers=bearer(token)).status_code == 200
     who = "wren@blog.example"
     assert audit_lines(blog) == [
+        (who, "widget_sign_in", None),
         (who, "widget_reply", aid),
         (who, "widget_heart", cid),
         (who, "widget_pin", cid),
@@ -655,7 +676,7 @@ def test_an_action_refused_with_the_widgets_token_leaves_no_audit_line(blog: Con
         headers=bearer(token),
     )
     assert refused.status_code in (404, 422)
-    assert audit_lines(blog) == []
+    assert audit_lines(blog) == [("wren@blog.example", "widget_sign_in", None)]
 
 
 def test_the_desk_lists_widget_sign_ins_and_ends_one_at_once(blog: Context, client: Any) -> None:
@@ -690,6 +711,15 @@ def test_the_desk_lists_widget_sign_ins_and_ends_one_at_once(blog: Context, clie
         assert client.post("/api/v1/comments", json=post, headers=bearer(wren)).status_code == 201
         assert "mo@blog.example (moderator)" not in owner.get("/desk/sites/blog").text
         assert ("wren@blog.example", "widget_revoke", None) in audit_lines(blog)
+        for odd in ["²", "-1", "1e3", "", "9" * 30]:  # never a 500
+            answer = desk_post(owner, "/desk/sites/blog/widget-sign-ins", {"grant": odd})
+            assert 400 <= answer.status_code < 500, (odd, answer.status_code)
+        # An hour after its page last renewed it, a sign-in can never be used again: not listed.
+        from parlour.services.clock import now_ms
+
+        later = now_ms() + 61 * 60_000
+        blog.now = lambda: later  # type: ignore[method-assign]
+        assert "wren@blog.example (owner)" not in owner.get("/desk/sites/blog").text
     finally:
         owner.__exit__(None, None, None)
         moderator.__exit__(None, None, None)

@@ -342,6 +342,7 @@ def widget_token(ctx: Context, user: User, site_id: str, origin: str) -> tuple[s
         grant_id = store.insert_widget_grant(
             tx, user, site_id, role, origin, now, now + ctx.settings.session_days * 86_400_000
         )
+        audit.record(tx, site_id, user.id, "widget_sign_in", None, origin, now)
     return _widget_token(ctx, grant_id, now)
 
 
@@ -400,12 +401,14 @@ def site_for_widget_token(ctx: Context, token: str) -> str:
 
 
 def refresh_widget_token(ctx: Context, token: str, actor: Actor) -> tuple[str, int]:
-    """A fresh token for a still-valid one, while its grant stands, asked for from a page
-    of the grant's site (or by a program, which sends no Origin)."""
+    """A fresh token for a still-valid one, while its grant stands, asked for by the page
+    it was given to: only a browser on the grant's own origin (it always sends Origin),
+    so a token copied elsewhere dies within the hour."""
     grant = widget_grant(ctx, token)
-    if actor.origin is not None and actor.origin not in (grant.origin, actor.own_origin):
+    if actor.origin != grant.origin:
         raise errors.OriginNotAllowed(
-            f"That writer sign-in was given to {grant.origin}, not {actor.origin}.", origin=actor.origin
+            f"That writer sign-in was given to {grant.origin}, not {actor.origin or 'a program'}.",
+            origin=actor.origin,
         )
     now = ctx.now()
     with ctx.db.write() as tx:
@@ -418,22 +421,30 @@ def end_widget_token(ctx: Context, token: str) -> None:
     if not is_widget_token(token):
         raise errors.InvalidToken("Send the widget's writer token to sign it out.")
     grant_id, _ = _grant_id(ctx, token)
+    now = ctx.now()
     with ctx.db.write() as tx:
-        store.revoke_widget_grant(tx, grant_id, ctx.now())
+        grant = store.get_widget_grant(tx, grant_id)
+        if grant is not None and store.revoke_widget_grant(tx, grant_id, now):
+            audit.record(tx, grant.site_id, grant.user_id, "widget_sign_out", None, grant.origin, now)
 
 
 def widget_grants(ctx: Context, user: User, site_id: str) -> list[WidgetGrant]:
     """The site's standing widget sign-ins this user may see and end: all of them for
     its owner, a moderator's own otherwise."""
     role = require_site(ctx, user, site_id)
+    # A grant is live while its last token is: an hour after its last refresh (the page
+    # that held it closed), nothing can renew it any more.
+    since = ctx.now() - WIDGET_TOKEN_MINUTES * 60_000
     with ctx.db.read() as tx:
-        return store.live_widget_grants(tx, site_id, ctx.now(), None if role is Role.OWNER else user.id)
+        return store.live_widget_grants(
+            tx, site_id, ctx.now(), since, None if role is Role.OWNER else user.id
+        )
 
 
 def revoke_widget_grant(ctx: Context, user: User, site_id: str, grant_id: object) -> None:
     """End a widget sign-in from the desk, with its audit line in the same transaction."""
     role = require_site(ctx, user, site_id)
-    if not isinstance(grant_id, str) or not grant_id.isdigit() or len(grant_id) > 18:
+    if not isinstance(grant_id, str) or not (grant_id.isascii() and grant_id.isdigit()) or len(grant_id) > 18:
         raise errors.InvalidInput("Choose a sign-in to end.", field="grant")
     now = ctx.now()
     with ctx.db.write() as tx:

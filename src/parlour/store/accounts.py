@@ -203,8 +203,11 @@ def revoke_widget_grant(tx: Tx, grant_id: int, now: int) -> bool:
     return bool(result.rowcount)
 
 
-def live_widget_grants(tx: Tx, site_id: str, now: int, user_id: int | None = None) -> list[WidgetGrant]:
-    """The site's standing grants, newest first (one user's only, when given)."""
+def live_widget_grants(
+    tx: Tx, site_id: str, now: int, used_since: int, user_id: int | None = None
+) -> list[WidgetGrant]:
+    """The site's standing grants refreshed since `used_since`, newest first (one user's
+    only, when given)."""
     query = (
         select(widget_grants, users.c.email)
         .join(users, users.c.id == widget_grants.c.user_id)
@@ -212,6 +215,7 @@ def live_widget_grants(tx: Tx, site_id: str, now: int, user_id: int | None = Non
             (widget_grants.c.site_id == site_id)
             & widget_grants.c.revoked_at.is_(None)
             & (widget_grants.c.expires_at >= now)
+            & (widget_grants.c.last_used_at >= used_since)
             & (widget_grants.c.session_epoch == users.c.session_epoch)
         )
         .order_by(widget_grants.c.id.desc())

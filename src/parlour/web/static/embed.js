@@ -640,6 +640,8 @@
   }
   addEventListener("message", (event) => {
     if (event.origin !== base || event.data?.type !== "parlour:writer" || event.data.site !== site) return;
+    const old = writer();
+    if (old && old !== event.data.token) api("DELETE", "/api/v1/writer-token", undefined, old).catch(() => {});
     setWriter(event.data.token, event.data.expires);
     writerBar();
     reload();
@@ -648,6 +650,12 @@
 
   async function start() {
     const [page] = await first;
+    if (writer()) {
+      // Before anything is drawn: an ended sign-in must not show the writer's buttons.
+      const expires = store.getItem(key("writer:expires"));
+      if (!expires || Date.parse(expires) <= Date.now()) setWriter(null);
+      else setWriter(writer(), expires);
+    }
     label();
     el(".new").append(form(null, (created) => {
       // At the end when the whole thread is shown (oldest first); at the top when later
@@ -664,11 +672,6 @@
     show(page);
     performance.mark("parlour:shown");
     showHeld();
-    if (writer()) {
-      const expires = store.getItem(key("writer:expires"));
-      if (!expires || Date.parse(expires) <= Date.now()) setWriter(null);
-      else setWriter(writer(), expires);
-    }
     writerBar();
     host.style.minHeight = "";
     highlight();
