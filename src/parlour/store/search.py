@@ -143,10 +143,9 @@ def _search_postgresql(
     # the planner may walk every comment newest first, looking for matches that are not
     # there (580 ms at a million comments, where this takes under 3).
     tx.exec_driver_sql("SET LOCAL enable_indexscan = off")
-    try:
-        return [Found(*list(row)) for row in tx.execute(query)]
-    finally:
-        tx.exec_driver_sql("SET LOCAL enable_indexscan = on")
+    found = [Found(*list(row)) for row in tx.execute(query)]
+    tx.exec_driver_sql("SET LOCAL enable_indexscan TO DEFAULT")  # for the rest of the transaction
+    return found
 
 
 _ALL_COMMON = (
