@@ -93,7 +93,9 @@ def list_unanswered(
         if tx.dialect.name == "sqlite"
         else tuple_(events.c.tx_id, events.c.id) > tuple_(literal(consumed[0]), literal(consumed[1]))
     )
-    unhandled = select(events.c.comment_id).where(after, events.c.comment_id.is_not(None))
+    unhandled = select(events.c.comment_id).where(
+        after, events.c.comment_id.is_not(None), events.c.site_id.in_(site_ids)
+    )
     parent = comments.alias()
     parents = select(parent.c.parent_id).where(parent.c.id.in_(unhandled), parent.c.parent_id.is_not(None))
     # The ids first, then the comments by id: given the subquery, planners started from
