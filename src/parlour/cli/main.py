@@ -110,7 +110,8 @@ def serve(
     sys.stderr.flush()
     # Become the lean server process (parlour/cli/server.py): same PID, none of the CLI's
     # modules in memory, so granian's forked workers do not carry them either.
-    argv = [sys.executable, "-m", "parlour.cli.server", *(["--access-log"] if access_log else [])]
+    # -P: no working directory on sys.path (`-m` would put it first).
+    argv = [sys.executable, "-P", "-m", "parlour.cli.server", *(["--access-log"] if access_log else [])]
     os.execv(sys.executable, argv)
 
 
