@@ -98,6 +98,12 @@ FIELDS = [
     "locked", "moderation", "site_id", "name", "writer_name", "origin", "origins", "email", "password",
     "code", "next", "token", "grant", "block", "page", "replies_limit",
 ]  # fmt: skip
+# Tokens as clients send them: well-formed prefixes with arbitrary printable ASCII after.
+header_token = st.none() | st.builds(
+    str.__add__,
+    st.sampled_from(["ws2.", "ws1.", "pw_", "e1.", "r1.", ""]),
+    st.text(st.characters(codec="ascii", exclude_categories=("Cc",)), max_size=40),
+)
 STREAMS = {"/api/v1/events"}  # opens an endless event stream when its query is valid (tests/test_live.py)
 
 
@@ -123,20 +129,26 @@ def _raw(value: str) -> str:
     query=st.dictionaries(st.sampled_from(FIELDS) | unicode_text, unicode_text, max_size=4),
     body=st.dictionaries(st.sampled_from(FIELDS), json_values | unicode_text, max_size=5),
     as_form=st.booleans(),
+    bearer=header_token,
+    reader=header_token,
 )
 def test_every_route_answers_arbitrary_unicode_without_a_server_error(
     writer: TestClient, method: str, path: str, path_value: str, query: dict[str, str], body: dict[str, Any],
-    as_form: bool,
+    as_form: bool, bearer: str | None, reader: str | None,
 ) -> None:  # fmt: skip
     if not writer.get("/api/v1/counts", params={"site": "blog", "thread": "/post"}).json()["counts"]["/post"]:
         for body_text in ("A first comment", "A second one"):  # ids 1 and 2, for the paths above
             comment = {"site": "blog", "thread": "/post", "body": body_text, "author_name": "Ann"}
             assert writer.post("/api/v1/comments", json=comment).status_code == 201
     url = path
-    for name in ("comment_id", "site_id"):
+    for name in ("comment_id", "site_id", "code"):
         url = url.replace("{" + name + "}", _raw(path_value))
     url += "?" + "&".join(f"{_raw(k)}={_raw(v)}" for k, v in query.items())
     headers = {"Origin": "https://parlour.test"}
+    if bearer is not None:
+        headers["Authorization"] = f"Bearer {bearer}"
+    if reader is not None:
+        headers["X-Parlour-Reader"] = reader
     if method == "GET":
         answer = writer.request(method, url, headers=headers)
     elif path.startswith("/desk") or as_form:
