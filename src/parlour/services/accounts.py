@@ -39,10 +39,11 @@ MIN_PASSWORD = 10
 _hasher = PasswordHasher()
 
 
-# Verified against when the email is unknown, so a wrong email costs as long as a wrong password.
 @cache
 def _dummy_hash() -> str:
-    # Made at the first sign-in, not at import: hashing takes ~100 ms and 64 MiB for a moment.
+    """Verified against when the email is unknown, so a wrong email costs as long as a
+    wrong password. Made at the first sign-in, not at import: hashing takes ~100 ms and
+    64 MiB for a moment."""
     return _hasher.hash(secrets.token_urlsafe(16))
 
 
@@ -321,7 +322,7 @@ def require_site(ctx: Context, user: User, site_id: str) -> Role:
 # signed, and lives an hour. While it is still valid the widget trades it for a fresh
 # one (`refresh_widget_token`), for as long as the grant stands: at most a desk
 # session's life, unrevoked, and no "sign out everywhere" since. Every check reads the
-# account's role on the site now, so a role taken away ends its grants at once.
+# account's role on the site now, so a role taken away stops its grants at once.
 WIDGET_TOKEN_MINUTES = 60
 WIDGET_PREFIX = "ws2."
 _OLD_WIDGET_PREFIX = "ws1."  # before grants: refused with "sign in again"
