@@ -197,10 +197,10 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
 
 
 def _sqlite_on_begin(conn: Connection) -> None:
-    if conn.get_execution_options().get("parlour_write"):
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
-    else:
-        conn.exec_driver_sql("BEGIN")
+    # Straight on the driver: through exec_driver_sql this was 3 % of a post's time.
+    raw = conn.connection.dbapi_connection
+    assert raw is not None
+    raw.execute("BEGIN IMMEDIATE" if conn.get_execution_options().get("parlour_write") else "BEGIN")
 
 
 @lru_cache(maxsize=64)
