@@ -5,11 +5,12 @@ from __future__ import annotations
 from html.parser import HTMLParser
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
 from factories import error_code, make_site, read
+from parlour.services import markup
 from parlour.services.context import Context
 from parlour.services.markup import render
 
@@ -111,3 +112,35 @@ def test_preview_shows_the_html_a_comment_would_have_and_stores_nothing(
     assert response.json() == {"html": "<p><strong>bold</strong> &lt;script&gt;x&lt;/script&gt;</p>\n"}
     assert read(client)["thread"]["comment_count"] == 0
     assert error_code(client.post("/api/v1/preview", json={"body": "  "})) == "empty_body"
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from(
+            [
+                "http",
+                "https",
+                "ftp",
+                "mailto",
+                ":",
+                "/",
+                "//",
+                "@",
+                ".",
+                "www",
+                "com",
+                "org",
+                " ",
+                "\n",
+                "a",
+                "Ann",
+                "x",
+            ]
+        ),
+        max_size=14,
+    ).map("".join)
+)
+def test_the_fast_path_renders_exactly_what_linkify_would(text: str) -> None:
+    """Text without a link hint skips linkify; the result must be the same as with it."""
+    assert markup.render(text) == markup.sanitise(markup._md.render(text))
