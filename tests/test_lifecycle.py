@@ -296,6 +296,29 @@ def test_the_inbox_follows_replies_removals_and_restores(
     assert inbox.waiting(ctx, owner) == []  # answered by the reply all the same
 
 
+def test_the_inbox_consumer_handles_a_whole_batch_of_changes_at_once(
+    ctx: Context, client: TestClient, owner: Any
+) -> None:
+    """Posts, a writer's answer, a reader's reply, a removal and a "no reply needed", all
+    in one batch: the inbox table ends up holding exactly the comments still waiting."""
+    from sqlalchemy import select
+
+    from parlour.store.schema import inbox as inbox_table
+
+    asked = [post(client, f"Question {i}?")["comment"]["id"] for i in range(4)]
+    inbox.reply(ctx, owner, asked[0], "Answered.", "desk")
+    post(client, "A reader answers another.", parent_id=asked[1])
+    moderation.remove(ctx, owner, asked[2])
+    inbox.mark_done(ctx, owner, asked[3])
+    later = post(client, "Still waiting?")["comment"]["id"]
+    assert drain_all(ctx, inbox.CONSUMER, 9) >= 9  # every change above, perhaps the site's too
+    with ctx.db.read() as tx:
+        kept = sorted(row[0] for row in tx.execute(select(inbox_table.c.comment_id)))
+    reply_between_readers = [i.id for i in inbox.waiting(ctx, owner) if i.parent_id == asked[1]]
+    assert kept == sorted([asked[1], later, *reply_between_readers])
+    assert [i.id for i in inbox.waiting(ctx, owner)] == kept
+
+
 def test_restoring_a_comment_its_author_deleted_is_refused(
     ctx: Context, client: TestClient, owner: Any
 ) -> None:
@@ -330,19 +353,52 @@ def test_the_inbox_is_true_at_once_while_its_consumer_is_behind(
         slow.dispose()
 
 
-def test_asking_whether_the_writer_answered_a_comment_never_scans_every_comment(ctx: Context) -> None:
-    """The inbox asks it for a comment and its parent on every post: a scan there made
-    posting slow down as the database grew. The plan must use an index for the replies."""
+def test_asking_whether_the_writer_answered_a_comment_never_scans_every_comment(
+    ctx: Context, client: TestClient
+) -> None:
+    """The inbox consumer asks it for each posted comment and its parent: a scan there made
+    posting slow down as the database grew. Every statement it runs must be looked up by
+    an index (the replies by their parent), on SQLite's plan and PostgreSQL's
+    (seq scans off, since its planner rightly scans tables this small)."""
+    from sqlalchemy import event
+
     from parlour.store import inbox as inbox_store
 
-    sql = inbox_store._WAITING
-    for value in ("1", "false", "false", "true"):  # the comment, and the flags as refresh() asks
-        sql = sql.replace("?", value, 1)
-    with ctx.db.read() as tx:
+    make_site(ctx, "blog")
+    first = post(client, "A question?")["comment"]
+    reply = post(client, "A reply", parent_id=first["id"])["comment"]
+    statements: list[tuple[str, Any]] = []
+
+    def capture(_conn: Any, _cursor: Any, statement: str, params: Any, *_: Any) -> None:
+        statements.append((statement, params))
+
+    with ctx.db.write() as tx:
+        event.listen(tx, "before_cursor_execute", capture)
+        try:
+            inbox_store.refresh(tx, [reply["id"]])
+        finally:
+            event.remove(tx, "before_cursor_execute", capture)
+        selects = [(sql, params) for sql, params in statements if sql.lstrip().upper().startswith("SELECT")]
+        assert len(selects) == 2  # the parents; which of them all wait
+        assert any("parent_id" in sql and "EXISTS" in sql.upper() for sql, _ in selects)
+        if not ctx.db.is_sqlite:
+            tx.exec_driver_sql("SET LOCAL enable_seqscan = off")
+        for statement, params in selects:
+            if ctx.db.is_sqlite:
+                steps = [
+                    str(row[-1]) for row in tx.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, params)
+                ]
+                assert not any(step.startswith("SCAN ") for step in steps), steps
+            else:
+                plan = " ".join(str(row[0]) for row in tx.exec_driver_sql("EXPLAIN " + statement, params))
+                assert "Seq Scan on comments" not in plan, plan
         if ctx.db.is_sqlite:
-            plan = " ".join(str(row[-1]) for row in tx.exec_driver_sql("EXPLAIN QUERY PLAN " + sql))
-            assert "ix_comments_parent" in plan and "SCAN r" not in plan, plan
-        else:  # its planner rightly scans a table this small; the index must be there for a big one
+            waiting = selects[-1]
+            steps = " ".join(
+                str(row[-1]) for row in tx.exec_driver_sql("EXPLAIN QUERY PLAN " + waiting[0], waiting[1])
+            )
+            assert "parent_id=?" in steps, steps  # the replies found by an index on their parent
+        else:
             found = tx.exec_driver_sql(
                 "SELECT indexdef FROM pg_indexes WHERE tablename = 'comments' AND indexname = 'ix_comments_parent'"
             ).scalar()

@@ -39,15 +39,7 @@ class InboxConsumer:
     name = "inbox"
 
     def handle(self, tx: Tx, batch: Sequence[Event]) -> None:
-        seen: set[int] = set()
-        for event in batch:
-            if event.comment_id is None or event.comment_id in seen:
-                continue
-            seen.add(event.comment_id)
-            store.refresh(tx, event.comment_id)
-            parent = store.parent_of(tx, event.comment_id)
-            if parent is not None:
-                store.refresh(tx, parent)
+        store.refresh(tx, [event.comment_id for event in batch if event.comment_id is not None])
 
 
 CONSUMER = InboxConsumer()
