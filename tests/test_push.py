@@ -198,3 +198,44 @@ def running(ctx: Context) -> list[str]:
             "SELECT query FROM pg_stat_activity WHERE datname = current_database() AND state = 'active'"
         ).fetchall()
     return [row[0] for row in rows]
+
+
+def test_a_pooled_connection_dropped_while_it_rested_is_replaced_unnoticed(
+    ctx: Context, client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A connection that rested in the pool is pinged before it is lent, so a server that
+    closed it meanwhile (a restart, an idle timeout) costs no request an error; one lent
+    again at once under load is not pinged (a round trip a post)."""
+    if ctx.db.is_sqlite:
+        pytest.skip("a SQLite connection is a file: nothing can drop it")
+    from parlour.store import database
+
+    make_site(ctx)
+    pinged: list[object] = []
+    real_ping = ctx.db.engine.dialect.do_ping
+    monkeypatch.setattr(ctx.db.engine.dialect, "do_ping", lambda conn: pinged.append(conn) or real_ping(conn))
+    for _ in range(3):
+        with ctx.db.read() as tx:
+            tx.execute(text("SELECT 1"))
+    assert pinged == []  # lent again within PING_IDLE: no ping
+    with ctx.db.read() as tx:
+        pids = {tx.execute(text("SELECT pg_backend_pid()")).scalar_one()}
+    with psycopg.connect(
+        ctx.db.url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True
+    ) as admin:
+        pids |= {
+            row[0]
+            for row in admin.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                "AND pid <> pg_backend_pid() AND application_name <> %s",
+                (APPLICATION_NAME,),
+            )
+        }  # every pooled connection of this test's database, the one just used among them
+        admin.execute("SELECT pg_terminate_backend(pid) FROM unnest(%s::int[]) AS pid", (list(pids),))
+    monkeypatch.setattr(database, "PING_IDLE", 0.0)
+    time.sleep(0.05)
+    answer = client.get("/api/v1/comments", params={"site": "blog", "thread": "/fresh"})
+    assert answer.status_code == 200, answer.text
+    with ctx.db.read() as tx:
+        assert tx.execute(text("SELECT pg_backend_pid()")).scalar_one() not in pids
+    assert pinged  # the rested connections were checked, found dead and replaced

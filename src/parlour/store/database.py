@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import fcntl
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from functools import lru_cache
+from functools import lru_cache, partial
 from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
 
@@ -63,8 +64,6 @@ class Database:
             if parsed.database and parsed.database != ":memory:":
                 Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
             kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
-        else:
-            kwargs["pool_pre_ping"] = True
         if not pool:
             kwargs["poolclass"] = NullPool
         elif not self.is_sqlite:
@@ -73,6 +72,7 @@ class Database:
             # and opening a PostgreSQL connection (a new backend) costs more than a post.
             kwargs["pool_size"] = POOL_SIZE
             kwargs["max_overflow"] = POOL_OVERFLOW
+            kwargs["pool_use_lifo"] = True  # the connection used last: it rested least (_ping_if_idle)
         self.engine: Engine = create_engine(self.url, **kwargs)
         self._write_lock = threading.Lock() if self.is_sqlite else None
         self._lock_file: BinaryIO | None = None
@@ -84,6 +84,9 @@ class Database:
         if self.is_sqlite:
             event.listen(self.engine, "connect", _sqlite_on_connect)
             event.listen(self.engine, "begin", _sqlite_on_begin)
+        else:
+            event.listen(self.engine.pool, "checkin", _note_checkin)
+            event.listen(self.engine.pool, "checkout", partial(_ping_if_idle, self.engine.dialect))
         self._commit_listeners: list[CommitListener] = []
 
     def on_commit(self, listener: CommitListener) -> None:
@@ -161,6 +164,34 @@ class Database:
 
 
 _CHANGES = "parlour_changes"
+
+PING_IDLE = 1.0  # seconds a pooled PostgreSQL connection may rest before it is pinged
+_CHECKED_IN = "parlour_checked_in"
+
+
+def _note_checkin(_dbapi_connection: Any, record: Any) -> None:
+    if record is not None:
+        record.info[_CHECKED_IN] = time.monotonic()
+
+
+def _ping_if_idle(dialect: Any, dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+    """Ping a connection that rested in the pool, like `pool_pre_ping`, but only then.
+
+    A ping is a round trip; under load a connection comes back to the pool and leaves
+    again within milliseconds, and pinging it every time cost a tenth of a post on
+    PostgreSQL (measured). A server that went away while connections were busy is
+    noticed by SQLAlchemy at their next statement, which then recycles the whole pool;
+    one that went away while they rested is noticed here. Raising DisconnectionError
+    makes the pool drop this connection and hand out a fresh one."""
+    rested = time.monotonic() - record.info.get(_CHECKED_IN, 0.0)
+    if rested <= PING_IDLE:
+        return
+    try:
+        alive = dialect.do_ping(dbapi_connection)
+    except Exception as error:
+        raise exc.DisconnectionError(f"the pooled connection was lost ({error})") from error
+    if not alive:
+        raise exc.DisconnectionError("the pooled connection was lost")
 
 
 def serialize_on(tx: Tx, *keys: str) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import delete, exists, func, insert, literal, select, text, tuple_, update
+from sqlalchemy import delete, exists, func, insert, literal, select, tuple_, update
 from sqlalchemy.sql.expression import Exists
 
 from parlour.domain.model import Status
@@ -122,11 +122,9 @@ def refresh(tx: Tx, comment_ids: Sequence[int]) -> None:
     """Check these comments and their parents again: each one that waits for the writer's
     answer is in the inbox afterwards, every other one is not.
 
-    Four statements for the whole batch, whatever its size (the inbox consumer hands
+    Three statements for the whole batch, whatever its size (the inbox consumer hands
     over hundreds of events at once under load)."""
     named = sorted(set(comment_ids))
-    if not named:
-        return
     checked: set[int] = set()
     for chunk in _chunks(named):
         checked.update(chunk)
@@ -146,18 +144,14 @@ def refresh(tx: Tx, comment_ids: Sequence[int]) -> None:
                 ~answered_by_writer(),
             )
         )
-        rows = [tuple(row) for row in tx.execute(waiting)]
-        gone = set(chunk) - {row[0] for row in rows}
-        if gone:
-            tx.execute(delete(inbox).where(inbox.c.comment_id.in_(sorted(gone))))
-        if rows:
-            tx.execute(
-                text(
-                    "INSERT INTO inbox (comment_id, site_id, created_at) VALUES (:id, :site, :at) "
-                    "ON CONFLICT (comment_id) DO NOTHING"
-                ),
-                [{"id": r[0], "site": r[1], "at": r[2]} for r in rows],
+        tx.execute(
+            delete(inbox).where(
+                inbox.c.comment_id.in_(chunk),
+                inbox.c.comment_id.not_in(waiting.with_only_columns(comments.c.id)),
             )
+        )
+        new = waiting.where(~exists().where(inbox.c.comment_id == comments.c.id))
+        tx.execute(insert(inbox).from_select(["comment_id", "site_id", "created_at"], new))
 
 
 _CHUNK = 500  # ids in one IN (...): well under SQLite's limit of bound parameters
