@@ -85,6 +85,7 @@ class ConsumerWorker:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task[None] | None = None
         self._stop = threading.Event()
+        self._wake_pending = False
 
     def start(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -92,11 +93,14 @@ class ConsumerWorker:
         self._task = self._loop.create_task(self._run())
 
     def wake(self) -> None:
-        """Safe from any thread."""
+        """Safe from any thread. Cheap when a wake is already on its way: under write
+        load every commit calls this, and each call_soon_threadsafe wakes the loop."""
         loop, woken = self._loop, self._woken
-        if loop is not None and woken is not None and not loop.is_closed():
-            with contextlib.suppress(RuntimeError):  # the loop is closing
-                loop.call_soon_threadsafe(woken.set)
+        if self._wake_pending or loop is None or woken is None or loop.is_closed():
+            return
+        self._wake_pending = True
+        with contextlib.suppress(RuntimeError):  # the loop is closing
+            loop.call_soon_threadsafe(woken.set)
 
     async def _run(self) -> None:
         assert self._woken is not None
@@ -112,6 +116,9 @@ class ConsumerWorker:
                 break
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._woken.wait(), self._idle)
+            # Before the next drain: a change whose wake was skipped as pending
+            # committed before this line, so that drain reads it.
+            self._wake_pending = False
             self._woken.clear()
             await asyncio.sleep(self._spacing)
 

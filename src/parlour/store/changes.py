@@ -104,13 +104,17 @@ class ChangeListener:
         self._on_ready()
         quiet_since = time.monotonic()
         while not self._stop.is_set():
-            for note in conn.notifies(timeout=WAKE):  # short, so that stop() is quick
+            # What arrived together is handled together: under write load a packet
+            # carries many notifications, and each call below takes the GIL from the
+            # threads serving requests. The timeout is short, so that stop() is quick.
+            changes = {
+                found
+                for note in conn.notifies(timeout=WAKE, stop_after=1)
+                if (found := parse(note.payload)) is not None
+            }
+            if changes:
                 quiet_since = time.monotonic()
-                found = parse(note.payload)
-                if found is not None:
-                    self._on_change({found})
-                if self._stop.is_set():
-                    return
+                self._on_change(changes)
             if time.monotonic() - quiet_since > PING:
                 conn.execute("SELECT 1")  # a quiet while: is the connection still there?
                 quiet_since = time.monotonic()
