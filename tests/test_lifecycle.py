@@ -296,33 +296,48 @@ def test_the_inbox_follows_replies_removals_and_restores(
     assert inbox.waiting(ctx, owner) == []  # answered by the reply all the same
 
 
-def test_the_inbox_consumer_handles_a_whole_batch_of_changes_at_once(
-    ctx: Context, client: TestClient, owner: Any
-) -> None:
-    """Posts, a writer's answer, a reader's reply, a removal and a "no reply needed", all
-    in one batch: the inbox table ends up holding exactly the comments still waiting."""
+def caught_up(ctx: Context) -> None:
+    """Drain the inbox consumer until it has handled every event (the app's own worker
+    may be draining it too); fail if it cannot within 5 s."""
+    deadline = time.monotonic() + 5
+    while True:
+        consumers.drain(ctx.db, inbox.CONSUMER, ctx.now)
+        with ctx.db.read() as tx:
+            if events.cursor(tx, inbox.CONSUMER.name)[1] == events.last_id(tx):
+                return
+        if time.monotonic() > deadline:
+            pytest.fail("the inbox consumer did not catch up within 5 s")
+        time.sleep(0.02)
+
+
+def inbox_rows(ctx: Context) -> list[int]:
     from sqlalchemy import select
 
     from parlour.store.schema import inbox as inbox_table
 
+    with ctx.db.read() as tx:
+        return sorted(row[0] for row in tx.execute(select(inbox_table.c.comment_id)))
+
+
+def test_the_inbox_consumer_handles_a_whole_batch_of_changes_at_once(
+    ctx: Context, client: TestClient, owner: Any
+) -> None:
+    """The writer's answer, a reader's reply, a removal, a "no reply needed" and a new
+    post, drained together: the inbox table ends up holding exactly the comments still
+    waiting. The answered question's own event was handled earlier, so it leaves the
+    inbox only because its reply names it as the parent."""
     asked = [post(client, f"Question {i}?")["comment"]["id"] for i in range(4)]
+    caught_up(ctx)
+    assert inbox_rows(ctx) == sorted(asked)
     inbox.reply(ctx, owner, asked[0], "Answered.", "desk")
-    post(client, "A reader answers another.", parent_id=asked[1])
+    between = post(client, "A reader answers another.", parent_id=asked[1])["comment"]["id"]
     moderation.remove(ctx, owner, asked[2])
     inbox.mark_done(ctx, owner, asked[3])
     later = post(client, "Still waiting?")["comment"]["id"]
-    deadline = time.monotonic() + 5  # the app's own worker may be draining it too
-    while True:
-        consumers.drain(ctx.db, inbox.CONSUMER, ctx.now)
-        with ctx.db.read() as tx:
-            if events.cursor(tx, inbox.CONSUMER.name)[1] == events.last_id(tx) or time.monotonic() > deadline:
-                break
-        time.sleep(0.02)
-    with ctx.db.read() as tx:
-        kept = sorted(row[0] for row in tx.execute(select(inbox_table.c.comment_id)))
-    reply_between_readers = [i.id for i in inbox.waiting(ctx, owner) if i.parent_id == asked[1]]
-    assert kept == sorted([asked[1], later, *reply_between_readers])
-    assert [i.id for i in inbox.waiting(ctx, owner)] == kept
+    caught_up(ctx)
+    # A reader's reply does not answer for the writer: both wait (issue 12 may change that).
+    assert inbox_rows(ctx) == sorted([asked[1], between, later])
+    assert [i.id for i in inbox.waiting(ctx, owner)] == sorted([asked[1], between, later])
 
 
 def test_restoring_a_comment_its_author_deleted_is_refused(
@@ -385,6 +400,12 @@ def test_asking_whether_the_writer_answered_a_comment_never_scans_every_comment(
         finally:
             event.remove(tx, "before_cursor_execute", capture)
         assert len(statements) == 3  # the parents; out of the inbox; into the inbox
+        from sqlalchemy import select
+
+        from parlour.store.schema import inbox as inbox_table
+
+        kept = sorted(row[0] for row in tx.execute(select(inbox_table.c.comment_id)))
+        assert kept == sorted([first["id"], reply["id"]])  # both readers wait for the writer
         assert "EXISTS" in statements[-1][0].upper() and "parent_id" in statements[-1][0]
         if not ctx.db.is_sqlite:
             tx.exec_driver_sql("SET LOCAL enable_seqscan = off")

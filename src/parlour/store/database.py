@@ -85,6 +85,7 @@ class Database:
             event.listen(self.engine, "connect", _sqlite_on_connect)
             event.listen(self.engine, "begin", _sqlite_on_begin)
         else:
+            event.listen(self.engine.pool, "connect", _note_checkin)  # a new one needs no ping
             event.listen(self.engine.pool, "checkin", _note_checkin)
             event.listen(self.engine.pool, "checkout", partial(_ping_if_idle, self.engine.dialect))
         self._commit_listeners: list[CommitListener] = []
@@ -170,6 +171,7 @@ _CHECKED_IN = "parlour_checked_in"
 
 
 def _note_checkin(_dbapi_connection: Any, record: Any) -> None:
+    """When the connection was made or last came back to the pool."""
     if record is not None:
         record.info[_CHECKED_IN] = time.monotonic()
 
@@ -179,19 +181,21 @@ def _ping_if_idle(dialect: Any, dbapi_connection: Any, record: Any, _proxy: Any)
 
     A ping is a round trip; under load a connection comes back to the pool and leaves
     again within milliseconds, and pinging it every time cost a tenth of a post on
-    PostgreSQL (measured). A server that went away while connections were busy is
-    noticed by SQLAlchemy at their next statement, which then recycles the whole pool;
-    one that went away while they rested is noticed here. Raising DisconnectionError
-    makes the pool drop this connection and hand out a fresh one."""
+    PostgreSQL (measured). A connection the server closed while it rested (an idle
+    timeout, a restart in a quiet spell) is noticed here, and since a dead one usually
+    means the server restarted, the whole pool is renewed (InvalidatePoolError; the pool
+    then hands out a fresh connection). One closed while in steady use fails its next
+    statement, and SQLAlchemy renews the pool then: a restart under load costs the
+    requests in flight and at most one more per process."""
     rested = time.monotonic() - record.info.get(_CHECKED_IN, 0.0)
     if rested <= PING_IDLE:
         return
     try:
         alive = dialect.do_ping(dbapi_connection)
     except Exception as error:
-        raise exc.DisconnectionError(f"the pooled connection was lost ({error})") from error
+        raise exc.InvalidatePoolError(f"the pooled connection was lost ({error})") from error
     if not alive:
-        raise exc.DisconnectionError("the pooled connection was lost")
+        raise exc.InvalidatePoolError("the pooled connection was lost")
 
 
 def serialize_on(tx: Tx, *keys: str) -> None:
