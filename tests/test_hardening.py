@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -469,6 +470,25 @@ def test_a_refused_word_is_found_however_it_is_disguised(client: Any, writer: An
     assert desk_post(writer, "/desk/sites/blog", form, page="/desk/sites/blog").status_code in (200, 303)
     answer = client.post("/api/v1/comments", json={"site": "blog", "thread": "/post", "body": body})
     assert error_code(answer) == "comment_rejected", answer.text
+
+
+def test_the_shipped_look_alike_table_is_the_confusables_list_as_packaged() -> None:
+    """`fold` reads a small table shipped with Parlour instead of parsing the package's
+    900 KB list in every process; it must be the same table. After upgrading
+    confusable-homoglyphs: PARLOUR_UPDATE_LOOK_ALIKES=1 pytest -k look_alike."""
+    import os
+    from importlib import resources
+
+    from parlour.services import folding
+
+    expected = folding.table_text(folding.look_alikes_from_confusables())
+    shipped = resources.files("parlour.services").joinpath(folding.TABLE)
+    if os.environ.get("PARLOUR_UPDATE_LOOK_ALIKES") == "1":
+        Path(str(shipped)).write_text(expected, "ascii")
+    assert shipped.read_text("ascii") == expected, "run with PARLOUR_UPDATE_LOOK_ALIKES=1 to rewrite it"
+    table = folding._look_alikes()
+    assert table[ord("\u0430")] == "a" and table[ord("\u0441")] == "c"  # Cyrillic а, с
+    assert len(table) > 1000 and all(len(t) == 1 and t.isascii() and t.isalnum() for t in table.values())
 
 
 @pytest.mark.parametrize("name", ["Wren", "wren", "ＷＲＥＮ", "Wr\u0435n", " Wren  "])
