@@ -87,7 +87,8 @@ class Settings:
         default="",
         metadata={
             "doc": "Mail server for sign-in links and notifications, smtp://USER:PASS@HOST:PORT "
-            "(smtps:// for TLS from the start); empty: mail is written to the log instead."
+            "(STARTTLS when offered; ?starttls=required insists), or smtps:// for TLS from the start; "
+            "empty: mail is written to the log instead."
         },
     )
     mail_from: str = field(

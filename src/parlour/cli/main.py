@@ -10,6 +10,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
+from urllib.parse import urlsplit
 
 import click
 from rich.console import Console
@@ -258,6 +259,39 @@ def token_create(site_id: str, label: str, database: str | None) -> None:
     with _migrated_context(_settings(database=database)) as ctx:
         value = sites.create_writer_token(ctx, site_id, label)
     click.echo(value)
+
+
+@main.group(name="mail")
+def mail_group() -> None:
+    """Parlour's outgoing mail."""
+
+
+@mail_group.command(name="test")
+@click.argument("address")
+def mail_test(address: str) -> None:
+    """Send a test message to ADDRESS through PARLOUR_SMTP_URL, now, and say what happened."""
+    import asyncio
+
+    from parlour.services import mail, rules
+
+    settings = _settings()
+    if not rules.email(address, settings):
+        raise click.UsageError(f"{address!r} is not an email address.")
+    try:
+        answer = asyncio.run(mail.send_test(settings, address.strip()))
+    except mail.NoMailServer:
+        err.print(
+            "[red]Nothing sent[/red]: PARLOUR_SMTP_URL is not set, so Parlour writes its mail to the log. "
+            "Set it (smtp://USER:PASS@HOST:587, or smtps://...:465) and try again.",
+            soft_wrap=True,
+        )
+        sys.exit(1)
+    except Exception as exc:  # any failure: say what the server or the network answered
+        err.print(f"[red]Not sent[/red] to {address}: {mail.describe(exc)}", soft_wrap=True)
+        sys.exit(1)
+    server = urlsplit(settings.smtp_url)
+    port = server.port or (465 if server.scheme == "smtps" else 25)
+    console.print(f"Sent to {address} through {server.hostname}:{port} ({answer.strip()}).", soft_wrap=True)
 
 
 @main.command()

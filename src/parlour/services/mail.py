@@ -3,7 +3,9 @@
 A message is enqueued in the same transaction as what causes it (a sign-in link, later a
 reply notification), so it is never lost and never sent for something that rolled back.
 Each process's worker claims due messages with compare-and-set, so several processes
-never send one twice; a failed send is retried with growing delays. Without
+never send one twice; a failed send is retried with growing delays, under the same
+Message-ID (chosen at enqueue), and one the receiving server refused for good (a 5xx for
+the recipient or the message) is not retried. Without
 PARLOUR_SMTP_URL the message is written to the log instead, which is how a new instance
 signs in before it has a mail server.
 """
@@ -15,6 +17,7 @@ import contextlib
 import logging
 from collections.abc import Callable
 from email.message import EmailMessage
+from email.utils import formatdate, make_msgid, parseaddr
 from functools import partial
 from typing import TypeVar
 from urllib.parse import unquote, urlsplit
@@ -22,6 +25,7 @@ from urllib.parse import unquote, urlsplit
 import aiosmtplib
 
 from parlour.services.context import Context
+from parlour.settings import Settings
 from parlour.store import Tx
 from parlour.store import outbox as store
 
@@ -34,8 +38,61 @@ CLAIM_BATCH = 5  # x the 30 s send timeout stays well inside CLAIM_STALE_MS
 MAX_ATTEMPTS = 10
 
 
-def enqueue(tx: Tx, ctx: Context, recipient: str, subject: str, body: str) -> None:
-    store.enqueue(tx, recipient, subject, body, ctx.now())
+def enqueue(
+    tx: Tx, ctx: Context, recipient: str, subject: str, body: str, message_id: str | None = None
+) -> str:
+    """Write a message to the outbox in the caller's transaction; returns its Message-ID,
+    chosen now so that every attempt to send it carries the same one."""
+    message_id = message_id or make_msgid(domain=sender_domain(ctx.settings))
+    store.enqueue(tx, recipient, subject, body, ctx.now(), message_id)
+    return message_id
+
+
+def sender_domain(settings: Settings) -> str:
+    """The domain of PARLOUR_MAIL_FROM's address, for the Message-IDs Parlour makes."""
+    _, address = parseaddr(settings.mail_from)
+    return address.rpartition("@")[2] or "localhost"
+
+
+def compose(settings: Settings, recipient: str, subject: str, body: str, message_id: str) -> EmailMessage:
+    email = EmailMessage()
+    email["From"] = settings.mail_from
+    email["To"] = recipient
+    email["Subject"] = subject
+    email["Date"] = formatdate(usegmt=True)
+    email["Message-ID"] = message_id
+    email.set_content(body)
+    return email
+
+
+class NoMailServer(Exception):
+    """PARLOUR_SMTP_URL is not set: mail is written to the log instead."""
+
+
+async def transport(settings: Settings, email: EmailMessage) -> str:
+    """Hand one message to the configured SMTP server; returns what it answered.
+
+    `smtps://` speaks TLS from the first byte (port 465 by default); `smtp://` upgrades
+    with STARTTLS when the server offers it (port 25 by default), and with
+    `?starttls=required` refuses to send over a connection that could not be upgraded.
+    User and password come from the URL (percent-encoded), which may itself come from a
+    file: PARLOUR_SMTP_URL_FILE."""
+    if not settings.smtp_url:
+        raise NoMailServer("PARLOUR_SMTP_URL is not set")
+    url = urlsplit(settings.smtp_url)
+    tls = url.scheme == "smtps"
+    required = "starttls=required" in url.query.split("&")
+    _, answer = await aiosmtplib.send(
+        email,
+        hostname=url.hostname or "localhost",
+        port=url.port or (465 if tls else 25),
+        username=unquote(url.username) if url.username else None,
+        password=unquote(url.password) if url.password else None,
+        use_tls=tls,
+        start_tls=True if required else None,  # None: STARTTLS when the server offers it
+        timeout=30,
+    )
+    return answer
 
 
 async def deliver(ctx: Context, message: store.Message) -> None:
@@ -46,23 +103,46 @@ async def deliver(ctx: Context, message: store.Message) -> None:
             "No PARLOUR_SMTP_URL: mail to %s, %r:\n%s", message.recipient, message.subject, message.body
         )
         return
-    url = urlsplit(settings.smtp_url)
-    email = EmailMessage()
-    email["From"] = settings.mail_from
-    email["To"] = message.recipient
-    email["Subject"] = message.subject
-    email.set_content(message.body)
-    tls = url.scheme == "smtps"
-    await aiosmtplib.send(
-        email,
-        hostname=url.hostname or "localhost",
-        port=url.port or (465 if tls else 25),
-        username=unquote(url.username) if url.username else None,
-        password=unquote(url.password) if url.password else None,
-        use_tls=tls,
-        start_tls=None,  # STARTTLS when the server offers it
-        timeout=30,
+    await transport(
+        settings, compose(settings, message.recipient, message.subject, message.body, message.message_id)
     )
+
+
+def refused_for_good(exc: Exception) -> bool:
+    """Did the receiving server refuse this message for good (an SMTP 5xx about the
+    recipient or the message)? Then sending it again cannot help. A refused sender or
+    sign-in (a configuration to fix) and every 4xx or network error are retried."""
+    if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
+        return bool(exc.recipients) and all(r.code >= 500 for r in exc.recipients)
+    if isinstance(exc, aiosmtplib.SMTPSenderRefused | aiosmtplib.SMTPAuthenticationError):
+        return False
+    if isinstance(exc, aiosmtplib.SMTPResponseException):
+        return exc.code >= 500 and exc.code not in (530, 534, 535, 538)  # authentication wanted
+    return False
+
+
+def describe(exc: Exception) -> str:
+    """What went wrong, as the server said it: `550 5.1.1 No such mailbox` rather than
+    the exception's repr."""
+    if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
+        return (
+            "; ".join(f"{r.recipient}: {r.code} {r.message}" for r in exc.recipients) or "recipients refused"
+        )
+    if isinstance(exc, aiosmtplib.SMTPResponseException):
+        return f"{exc.code} {exc.message}"
+    return str(exc) or type(exc).__name__
+
+
+async def send_test(settings: Settings, recipient: str) -> str:
+    """`parlour mail test`: one message straight through the configured server (not the
+    outbox), so a configuration error shows at once. Returns the server's answer."""
+    email = compose(
+        settings, recipient, "Parlour mail test",
+        "This message from Parlour shows that its mail settings work: sign-in links and "
+        "notifications will reach readers through this server.\n",
+        make_msgid(domain=sender_domain(settings)),
+    )  # fmt: skip
+    return await transport(settings, email)
 
 
 def _write(ctx: Context, change: Callable[[Tx], T]) -> Callable[[], T]:
@@ -90,11 +170,16 @@ async def send_due(ctx: Context) -> int:
     for message in claimed:
         try:
             await deliver(ctx, message)
-        except Exception as exc:  # any failure: this message is retried later, the batch goes on
-            delay = 60_000 * 2 ** min(message.attempts, 8)
-            retry_at = ctx.now() + (delay if message.attempts < MAX_ATTEMPTS else 10 * 365 * 86_400_000)
-            log.warning("Mail to %s failed (attempt %d): %s", message.recipient, message.attempts, exc)
-            error = str(exc)
+        except Exception as exc:  # any failure: retried later unless it is final; the batch goes on
+            error = describe(exc)
+            if refused_for_good(exc) or message.attempts >= MAX_ATTEMPTS:
+                log.warning(
+                    "Mail to %s failed for good (attempt %d): %s", message.recipient, message.attempts, error
+                )
+                await ctx.db.run(_write(ctx, partial(_failed_for_good, message.id, error, ctx.now())))
+                continue
+            retry_at = ctx.now() + 60_000 * 2 ** min(message.attempts - 1, 8)  # 1, 2, 4 ... 256 minutes
+            log.warning("Mail to %s failed (attempt %d): %s", message.recipient, message.attempts, error)
             await ctx.db.run(_write(ctx, partial(_failed, message.id, error, retry_at)))
             continue
         done = ctx.now()
@@ -105,6 +190,10 @@ async def send_due(ctx: Context) -> int:
 
 def _failed(message_id: int, error: str, retry_at: int, tx: Tx) -> None:
     store.mark_failed(tx, message_id, error, retry_at)
+
+
+def _failed_for_good(message_id: int, error: str, when: int, tx: Tx) -> None:
+    store.mark_failed_for_good(tx, message_id, error, when)
 
 
 def _sent(message_id: int, when: int, tx: Tx) -> None:

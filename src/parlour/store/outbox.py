@@ -17,20 +17,35 @@ class Message:
     subject: str
     body: str
     attempts: int
+    message_id: str
 
 
-def enqueue(tx: Tx, recipient: str, subject: str, body: str, now: int) -> int:
+_FIELDS = (
+    outbox.c.id,
+    outbox.c.recipient,
+    outbox.c.subject,
+    outbox.c.body,
+    outbox.c.attempts,
+    outbox.c.message_id,
+)
+
+
+def enqueue(tx: Tx, recipient: str, subject: str, body: str, now: int, message_id: str) -> int:
     result = tx.execute(
         insert(outbox)
-        .values(recipient=recipient, subject=subject, body=body, created_at=now, due_at=now, attempts=0)
+        .values(
+            recipient=recipient, subject=subject, body=body, created_at=now, due_at=now, attempts=0,
+            message_id=message_id,
+        )
         .returning(outbox.c.id)
-    )
+    )  # fmt: skip
     return int(result.scalar_one())
 
 
 def _claimable(now: int, stale_before: int) -> ColumnElement[bool]:
     return and_(
         outbox.c.sent_at.is_(None),
+        outbox.c.failed_at.is_(None),
         outbox.c.due_at <= now,
         or_(outbox.c.claimed_at.is_(None), outbox.c.claimed_at < stale_before),
     )
@@ -60,7 +75,7 @@ def claim(tx: Tx, now: int, stale_before: int, limit: int = 10) -> list[Message]
             update(outbox)
             .where(outbox.c.id == message_id, _claimable(now, stale_before))
             .values(claimed_at=now, attempts=outbox.c.attempts + 1)
-            .returning(outbox.c.id, outbox.c.recipient, outbox.c.subject, outbox.c.body, outbox.c.attempts)
+            .returning(*_FIELDS)
         ).one_or_none()
         if row is not None:
             claimed.append(Message(*row))
@@ -79,10 +94,28 @@ def mark_failed(tx: Tx, message_id: int, error: str, retry_at: int) -> None:
     )
 
 
+def mark_failed_for_good(tx: Tx, message_id: int, error: str, now: int) -> None:
+    """The receiving server refused it for good (or it failed too often): never retried."""
+    tx.execute(
+        update(outbox)
+        .where(outbox.c.id == message_id)
+        .values(claimed_at=None, failed_at=now, last_error=error[:2000])
+    )
+
+
 def pending(tx: Tx) -> list[Message]:
+    """Messages still to be sent (not those that failed for good)."""
     rows = tx.execute(
-        select(outbox.c.id, outbox.c.recipient, outbox.c.subject, outbox.c.body, outbox.c.attempts)
-        .where(outbox.c.sent_at.is_(None))
-        .order_by(outbox.c.id)
+        select(*_FIELDS).where(outbox.c.sent_at.is_(None), outbox.c.failed_at.is_(None)).order_by(outbox.c.id)
     )
     return [Message(*row) for row in rows]
+
+
+def failed(tx: Tx) -> list[tuple[Message, str | None]]:
+    """Messages that failed for good, newest first, with the last error."""
+    rows = tx.execute(
+        select(*_FIELDS, outbox.c.last_error)
+        .where(outbox.c.failed_at.is_not(None))
+        .order_by(outbox.c.id.desc())
+    )
+    return [(Message(*row[:6]), row[6]) for row in rows]

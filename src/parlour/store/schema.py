@@ -216,6 +216,10 @@ outbox = Table(
     Column("sent_at", BigInteger),
     Column("attempts", Integer, nullable=False, default=0),
     Column("last_error", Text),
+    # Chosen once, at enqueue: every attempt sends the message under the same Message-ID.
+    Column("message_id", String(255)),
+    # The receiving server refused it for good (or it failed MAX_ATTEMPTS times): not retried.
+    Column("failed_at", BigInteger),
     Index("ix_outbox_due", "sent_at", "due_at"),
 )
 

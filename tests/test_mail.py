@@ -1,0 +1,171 @@
+"""Outgoing mail through a real SMTP server (aiosmtpd): `parlour mail test`, the Message-ID
+a message keeps across retries, and messages refused for good, on both databases."""
+
+from __future__ import annotations
+
+import asyncio
+import email
+from collections.abc import Iterator
+from email import policy
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
+from click.testing import CliRunner
+
+from parlour.cli.main import main
+from parlour.services import mail
+from parlour.services.context import Context
+from parlour.store import outbox
+from servers import free_port
+
+
+class Server:
+    """A real SMTP server that keeps what it receives, and refuses what it is told to."""
+
+    def __init__(self) -> None:
+        self.received: list[email.message.EmailMessage] = []
+        self.refused_data: list[str] = []  # Message-IDs of messages it answered 451 to
+        self.data_answers: list[str] = []  # the next DATA answers, first first; then 250
+        self.refuse_recipients: set[str] = set()
+        self.logins: list[tuple[bytes, bytes]] = []
+
+    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:
+        if address in self.refuse_recipients:
+            return "550 5.1.1 No such mailbox here"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        message = email.message_from_bytes(envelope.content, policy=policy.default)
+        if self.data_answers:
+            answer = self.data_answers.pop(0)
+            self.refused_data.append(str(message["Message-ID"]))
+            return answer
+        self.received.append(message)  # type: ignore[arg-type]
+        return "250 Message accepted"
+
+
+def authenticate(server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any) -> AuthResult:
+    smtp: Server = server.event_handler
+    if isinstance(auth_data, LoginPassword):
+        smtp.logins.append((auth_data.login, auth_data.password))
+        ok = auth_data.login == b"wren@blog.example" and auth_data.password == b"p@ss:w/rd"
+        return AuthResult(success=ok)
+    return AuthResult(success=False)
+
+
+@pytest.fixture
+def smtp() -> Iterator[tuple[Server, int]]:
+    handler = Server()
+    port = free_port()
+    controller = Controller(
+        handler, hostname="127.0.0.1", port=port, authenticator=authenticate, auth_require_tls=False
+    )
+    controller.start()
+    try:
+        yield handler, port
+    finally:
+        controller.stop()
+
+
+def run_cli(*args: str, env: dict[str, str | None]) -> Any:
+    return CliRunner().invoke(main, list(args), env=env, catch_exceptions=False)
+
+
+def test_parlour_mail_test_sends_through_the_configured_server_with_the_password_from_a_file(
+    smtp: tuple[Server, int], tmp_path: Path
+) -> None:
+    server, port = smtp
+    secret = tmp_path / "smtp-url"
+    # The password holds characters a URL must escape: they arrive as typed.
+    secret.write_text(f"smtp://wren%40blog.example:p%40ss%3Aw%2Frd@127.0.0.1:{port}\n")
+    result = run_cli(
+        "mail", "test", "reader@example.com",
+        env={"PARLOUR_SMTP_URL": None, "PARLOUR_SMTP_URL_FILE": str(secret), "PARLOUR_MAIL_FROM": "Wren <wren@blog.example>"},
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert f"Sent to reader@example.com through 127.0.0.1:{port}" in result.output
+    assert server.logins == [(b"wren@blog.example", b"p@ss:w/rd")]
+    [message] = server.received
+    assert message["To"] == "reader@example.com" and message["Subject"] == "Parlour mail test"
+    assert message["From"] == "Wren <wren@blog.example>"
+    assert str(message["Message-ID"]).endswith("@blog.example>") and message["Date"]
+
+
+def test_parlour_mail_test_says_what_went_wrong(smtp: tuple[Server, int]) -> None:
+    server, port = smtp
+    server.refuse_recipients.add("nobody@example.com")
+    refused = run_cli(
+        "mail", "test", "nobody@example.com", env={"PARLOUR_SMTP_URL": f"smtp://127.0.0.1:{port}"}
+    )
+    assert refused.exit_code == 1 and "No such mailbox here" in refused.output
+    unset = run_cli(
+        "mail", "test", "reader@example.com", env={"PARLOUR_SMTP_URL": None, "PARLOUR_SMTP_URL_FILE": None}
+    )
+    assert unset.exit_code == 1 and "PARLOUR_SMTP_URL is not set" in unset.output
+    wrong = run_cli("mail", "test", "not an address", env={"PARLOUR_SMTP_URL": f"smtp://127.0.0.1:{port}"})
+    assert wrong.exit_code == 1 and "invalid_email" in wrong.output
+    plain = run_cli(  # this server offers no STARTTLS: required, nothing goes out in clear
+        "mail", "test", "reader@example.com", env={"PARLOUR_SMTP_URL": f"smtp://127.0.0.1:{port}?starttls=required"}
+    )  # fmt: skip
+    assert plain.exit_code == 1 and "STARTTLS" in plain.output.upper()
+    assert server.received == []
+
+
+def enqueue(ctx: Context, recipient: str) -> str:
+    with ctx.db.write() as tx:
+        return mail.enqueue(tx, ctx, recipient, "A reply to your comment", "Wren replied.")
+
+
+def test_a_message_retried_after_a_temporary_refusal_keeps_its_message_id(
+    make_ctx: Any, smtp: tuple[Server, int]
+) -> None:
+    server, port = smtp
+    ctx: Context = make_ctx(smtp_url=f"smtp://127.0.0.1:{port}", mail_from="Parlour <mail@blog.example>")
+    server.data_answers.append("451 4.3.0 Try again later")
+    message_id = enqueue(ctx, "reader@example.com")
+    assert asyncio.run(mail.send_due(ctx)) == 0  # refused for now
+    assert server.refused_data == [message_id] and server.received == []
+    assert asyncio.run(mail.send_due(ctx)) == 0  # not due again yet
+    start = ctx.now()
+    ctx.now = lambda: start + 61_000  # type: ignore[method-assign]
+    assert asyncio.run(mail.send_due(ctx)) == 1
+    [message] = server.received
+    assert message["Message-ID"] == message_id  # the same message, as the server can tell
+    with ctx.db.read() as tx:
+        assert outbox.pending(tx) == [] and outbox.failed(tx) == []
+
+
+def test_a_message_the_server_refuses_for_good_is_not_retried(
+    make_ctx: Any, smtp: tuple[Server, int]
+) -> None:
+    server, port = smtp
+    ctx: Context = make_ctx(smtp_url=f"smtp://127.0.0.1:{port}")
+    server.refuse_recipients.add("gone@example.com")
+    enqueue(ctx, "gone@example.com")
+    kept = enqueue(ctx, "reader@example.com")
+    assert asyncio.run(mail.send_due(ctx)) == 1  # the other message still goes out
+    assert [m["Message-ID"] for m in server.received] == [kept]
+    start = ctx.now()
+    ctx.now = lambda: start + 30 * 86_400_000  # type: ignore[method-assign]
+    assert asyncio.run(mail.send_due(ctx)) == 0
+    with ctx.db.read() as tx:
+        assert outbox.pending(tx) == []
+        [(message, error)] = outbox.failed(tx)
+    assert message.recipient == "gone@example.com" and error is not None and "No such mailbox" in error
+
+
+def test_a_message_that_keeps_failing_is_given_up_after_max_attempts(make_ctx: Any, tmp_path: Path) -> None:
+    ctx: Context = make_ctx(smtp_url=f"smtp://127.0.0.1:{free_port()}")  # nothing listens there
+    enqueue(ctx, "reader@example.com")
+    start = ctx.now()
+    for attempt in range(mail.MAX_ATTEMPTS):
+        ctx.now = lambda attempt=attempt: start + attempt * 86_400_000  # type: ignore[misc]
+        assert asyncio.run(mail.send_due(ctx)) == 0
+    with ctx.db.read() as tx:
+        assert outbox.pending(tx) == []
+        [(message, _error)] = outbox.failed(tx)
+    assert message.attempts == mail.MAX_ATTEMPTS
