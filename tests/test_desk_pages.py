@@ -255,7 +255,7 @@ def test_every_desk_page_fits_a_phone_and_passes_axe(browser: Any, desk: str) ->
     expect(page.get_by_role("status")).to_have_text("1 comment found.")
     reader = page.locator("a[href^='/desk/readers']").first.get_attribute("href")
     for path in ["/desk/inbox", "/desk/queue", "/desk/posts", "/desk/search?q=book", "/desk/sites", "/desk/sites/blog",
-                 "/desk/audit", reader, "/desk/sign-in"]:  # fmt: skip
+                 "/desk/audit", "/desk/mail", reader, "/desk/sign-in"]:  # fmt: skip
         page.goto(desk + str(path))
         expect(page.locator("h1")).to_be_visible()
         assert page.evaluate("() => document.documentElement.scrollWidth") <= 360, path

@@ -154,7 +154,7 @@ def test_a_message_the_server_refuses_for_good_is_not_retried(
     assert asyncio.run(mail.send_due(ctx)) == 0
     with ctx.db.read() as tx:
         assert outbox.pending(tx) == []
-        [(message, error)] = outbox.failed(tx)
+        [(message, error, _when)] = outbox.failed(tx)
     assert message.recipient == "gone@example.com" and error is not None and "No such mailbox" in error
 
 
@@ -167,5 +167,29 @@ def test_a_message_that_keeps_failing_is_given_up_after_max_attempts(make_ctx: A
         assert asyncio.run(mail.send_due(ctx)) == 0
     with ctx.db.read() as tx:
         assert outbox.pending(tx) == []
-        [(message, _error)] = outbox.failed(tx)
+        [(message, _error, _when)] = outbox.failed(tx)
     assert message.attempts == mail.MAX_ATTEMPTS
+
+
+def test_the_desk_shows_the_mail_given_up_on_to_the_owners_only(ctx: Context) -> None:
+    from desk_helpers import desk_client, make_user, sign_in
+    from factories import make_site
+
+    make_site(ctx)
+    with ctx.db.write() as tx:
+        mail.enqueue(tx, ctx, "gone@example.com", "Your Parlour sign-in link", "A link.")
+        [message] = outbox.pending(tx)
+        outbox.mark_failed_for_good(
+            tx, message.id, "gone@example.com: 550 5.1.1 No such <mailbox>", ctx.now()
+        )
+    owner, moderator = desk_client(ctx), desk_client(ctx)
+    sign_in(owner, make_user(ctx, "wren@blog.example", owner=True))
+    sign_in(moderator, make_user(ctx, "kit@blog.example", moderator_of=("blog",)))
+    page = owner.get("/desk/mail")
+    assert page.status_code == 200
+    row = page.text.split("<tbody>")[1].split("</tbody>")[0]
+    assert "gone@example.com" in row and "Your Parlour sign-in link" in row
+    assert "550 5.1.1 No such &lt;mailbox&gt;" in row  # the server's words, escaped
+    assert 'href="/desk/mail"' in owner.get("/desk/inbox").text
+    assert moderator.get("/desk/mail").status_code == 403
+    assert 'href="/desk/mail"' not in moderator.get("/desk/inbox").text

@@ -63,6 +63,7 @@ PAGES = ["/desk/inbox", "/desk/queue", "/desk/posts", "/desk/search?q=blog", "/d
 def test_stranger_reaches_no_desk_page_and_no_desk_action(world: World) -> None:
     for page in [
         *PAGES,
+        "/desk/mail",
         "/desk/sites/blog",
         f"/desk/readers?key={world.reader_key}",
         "/desk/widget?site=blog",
@@ -89,7 +90,12 @@ def test_moderator_of_another_site_sees_and_touches_nothing_of_this_one(world: W
     for page in PAGES:
         response = world.moderator.get(page)
         assert response.status_code == 200 and SECRET not in response.text, page
-    for page in ["/desk/sites/blog", f"/desk/readers?key={world.reader_key}", "/desk/search?site=blog"]:
+    for page in [
+        "/desk/sites/blog",
+        f"/desk/readers?key={world.reader_key}",
+        "/desk/search?site=blog",
+        "/desk/mail",
+    ]:
         assert world.moderator.get(page).status_code == 403, page
     assert world.moderator.get("/desk/widget?site=blog&origin=https://blog.example").status_code == 403
     cid, held = world.comment["id"], world.held["id"]

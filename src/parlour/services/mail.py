@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid, parseaddr
 from functools import partial
@@ -24,6 +25,8 @@ from urllib.parse import unquote, urlsplit
 
 import aiosmtplib
 
+from parlour.domain import errors
+from parlour.domain.model import User
 from parlour.services.context import Context
 from parlour.settings import Settings
 from parlour.store import Tx
@@ -143,6 +146,27 @@ async def send_test(settings: Settings, recipient: str) -> str:
         make_msgid(domain=sender_domain(settings)),
     )  # fmt: skip
     return await transport(settings, email)
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """A message Parlour gave up on, for the desk's mail page."""
+
+    recipient: str
+    subject: str
+    error: str
+    attempts: int
+    failed_at: int
+
+
+def failures(ctx: Context, user: User, limit: int = 200) -> list[Failure]:
+    """Messages that failed for good, newest first: for the instance's owners, since
+    they hold every account's and reader's address."""
+    if not user.is_owner:
+        raise errors.NotPermitted("Only the instance's owners see its mail.")
+    with ctx.db.read() as tx:
+        found = store.failed(tx, limit)
+    return [Failure(m.recipient, m.subject, error or "", m.attempts, when) for m, error, when in found]
 
 
 def _write(ctx: Context, change: Callable[[Tx], T]) -> Callable[[], T]:

@@ -111,11 +111,12 @@ def pending(tx: Tx) -> list[Message]:
     return [Message(*row) for row in rows]
 
 
-def failed(tx: Tx) -> list[tuple[Message, str | None]]:
-    """Messages that failed for good, newest first, with the last error."""
+def failed(tx: Tx, limit: int = 200) -> list[tuple[Message, str | None, int]]:
+    """Messages that failed for good, newest first, with the last error and when."""
     rows = tx.execute(
-        select(*_FIELDS, outbox.c.last_error)
+        select(*_FIELDS, outbox.c.last_error, outbox.c.failed_at)
         .where(outbox.c.failed_at.is_not(None))
-        .order_by(outbox.c.id.desc())
+        .order_by(outbox.c.failed_at.desc(), outbox.c.id.desc())
+        .limit(limit)
     )
-    return [(Message(*row[:6]), row[6]) for row in rows]
+    return [(Message(*row[:6]), row[6], int(row[7])) for row in rows]

@@ -8,7 +8,7 @@ from starlette.responses import Response
 
 from parlour.domain import errors
 from parlour.domain.model import is_id
-from parlour.services import accounts, lifecycle, moderation
+from parlour.services import accounts, lifecycle, mail, moderation
 from parlour.services import sites as site_service
 from parlour.web.desk import Desk, form_text, path_comment_id, safe_next, signed_in
 from parlour.web.errors import status_of
@@ -194,6 +194,14 @@ async def audit_page(desk: Desk) -> Response:
     user = desk.me
     entries = await desk.call(lambda: moderation.audit_entries(desk.ctx, user))
     return desk.render("audit.html", entries=entries)
+
+
+@signed_in
+async def mail_page(desk: Desk) -> Response:
+    """Mail Parlour gave up on (the receiving server refused it, or it failed too often)."""
+    user = desk.me
+    failures = await desk.call(lambda: mail.failures(desk.ctx, user))
+    return desk.render("mail.html", failures=failures)
 
 
 @signed_in

@@ -83,6 +83,7 @@ def routes() -> list[BaseRoute]:
         Route("/desk/sites/{site_id}/lock", desk_moderation.lock_thread, methods=["POST"]),
         Route("/desk/sites/{site_id}/widget-sign-ins", desk_moderation.end_widget_sign_in, methods=["POST"]),
         Route("/desk/audit", desk_moderation.audit_page, methods=["GET"]),
+        Route("/desk/mail", desk_moderation.mail_page, methods=["GET"]),
         Route("/desk/posts", desk_inbox.posts_page, methods=["GET"]),
         Route("/desk/widget", desk_inbox.widget_handoff, methods=["GET"]),
         Route("/desk/search", desk_inbox.search_page, methods=["GET"]),
