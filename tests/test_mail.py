@@ -193,3 +193,23 @@ def test_the_desk_shows_the_mail_given_up_on_to_the_owners_only(ctx: Context) ->
     assert 'href="/desk/mail"' in owner.get("/desk/inbox").text
     assert moderator.get("/desk/mail").status_code == 403
     assert 'href="/desk/mail"' not in moderator.get("/desk/inbox").text
+
+
+def test_mail_to_one_address_waits_past_its_hourly_share_and_is_never_dropped(
+    make_ctx: Any, smtp: tuple[Server, int]
+) -> None:
+    server, port = smtp
+    ctx: Context = make_ctx(smtp_url=f"smtp://127.0.0.1:{port}", mail_rate_limit=2)
+    start = ctx.now()
+    ctx.now = lambda: start  # type: ignore[method-assign]
+    first, second, third = (enqueue(ctx, "busy@example.com") for _ in range(3))
+    other = enqueue(ctx, "calm@example.com")
+    assert asyncio.run(mail.send_due(ctx)) == 3
+    assert [m["Message-ID"] for m in server.received] == [first, second, other]
+    ctx.now = lambda: start + 3_599_000  # type: ignore[method-assign]
+    assert asyncio.run(mail.send_due(ctx)) == 0  # still inside the hour
+    ctx.now = lambda: start + 3_600_000  # type: ignore[method-assign]
+    assert asyncio.run(mail.send_due(ctx)) == 1
+    assert server.received[-1]["Message-ID"] == third
+    with ctx.db.read() as tx:
+        assert outbox.pending(tx) == [] and outbox.failed(tx) == []

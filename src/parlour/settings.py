@@ -76,6 +76,13 @@ class Settings:
     reader_rate_limit: int = field(
         default=30, metadata={"doc": "Reader identities issued per hour to one address (0 turns it off)."}
     )
+    mail_rate_limit: int = field(
+        default=20,
+        metadata={
+            "doc": "Messages sent to one email address per hour (0 turns it off); more wait for the "
+            "next hour, none is dropped."
+        },
+    )
     cache_max_bytes: int = field(
         default=64 * 1024 * 1024, metadata={"doc": "Memory for rendered thread pages, per process."}
     )
@@ -151,6 +158,7 @@ class Settings:
                 raise SettingsError(f"PARLOUR_{name.upper()} must be a positive number")
         for name in [
             "dedupe_window", "comment_rate_limit", "reader_rate_limit", "preview_rate_limit", "cache_max_bytes", "sign_in_rate_limit",
+            "mail_rate_limit",
         ]:  # fmt: skip
             if getattr(self, name) < 0:
                 raise SettingsError(f"PARLOUR_{name.upper()} must not be negative")

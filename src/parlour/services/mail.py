@@ -188,7 +188,12 @@ async def send_due(ctx: Context) -> int:
     if not await ctx.db.run(due):
         return 0
     claimed = await ctx.db.run(
-        _write(ctx, lambda tx: store.claim(tx, now, now - CLAIM_STALE_MS, CLAIM_BATCH))
+        _write(
+            ctx,
+            lambda tx: store.claim(
+                tx, now, now - CLAIM_STALE_MS, CLAIM_BATCH, store.PerRecipient(ctx.settings.mail_rate_limit)
+            ),
+        )
     )
     sent = 0
     for message in claimed:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import ColumnElement, and_, insert, or_, select, update
 
-from parlour.store.database import Tx
+from parlour.store.database import Tx, serialize_on
 from parlour.store.schema import outbox
 
 
@@ -58,11 +58,22 @@ def any_due(tx: Tx, now: int, stale_before: int) -> bool:
     return tx.execute(query).first() is not None
 
 
-def claim(tx: Tx, now: int, stale_before: int, limit: int = 10) -> list[Message]:
+@dataclass(frozen=True, slots=True)
+class PerRecipient:
+    """At most `limit` messages to one address in any `window_ms`; 0: no limit."""
+
+    limit: int = 0
+    window_ms: int = 3_600_000
+
+
+def claim(
+    tx: Tx, now: int, stale_before: int, limit: int = 10, per_recipient: PerRecipient = PerRecipient()
+) -> list[Message]:
     """Claim due messages with compare-and-set: each is claimed by one process only.
 
     A claim older than `stale_before` belongs to a process that died mid-send and is
-    taken over.
+    taken over. A message to an address that had its `per_recipient` share already is
+    not claimed but postponed until the window lets it go: late, never dropped.
     """
     ids = list(
         tx.execute(
@@ -71,6 +82,10 @@ def claim(tx: Tx, now: int, stale_before: int, limit: int = 10) -> list[Message]
     )
     claimed: list[Message] = []
     for message_id in ids:
+        if per_recipient.limit:
+            postponed = _postpone_if_over(tx, message_id, now, per_recipient, claimed)
+            if postponed:
+                continue
         row = tx.execute(
             update(outbox)
             .where(outbox.c.id == message_id, _claimable(now, stale_before))
@@ -80,6 +95,26 @@ def claim(tx: Tx, now: int, stale_before: int, limit: int = 10) -> list[Message]
         if row is not None:
             claimed.append(Message(*row))
     return claimed
+
+
+def _postpone_if_over(tx: Tx, message_id: int, now: int, rule: PerRecipient, claimed: list[Message]) -> bool:
+    recipient = tx.execute(select(outbox.c.recipient).where(outbox.c.id == message_id)).scalar_one()
+    serialize_on(tx, f"mail:{recipient}")  # processes claiming for one address take turns
+    since = now - rule.window_ms
+    sent = [
+        int(at)
+        for at in tx.execute(
+            select(outbox.c.sent_at).where(outbox.c.recipient == recipient, outbox.c.sent_at > since)
+        ).scalars()
+    ]
+    in_hand = sum(1 for m in claimed if m.recipient == recipient)
+    if len(sent) + in_hand < rule.limit:
+        return False
+    # Due again when the oldest send in the window leaves it (or, with only claims in
+    # hand, one window from now).
+    due = (min(sent) if sent else now) + rule.window_ms
+    tx.execute(update(outbox).where(outbox.c.id == message_id).values(due_at=due))
+    return True
 
 
 def mark_sent(tx: Tx, message_id: int, now: int) -> None:

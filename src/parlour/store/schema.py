@@ -221,6 +221,7 @@ outbox = Table(
     # The receiving server refused it for good (or it failed MAX_ATTEMPTS times): not retried.
     Column("failed_at", BigInteger),
     Index("ix_outbox_due", "sent_at", "due_at"),
+    Index("ix_outbox_recipient", "recipient", "sent_at"),  # the per-recipient rate limit
 )
 
 audit_log = Table(
