@@ -83,7 +83,7 @@ def test_parlour_mail_test_sends_through_the_configured_server_with_the_password
     # The password holds characters a URL must escape: they arrive as typed.
     secret.write_text(f"smtp://wren%40blog.example:p%40ss%3Aw%2Frd@127.0.0.1:{port}\n")
     result = run_cli(
-        "mail", "test", "reader@example.com",
+        "mail", "test", "reader@example.com", "--database", "sqlite:///unused.db",
         env={"PARLOUR_SMTP_URL": None, "PARLOUR_SMTP_URL_FILE": str(secret), "PARLOUR_MAIL_FROM": "Wren <wren@blog.example>"},
     )  # fmt: skip
     assert result.exit_code == 0, result.output
@@ -213,3 +213,68 @@ def test_mail_to_one_address_waits_past_its_hourly_share_and_is_never_dropped(
     assert server.received[-1]["Message-ID"] == third
     with ctx.db.read() as tx:
         assert outbox.pending(tx) == [] and outbox.failed(tx) == []
+
+
+class Unwelcoming(Server):
+    """A server whose trouble is its own or the setup's: the message is not to blame."""
+
+    def __init__(self, answer: str) -> None:
+        super().__init__()
+        self.answer = answer
+
+    async def handle_EHLO(
+        self, server: Any, session: Any, envelope: Any, hostname: str, responses: Any
+    ) -> Any:
+        if self.answer.startswith("554 5.7.0"):
+            return [self.answer]
+        session.host_name = hostname
+        return responses
+
+    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:
+        return self.answer
+
+
+@pytest.mark.parametrize(
+    "answer", ["554 5.7.0 Your address is on a block list", "554 5.7.1 Relay access denied"]
+)
+def test_a_refusal_that_is_the_servers_or_the_setups_is_retried_not_given_up(
+    make_ctx: Any, answer: str
+) -> None:
+    handler = Unwelcoming(answer)
+    port = free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        ctx: Context = make_ctx(smtp_url=f"smtp://127.0.0.1:{port}")
+        enqueue(ctx, "reader@example.com")
+        assert asyncio.run(mail.send_due(ctx)) == 0
+    finally:
+        controller.stop()
+    with ctx.db.read() as tx:
+        assert outbox.failed(tx) == []
+        [waiting] = outbox.pending(tx)
+    assert waiting.attempts == 1  # tried again later, once the setup is fixed
+
+
+def test_a_share_counts_what_another_process_holds_claimed(make_ctx: Any, smtp: tuple[Server, int]) -> None:
+    server, port = smtp
+    ctx: Context = make_ctx(smtp_url=f"smtp://127.0.0.1:{port}", mail_rate_limit=1)
+    enqueue(ctx, "busy@example.com")
+    later = enqueue(ctx, "busy@example.com")
+    now = ctx.now()
+    with ctx.db.write() as tx:  # another process claims the first, and is still sending it
+        [held] = outbox.claim(tx, now, now - mail.CLAIM_STALE_MS, 1, outbox.PerRecipient(1))
+    assert asyncio.run(mail.send_due(ctx)) == 0  # the second would be the address's second
+    assert server.received == []
+    with ctx.db.read() as tx:
+        assert {m.message_id for m in outbox.pending(tx)} == {held.message_id, later}
+
+
+@pytest.mark.parametrize(
+    "url", ["smtp://mail.example?starttls=require", "smtps://mail.example?starttls=required", "smtp://h?x=1"]
+)
+def test_a_mail_server_url_with_an_unknown_option_is_refused_at_start(url: str) -> None:
+    from parlour.settings import Settings, SettingsError
+
+    with pytest.raises(SettingsError, match="starttls=required"):
+        Settings.from_env({"PARLOUR_SMTP_URL": url, "PARLOUR_SECRET": "x"})

@@ -15,6 +15,7 @@ from functools import lru_cache
 from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 DEFAULT_DATABASE = "sqlite:///parlour.db"
 
@@ -183,6 +184,12 @@ class Settings:
             raise SettingsError("PARLOUR_MAIL_FROM must be one line")
         if self.smtp_url and not self.smtp_url.startswith(("smtp://", "smtps://")):
             raise SettingsError("PARLOUR_SMTP_URL must be an smtp:// or smtps:// URL")
+        query = urlsplit(self.smtp_url).query if self.smtp_url else ""
+        if query and (query != "starttls=required" or self.smtp_url.startswith("smtps://")):
+            raise SettingsError(
+                "PARLOUR_SMTP_URL takes one option, ?starttls=required, and only with smtp:// "
+                "(smtps:// is TLS from the start)"
+            )
         try:
             self.proxy_networks()
         except ValueError as exc:

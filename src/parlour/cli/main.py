@@ -268,13 +268,17 @@ def mail_group() -> None:
 
 @mail_group.command(name="test")
 @click.argument("address")
-def mail_test(address: str) -> None:
-    """Send a test message to ADDRESS through PARLOUR_SMTP_URL, now, and say what happened."""
+@database_option
+def mail_test(address: str, database: str | None) -> None:
+    """Send a test message to ADDRESS through PARLOUR_SMTP_URL, now, and say what happened.
+
+    It goes straight to the mail server, not through the outbox, so nothing is written to
+    the database (--database is accepted like every command's, and not needed)."""
     import asyncio
 
     from parlour.services import mail, rules
 
-    settings = _settings()
+    settings = _settings(database=database)
     if not rules.email(address, settings):
         raise click.UsageError(f"{address!r} is not an email address.")
     try:

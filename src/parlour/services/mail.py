@@ -106,21 +106,23 @@ async def deliver(ctx: Context, message: store.Message) -> None:
             "No PARLOUR_SMTP_URL: mail to %s, %r:\n%s", message.recipient, message.subject, message.body
         )
         return
-    await transport(
-        settings, compose(settings, message.recipient, message.subject, message.body, message.message_id)
-    )
+    # A message written by a process older than migration 0013 may have none yet.
+    message_id = message.message_id or make_msgid(domain=sender_domain(settings))
+    await transport(settings, compose(settings, message.recipient, message.subject, message.body, message_id))
 
 
 def refused_for_good(exc: Exception) -> bool:
-    """Did the receiving server refuse this message for good (an SMTP 5xx about the
-    recipient or the message)? Then sending it again cannot help. A refused sender or
-    sign-in (a configuration to fix) and every 4xx or network error are retried."""
+    """Did the receiving server refuse this message for good? Only two answers say so: a
+    5xx to every recipient that is about the address (not a policy refusal, 5.7.x, such
+    as "relay access denied", which is the sending setup's), or a 5xx to the message
+    itself after DATA. Everything else (the greeting, HELO, STARTTLS, sign-in, the
+    sender, any 4xx, the network) is about the server or the setup and is retried."""
     if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
-        return bool(exc.recipients) and all(r.code >= 500 for r in exc.recipients)
-    if isinstance(exc, aiosmtplib.SMTPSenderRefused | aiosmtplib.SMTPAuthenticationError):
-        return False
-    if isinstance(exc, aiosmtplib.SMTPResponseException):
-        return exc.code >= 500 and exc.code not in (530, 534, 535, 538)  # authentication wanted
+        return bool(exc.recipients) and all(
+            r.code >= 500 and not r.message.lstrip().startswith("5.7.") for r in exc.recipients
+        )
+    if isinstance(exc, aiosmtplib.SMTPDataError):
+        return exc.code >= 500
     return False
 
 

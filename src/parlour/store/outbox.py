@@ -58,6 +58,9 @@ def any_due(tx: Tx, now: int, stale_before: int) -> bool:
     return tx.execute(query).first() is not None
 
 
+_NEVER = 2**62  # due_at of a message given up on: out of the due range any worker reads
+
+
 @dataclass(frozen=True, slots=True)
 class PerRecipient:
     """At most `limit` messages to one address in any `window_ms`; 0: no limit."""
@@ -80,12 +83,10 @@ def claim(
             select(outbox.c.id).where(_claimable(now, stale_before)).order_by(outbox.c.id).limit(limit)
         ).scalars()
     )
+    if per_recipient.limit and ids:
+        ids = _within_share(tx, ids, now, stale_before, per_recipient)
     claimed: list[Message] = []
     for message_id in ids:
-        if per_recipient.limit:
-            postponed = _postpone_if_over(tx, message_id, now, per_recipient, claimed)
-            if postponed:
-                continue
         row = tx.execute(
             update(outbox)
             .where(outbox.c.id == message_id, _claimable(now, stale_before))
@@ -97,24 +98,39 @@ def claim(
     return claimed
 
 
-def _postpone_if_over(tx: Tx, message_id: int, now: int, rule: PerRecipient, claimed: list[Message]) -> bool:
-    recipient = tx.execute(select(outbox.c.recipient).where(outbox.c.id == message_id)).scalar_one()
-    serialize_on(tx, f"mail:{recipient}")  # processes claiming for one address take turns
+def _within_share(tx: Tx, ids: list[int], now: int, stale_before: int, rule: PerRecipient) -> list[int]:
+    """The ids that fit their address's share; the others are postponed (due_at moved to
+    when the window lets them go), never dropped and not counted as attempts.
+
+    A share counts what was sent in the window and what any process holds claimed (not
+    sent yet, the claim still live); processes claiming for the same addresses take
+    turns (an advisory lock per address, taken in sorted order: no deadlock)."""
+    recipients: dict[int, str] = {
+        row[0]: row[1]
+        for row in tx.execute(select(outbox.c.id, outbox.c.recipient).where(outbox.c.id.in_(ids)))
+    }
+    addresses = sorted(set(recipients.values()))
+    serialize_on(tx, *(f"mail:{address}" for address in addresses))
     since = now - rule.window_ms
-    sent = [
-        int(at)
-        for at in tx.execute(
-            select(outbox.c.sent_at).where(outbox.c.recipient == recipient, outbox.c.sent_at > since)
-        ).scalars()
-    ]
-    in_hand = sum(1 for m in claimed if m.recipient == recipient)
-    if len(sent) + in_hand < rule.limit:
-        return False
-    # Due again when the oldest send in the window leaves it (or, with only claims in
-    # hand, one window from now).
-    due = (min(sent) if sent else now) + rule.window_ms
-    tx.execute(update(outbox).where(outbox.c.id == message_id).values(due_at=due))
-    return True
+    used: dict[str, list[int]] = {}
+    held = and_(outbox.c.sent_at.is_(None), outbox.c.failed_at.is_(None), outbox.c.claimed_at >= stale_before)
+    for recipient, sent_at, claimed_at in tx.execute(
+        select(outbox.c.recipient, outbox.c.sent_at, outbox.c.claimed_at).where(
+            outbox.c.recipient.in_(addresses), or_(outbox.c.sent_at > since, held)
+        )
+    ):
+        used.setdefault(recipient, []).append(int(sent_at if sent_at is not None else claimed_at))
+    fits: list[int] = []
+    for message_id in ids:
+        times = used.setdefault(recipients[message_id], [])
+        if len(times) < rule.limit:
+            fits.append(message_id)
+            times.append(now)
+            continue
+        # Due again when the oldest send (or claim) in the window leaves it.
+        due = max(min(times) + rule.window_ms, now + 1)
+        tx.execute(update(outbox).where(outbox.c.id == message_id).values(due_at=due))
+    return fits
 
 
 def mark_sent(tx: Tx, message_id: int, now: int) -> None:
@@ -134,7 +150,7 @@ def mark_failed_for_good(tx: Tx, message_id: int, error: str, now: int) -> None:
     tx.execute(
         update(outbox)
         .where(outbox.c.id == message_id)
-        .values(claimed_at=None, failed_at=now, last_error=error[:2000])
+        .values(claimed_at=None, failed_at=now, due_at=_NEVER, last_error=error[:2000])
     )
 
 
