@@ -5,7 +5,7 @@ reply notification), so it is never lost and never sent for something that rolle
 Each process's worker claims due messages with compare-and-set, so several processes
 never send one twice; a failed send is retried with growing delays, under the same
 Message-ID (chosen at enqueue), and one the receiving server refused for good (a 5xx for
-the recipient or the message) is not retried. Without
+the address, or to the message itself: `refused_for_good`) is not retried. Without
 PARLOUR_SMTP_URL the message is written to the log instead, which is how a new instance
 signs in before it has a mail server.
 """
