@@ -374,56 +374,60 @@ def test_the_inbox_is_true_at_once_while_its_consumer_is_behind(
         slow.dispose()
 
 
-def test_asking_whether_the_writer_answered_a_comment_never_scans_every_comment(
-    ctx: Context, client: TestClient
-) -> None:
-    """The inbox consumer asks it for each posted comment and its parent: a scan there made
-    posting slow down as the database grew. Every statement it runs must be looked up by
-    an index (the replies by their parent), on SQLite's plan and PostgreSQL's
-    (seq scans off, since its planner rightly scans tables this small)."""
+def statements_run(tx: Tx, work: Any) -> list[tuple[str, Any]]:
+    """The statements (and their parameters) `work()` runs on `tx`."""
     from sqlalchemy import event
 
-    from parlour.store import inbox as inbox_store
-
-    make_site(ctx, "blog")
-    first = post(client, "A question?")["comment"]
-    reply = post(client, "A reply", parent_id=first["id"])["comment"]
     statements: list[tuple[str, Any]] = []
 
     def capture(_conn: Any, _cursor: Any, statement: str, params: Any, *_: Any) -> None:
         statements.append((statement, params))
 
+    event.listen(tx, "before_cursor_execute", capture)
+    try:
+        work()
+    finally:
+        event.remove(tx, "before_cursor_execute", capture)
+    return statements
+
+
+def plan_steps(ctx: Context, tx: Tx, statement: str, params: Any) -> list[str]:
+    """The query plan's steps: SQLite's EXPLAIN QUERY PLAN, or PostgreSQL's EXPLAIN with
+    seq scans off (its planner rightly scans tables this small)."""
+    if ctx.db.is_sqlite:
+        return [str(row[-1]) for row in tx.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, params)]
+    tx.exec_driver_sql("SET LOCAL enable_seqscan = off")
+    return [str(row[0]) for row in tx.exec_driver_sql("EXPLAIN " + statement, params)]
+
+
+def test_asking_whether_the_writer_answered_a_comment_never_scans_every_comment(
+    ctx: Context, client: TestClient
+) -> None:
+    """The inbox consumer asks it for each posted comment and its parent: a scan there made
+    posting slow down as the database grew. Every statement it runs must be looked up by
+    an index (the replies by their parent), on SQLite's plan and PostgreSQL's."""
+    from sqlalchemy import select
+
+    from parlour.store import inbox as inbox_store
+    from parlour.store.schema import inbox as inbox_table
+
+    make_site(ctx, "blog")
+    first = post(client, "A question?")["comment"]
+    reply = post(client, "A reply", parent_id=first["id"])["comment"]
     with ctx.db.write() as tx:
-        event.listen(tx, "before_cursor_execute", capture)
-        try:
-            inbox_store.refresh(tx, [reply["id"]])
-        finally:
-            event.remove(tx, "before_cursor_execute", capture)
+        statements = statements_run(tx, lambda: inbox_store.refresh(tx, [reply["id"]]))
         assert len(statements) == 3  # the parents; out of the inbox; into the inbox
-        from sqlalchemy import select
-
-        from parlour.store.schema import inbox as inbox_table
-
         kept = sorted(row[0] for row in tx.execute(select(inbox_table.c.comment_id)))
         assert kept == sorted([first["id"], reply["id"]])  # both readers wait for the writer
         assert "EXISTS" in statements[-1][0].upper() and "parent_id" in statements[-1][0]
-        if not ctx.db.is_sqlite:
-            tx.exec_driver_sql("SET LOCAL enable_seqscan = off")
         for statement, params in statements:
-            if ctx.db.is_sqlite:
-                steps = [
-                    str(row[-1]) for row in tx.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, params)
-                ]
-                assert not any(step.startswith("SCAN ") for step in steps), steps
-            else:
-                plan = " ".join(str(row[0]) for row in tx.exec_driver_sql("EXPLAIN " + statement, params))
-                assert "Seq Scan on comments" not in plan, plan
-        if ctx.db.is_sqlite:
-            statement, params = statements[-1]
-            steps = " ".join(
-                str(row[-1]) for row in tx.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, params)
+            steps = plan_steps(ctx, tx, statement, params)
+            assert not any(step.startswith("SCAN ") or "Seq Scan on comments" in step for step in steps), (
+                steps
             )
-            assert "parent_id=?" in steps, steps  # the replies found by an index on their parent
+        if ctx.db.is_sqlite:
+            steps = plan_steps(ctx, tx, *statements[-1])
+            assert any("parent_id=?" in step for step in steps), steps  # replies found by their parent
         else:
             found = tx.exec_driver_sql(
                 "SELECT indexdef FROM pg_indexes WHERE tablename = 'comments' AND indexname = 'ix_comments_parent'"
@@ -435,33 +439,22 @@ def test_listing_the_inbox_never_scans_every_comment_or_event(ctx: Context, clie
     """Its cost must follow the number waiting: each statement it runs is looked up by an
     index, on SQLite's plan (EXPLAIN QUERY PLAN) and PostgreSQL's (seq scans off, since
     its planner rightly scans tables this small)."""
-    from sqlalchemy import event
-
     from parlour.store import inbox as inbox_store
 
     make_site(ctx, "blog")
     first = post(client, "A question?")["comment"]
     post(client, "A reply", parent_id=first["id"])
-    statements: list[tuple[str, Any]] = []
-
-    def capture(_conn: Any, _cursor: Any, statement: str, params: Any, *_: Any) -> None:
-        statements.append((statement, params))
-
     with ctx.db.read() as tx:
-        event.listen(tx, "before_cursor_execute", capture)
-        try:
-            inbox_store.list_unanswered(tx, ["blog"], 200, (0, 1))  # one event handled, two not
-        finally:
-            event.remove(tx, "before_cursor_execute", capture)
+        statements = statements_run(
+            tx, lambda: inbox_store.list_unanswered(tx, ["blog"], 200, (0, 1))
+        )  # one event handled, two not
         assert len(statements) == 3  # the kept ones; the ids past the cursor; those comments
         for statement, params in statements:
+            steps = plan_steps(ctx, tx, statement, params)
             if ctx.db.is_sqlite:
-                explained = tx.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, params)
-                steps = [str(row[-1]) for row in explained]
                 assert not any(step.startswith("SCAN ") for step in steps), steps
                 # Comments are reached by id or from the inbox, never by walking a site's threads.
                 assert not any(step.startswith("SEARCH threads USING INDEX") for step in steps), steps
             else:
-                tx.exec_driver_sql("SET LOCAL enable_seqscan = off")
-                plan = " ".join(str(row[0]) for row in tx.exec_driver_sql("EXPLAIN " + statement, params))
+                plan = " ".join(steps)
                 assert "Seq Scan on events" not in plan and "Seq Scan on comments" not in plan, plan
