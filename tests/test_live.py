@@ -110,7 +110,9 @@ def test_a_page_is_sent_only_comments_newer_than_its_own_and_never_removed_ones(
 
 
 @pytest.mark.slow
-def test_a_comment_approved_later_reaches_open_pages(db_url: str, tmp_path: Path) -> None:
+def test_a_comment_approved_later_reaches_open_pages_whether_they_connected_before_or_after(
+    db_url: str, tmp_path: Path
+) -> None:
     from parlour.services import accounts, moderation
 
     database = served_database(db_url, tmp_path)
@@ -122,21 +124,33 @@ def test_a_comment_approved_later_reaches_open_pages(db_url: str, tmp_path: Path
             form = {"name": "Blog", "writer_name": "Wren", "origins": BLOG, "moderation": "hold_all"}
             moderation.save_settings(ctx, owner, "blog", moderation.read_settings(form))
             params = {"site": "blog", "thread": "/post"}
-            held = httpx.post(
-                base + "/api/v1/comments", json={**params, "body": "Waiting"}, headers={"Origin": BLOG}
-            )
-            assert held.json()["comment"]["held"] is True
+
+            def held(body: str) -> int:
+                response = httpx.post(
+                    base + "/api/v1/comments", json={**params, "body": body}, headers={"Origin": BLOG}
+                )
+                assert response.json()["comment"]["held"] is True
+                return int(response.json()["comment"]["id"])
+
+            early, late = held("Approved while the page loaded"), held("Approved while it is open")
             shown = httpx.post(
                 base + "/api/v1/comments",
                 json={**params, "body": "The writer"},
                 headers={"Authorization": f"Bearer {sites.create_writer_token(ctx, 'blog')}"},
             ).json()["comment"]
+            # The page read the thread (it had `shown`), then this one was approved before
+            # its stream connected: older than the page's newest, and still sent.
+            moderation.decide(ctx, owner, [early], "approve")
             with httpx.stream(
                 "GET", base + "/api/v1/events", params={**params, "after": str(shown["id"])}, timeout=10
             ) as events:
-                lines = (line for line in events.iter_lines() if line.startswith("data: "))
-                moderation.decide(ctx, owner, [held.json()["comment"]["id"]], "approve")
-                approved = orjson.loads(next(lines).removeprefix("data: "))
-            assert approved["id"] == held.json()["comment"]["id"] and approved["held"] is False
+                lines = (line for line in events.iter_lines() if line)
+                assert next(lines) == "retry: 3000"  # listening, after the catch-up was queued
+                data = (line for line in lines if line.startswith("data: "))
+                caught_up = orjson.loads(next(data).removeprefix("data: "))
+                assert caught_up["id"] == early and caught_up["held"] is False
+                moderation.decide(ctx, owner, [late], "approve")
+                approved = orjson.loads(next(data).removeprefix("data: "))
+            assert approved["id"] == late and approved["held"] is False
         finally:
             ctx.close()

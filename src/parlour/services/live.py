@@ -70,7 +70,8 @@ class LiveFeed:
     async def listen(self, site: str, thread: str, after: int | None = None) -> AsyncIterator[Listener]:
         """A listener for comments of one thread published from now on, while the block
         runs; with `after`, first those of the last moments newer than that id (published
-        between the page's first read and this connection), read fresh from the database."""
+        between the page's first read and this connection) or approved from the queue in
+        those moments, read fresh from the database."""
         listener = Listener(site, thread, after, self._now())
         self._listeners.setdefault((site, thread), set()).add(listener)
         if self._task is None or self._task.done():
@@ -79,8 +80,10 @@ class LiveFeed:
             self._task = self._loop.create_task(self._run())
         if after is not None:  # listening already: what comes now is not missed
             recent = await self._db.run(lambda: self._fetch(self._now() - LOOKBACK_MS, (site, thread)))
-            for _, _, _, _, event in recent:
-                if event["id"] > after and event["id"] not in listener.sent:
+            for _, _, _, _, event, approved_later in recent:
+                # An older comment approved between the page's read and now is sent too:
+                # the page could not have had it, and the widget skips what it shows.
+                if (event["id"] > after or approved_later) and event["id"] not in listener.sent:
                     listener.sent.add(event["id"])
                     with contextlib.suppress(asyncio.QueueFull):
                         listener.queue.put_nowait(event)
@@ -161,16 +164,18 @@ class LiveFeed:
 
     def _fetch(
         self, since: int, thread: tuple[str, str] | None = None
-    ) -> list[tuple[int, int, str, str, dict[str, Any]]]:
-        """(id, published_at, site, thread key, public comment) of comments published since
-        `since` (in one thread), as they are now. May also reload the site directory."""
+    ) -> list[tuple[int, int, str, str, dict[str, Any], bool]]:
+        """(id, published_at, site, thread key, public comment, approved later than posted)
+        of comments published since `since` (in one thread), as they are now. May also
+        reload the site directory."""
         with self._db.read() as tx:
             found = store.recent_published(tx, since, thread)
         out = []
         for c, site_id, key, published_at in found:
             site = self._site_of(site_id)
             if site is not None:
-                out.append((c.id, published_at, site_id, key, comment_on(c, site)))
+                later = published_at > c.created_at
+                out.append((c.id, published_at, site_id, key, comment_on(c, site), later))
         return out
 
     async def close(self) -> None:
