@@ -16,6 +16,7 @@ from parlour.app import create_app
 from parlour.services.context import Context, open_context
 from parlour.settings import Settings
 from parlour.store import Database, migrate
+from smtp_server import Server, running_smtp
 
 PG_URL = os.environ.get("PARLOUR_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 REQUIRE_PG = os.environ.get("PARLOUR_TEST_REQUIRE_POSTGRES") == "1"
@@ -138,3 +139,11 @@ def writer(ctx: Context) -> Iterator[TestClient]:
     sign_in(client, "wren@blog.example")
     yield client
     client.__exit__(None, None, None)
+
+
+@pytest.fixture
+def smtp() -> Iterator[tuple[Server, int]]:
+    """A real SMTP server (aiosmtpd) on a free port: (what it received and refuses, port)."""
+    handler = Server()
+    with running_smtp(handler) as port:
+        yield handler, port
