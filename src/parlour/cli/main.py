@@ -298,6 +298,22 @@ def mail_test(address: str, database: str | None) -> None:
     console.print(f"Sent to {address} through {server.hostname}:{port} ({answer.strip()}).", soft_wrap=True)
 
 
+@mail_group.command(name="leave")
+@click.argument("token")
+@database_option
+def mail_leave(token: str, database: str | None) -> None:
+    """Stop the reply mail a leave TOKEN names, as its link would: for mail that reached
+    PARLOUR_MAIL_FROM through List-Unsubscribe's mailto (its subject is "unsubscribe
+    TOKEN"; the whole subject is taken too)."""
+    from parlour.services import notifications
+
+    token = token.strip().removeprefix("unsubscribe").strip()
+    with _migrated_context(_settings(database=database)) as ctx:
+        left = notifications.leave(ctx, token)
+    what = f"from {left.site_name}" if left.whole_site else f"about “{left.thread_title}” on {left.site_name}"
+    console.print(f"No more reply mail to {left.email} {what}.", soft_wrap=True)
+
+
 @main.command()
 @database_option
 def check(database: str | None) -> None:

@@ -76,6 +76,11 @@ class InvalidSignInLink(ParlourError):
     default_message = "This sign-in link has expired or was already used. Ask for a new one."
 
 
+class InvalidMailLink(ParlourError):
+    kind = "not_found"
+    default_message = "This link is not one Parlour sent, or it no longer works."
+
+
 class WrongSetupCode(ParlourError):
     kind = "forbidden"
     default_message = (
@@ -215,6 +220,10 @@ class NameTooLong(InvalidInput):
 
 class InvalidEmail(InvalidInput):
     default_message = "The email address does not look right."
+
+
+class EmailRequired(InvalidInput):
+    default_message = "Give your email address to be told of replies."
 
 
 class InvalidCharacters(InvalidInput):

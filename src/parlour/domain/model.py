@@ -168,3 +168,21 @@ class Event:
     thread_id: int | None
     comment_id: int | None
     created_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class MailReader:
+    """An address a reader gave on a site for mail: confirmed (double opt-in) or not yet,
+    and whether they asked for no more mail from the site."""
+
+    id: int
+    site_id: str
+    email: str
+    created_at: int
+    confirm_sent_at: int | None = None
+    confirmed_at: int | None = None
+    unsubscribed_at: int | None = None
+
+    @property
+    def receives(self) -> bool:
+        return self.confirmed_at is not None and self.unsubscribed_at is None

@@ -42,12 +42,22 @@ MAX_ATTEMPTS = 10
 
 
 def enqueue(
-    tx: Tx, ctx: Context, recipient: str, subject: str, body: str, message_id: str | None = None
+    tx: Tx,
+    ctx: Context,
+    recipient: str,
+    subject: str,
+    body: str,
+    message_id: str | None = None,
+    *,
+    html: str | None = None,
+    headers: dict[str, str] | None = None,
 ) -> str:
     """Write a message to the outbox in the caller's transaction; returns its Message-ID,
-    chosen now so that every attempt to send it carries the same one."""
+    chosen now so that every attempt to send it carries the same one. `html` is an
+    alternative to the plain text `body`; `headers` adds headers (threading,
+    List-Unsubscribe)."""
     message_id = message_id or make_msgid(domain=sender_domain(ctx.settings))
-    store.enqueue(tx, recipient, subject, body, ctx.now(), message_id)
+    store.enqueue(tx, recipient, subject, body, ctx.now(), message_id, html, headers)
     return message_id
 
 
@@ -57,14 +67,26 @@ def sender_domain(settings: Settings) -> str:
     return address.rpartition("@")[2] or "localhost"
 
 
-def compose(settings: Settings, recipient: str, subject: str, body: str, message_id: str) -> EmailMessage:
+def compose(
+    settings: Settings,
+    recipient: str,
+    subject: str,
+    body: str,
+    message_id: str,
+    html: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> EmailMessage:
     email = EmailMessage()
     email["From"] = settings.mail_from
     email["To"] = recipient
     email["Subject"] = subject
     email["Date"] = formatdate(usegmt=True)
     email["Message-ID"] = message_id
+    for name, value in (headers or {}).items():
+        email[name] = value
     email.set_content(body)
+    if html is not None:
+        email.add_alternative(html, subtype="html")
     return email
 
 
@@ -72,14 +94,15 @@ class NoMailServer(Exception):
     """PARLOUR_SMTP_URL is not set: mail is written to the log instead."""
 
 
-async def transport(settings: Settings, email: EmailMessage) -> str:
+async def transport(settings: Settings, email: EmailMessage, recipient: str) -> str:
     """Hand one message to the configured SMTP server; returns what it answered.
 
     `smtps://` speaks TLS from the first byte (port 465 by default); `smtp://` upgrades
     with STARTTLS when the server offers it (port 25 by default), and with
     `?starttls=required` refuses to send over a connection that could not be upgraded.
     User and password come from the URL (percent-encoded), which may itself come from a
-    file: PARLOUR_SMTP_URL_FILE."""
+    file: PARLOUR_SMTP_URL_FILE. The envelope goes to `recipient` alone, whatever the
+    headers say."""
     if not settings.smtp_url:
         raise NoMailServer("PARLOUR_SMTP_URL is not set")
     url = urlsplit(settings.smtp_url)
@@ -87,6 +110,7 @@ async def transport(settings: Settings, email: EmailMessage) -> str:
     required = "starttls=required" in url.query.split("&")
     _, answer = await aiosmtplib.send(
         email,
+        recipients=[recipient],
         hostname=url.hostname or "localhost",
         port=url.port or (465 if tls else 25),
         username=unquote(url.username) if url.username else None,
@@ -108,7 +132,10 @@ async def deliver(ctx: Context, message: store.Message) -> None:
         return
     # A message written by a process older than migration 0013 may have none yet.
     message_id = message.message_id or make_msgid(domain=sender_domain(settings))
-    await transport(settings, compose(settings, message.recipient, message.subject, message.body, message_id))
+    email = compose(
+        settings, message.recipient, message.subject, message.body, message_id, message.html, message.headers
+    )
+    await transport(settings, email, message.recipient)
 
 
 def refused_for_good(exc: Exception) -> bool:
@@ -147,7 +174,7 @@ async def send_test(settings: Settings, recipient: str) -> str:
         "notifications will reach readers through this server.\n",
         make_msgid(domain=sender_domain(settings)),
     )  # fmt: skip
-    return await transport(settings, email)
+    return await transport(settings, email, recipient)
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,7 @@ from typing import Any
 
 from parlour.domain import errors
 from parlour.domain.model import Actor, Comment, Role, Site, Status
-from parlour.services import admission, lifecycle, markup, rules
+from parlour.services import admission, lifecycle, markup, notifications, rules
 from parlour.services.context import Context
 from parlour.services.security import content_hash
 from parlour.services.sites import check_origin, known_site
@@ -29,6 +29,7 @@ class NewComment:
     author_email: object = None
     title: object = None
     url: object = None
+    notify: object = None  # "replies" or "thread": mail the author_email (services/notifications.py)
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,7 @@ class Posted:
     comment: dict[str, Any]
     edit_token: str | None
     created: bool
+    notify: str | None = None  # "subscribed", or "confirm": a confirmation link is on its way
 
 
 def author_key(actor: Actor, site_id: str, name: str | None, email: str | None) -> str:
@@ -77,11 +79,17 @@ def post_comment(
     email = rules.email(new.author_email, settings)
     title = rules.optional_text(new.title, "title", 500)
     url = rules.page_url(new.url)
+    notify = notifications.check_kind(new.notify)
     if idempotency_key is not None and not (0 < len(idempotency_key) <= 200):
         raise errors.InvalidInput("Idempotency-Key must be 1 to 200 characters.", field="Idempotency-Key")
     if actor.writer_site is not None and actor.writer_site != new.site:
         raise errors.NotPermitted("That writer token belongs to another site.")
     is_writer = actor.is_writer_of(new.site)
+    if is_writer:
+        notify = None  # the writer hears of comments from her desk, not from reply mail
+    elif notify is not None:
+        email = rules.mail_address(email)
+        notifications.check_ready(ctx)
     who = who or _widget_audit(actor, "widget_reply")
     akey = author_key(actor, new.site, name, email)
     body_hash = content_hash(body)
@@ -133,7 +141,10 @@ def post_comment(
             )
             if idempotency_key is not None:
                 store.insert_idempotent(tx, site.id, idempotency_key, fingerprint, comment.id, now)
-            return _posted(ctx, site, comment, akey, created=True)
+            asked = None
+            if notify is not None and email is not None:
+                asked = notifications.ask(ctx, tx, site, thread, comment, email, notify, now)
+            return _posted(ctx, site, comment, akey, created=True, notify=asked)
     except IntegrityError:
         # Two identical requests raced (same Idempotency-Key); the other one won.
         if idempotency_key is None:
@@ -157,12 +168,19 @@ def _replay(ctx: Context, tx: Tx, site: Site, key: str, fingerprint: str, akey: 
 
 
 def _posted(
-    ctx: Context, site: Site, comment: Comment, akey: str, *, created: bool, with_token: bool = True
+    ctx: Context,
+    site: Site,
+    comment: Comment,
+    akey: str,
+    *,
+    created: bool,
+    with_token: bool = True,
+    notify: str | None = None,
 ) -> Posted:
     token = None
     if with_token and comment.author_key == akey and not comment.is_writer:
         token = ctx.signer.edit_token(comment.id, comment.created_at, comment.author_key)
-    return Posted(comment_on(comment, site), token, created)
+    return Posted(comment_on(comment, site), token, created, notify)
 
 
 def _parent(tx: Tx, parent_id: int | None, thread_id: int) -> Comment | None:

@@ -78,6 +78,19 @@ def email(value: object, settings: Settings) -> str | None:
     return value
 
 
+_MAILBOX = re.compile(r"^[^@\s<>()\[\],;:\"\\]{1,64}@[^@\s<>()\[\],;:\"\\]+\.[^@\s<>()\[\],;:\"\\.]+$")
+
+
+def mail_address(value: str | None) -> str:
+    """An author_email Parlour will send mail to: one plain mailbox, nothing a mail
+    header could read as a second address or a comment."""
+    if value is None:
+        raise errors.EmailRequired(field="author_email")
+    if not _MAILBOX.match(value):
+        raise errors.InvalidEmail(field="author_email")
+    return value
+
+
 def thread_key(value: object, settings: Settings) -> str:
     if not isinstance(value, str) or not value.strip():
         raise errors.InvalidThreadKey(field="thread")

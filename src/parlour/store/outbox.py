@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
+import orjson
 from sqlalchemy import ColumnElement, and_, insert, or_, select, update
 
 from parlour.store.database import Tx, serialize_on
@@ -18,6 +21,8 @@ class Message:
     body: str
     attempts: int
     message_id: str
+    html: str | None = None
+    headers: dict[str, str] | None = None  # beyond From, To, Subject, Date and Message-ID
 
 
 _FIELDS = (
@@ -27,15 +32,31 @@ _FIELDS = (
     outbox.c.body,
     outbox.c.attempts,
     outbox.c.message_id,
+    outbox.c.html,
+    outbox.c.headers,
 )
 
 
-def enqueue(tx: Tx, recipient: str, subject: str, body: str, now: int, message_id: str) -> int:
+def _message(row: Sequence[Any]) -> Message:
+    headers = orjson.loads(row[7]) if row[7] else None
+    return Message(row[0], row[1], row[2], row[3], row[4], row[5], row[6], headers)
+
+
+def enqueue(
+    tx: Tx,
+    recipient: str,
+    subject: str,
+    body: str,
+    now: int,
+    message_id: str,
+    html: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> int:
     result = tx.execute(
         insert(outbox)
         .values(
             recipient=recipient, subject=subject, body=body, created_at=now, due_at=now, attempts=0,
-            message_id=message_id,
+            message_id=message_id, html=html, headers=orjson.dumps(headers).decode() if headers else None,
         )
         .returning(outbox.c.id)
     )  # fmt: skip
@@ -94,7 +115,7 @@ def claim(
             .returning(*_FIELDS)
         ).one_or_none()
         if row is not None:
-            claimed.append(Message(*row))
+            claimed.append(_message(row))
     return claimed
 
 
@@ -159,7 +180,7 @@ def pending(tx: Tx) -> list[Message]:
     rows = tx.execute(
         select(*_FIELDS).where(outbox.c.sent_at.is_(None), outbox.c.failed_at.is_(None)).order_by(outbox.c.id)
     )
-    return [Message(*row) for row in rows]
+    return [_message(row) for row in rows]
 
 
 def failed(tx: Tx, limit: int = 200) -> list[tuple[Message, str | None, int]]:
@@ -170,4 +191,4 @@ def failed(tx: Tx, limit: int = 200) -> list[tuple[Message, str | None, int]]:
         .order_by(outbox.c.failed_at.desc(), outbox.c.id.desc())
         .limit(limit)
     )
-    return [(Message(*row[:6]), row[6], int(row[7])) for row in rows]
+    return [(_message(row[:8]), row[8], int(row[9])) for row in rows]

@@ -220,6 +220,10 @@ outbox = Table(
     Column("message_id", String(255)),
     # The receiving server refused it for good (or it failed MAX_ATTEMPTS times): not retried.
     Column("failed_at", BigInteger),
+    # An HTML alternative to `body`, and headers beyond From/To/Subject/Date/Message-ID
+    # (threading, List-Unsubscribe) as a JSON object.
+    Column("html", Text),
+    Column("headers", Text),
     Index("ix_outbox_due", "sent_at", "due_at"),
     Index("ix_outbox_recipient", "recipient", "sent_at"),  # the per-recipient rate limit
 )
@@ -319,4 +323,36 @@ widget_grants = Table(
     Column("last_used_at", BigInteger, nullable=False),
     Column("revoked_at", BigInteger),
     Index("ix_widget_grants_site", "site_id", "id"),
+)
+
+# Readers who gave an address for mail, one row per address per site: the double opt-in
+# (`confirmed_at`) and "no more mail from this site" (`unsubscribed_at`).
+mail_readers = Table(
+    "mail_readers",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("site_id", String(64), ForeignKey("sites.id", ondelete="CASCADE"), nullable=False),
+    Column("email", String(320), nullable=False),  # stored lower-cased
+    Column("created_at", BigInteger, nullable=False),
+    Column("confirm_sent_at", BigInteger),  # the last confirmation mail: at most one a day
+    Column("confirmed_at", BigInteger),
+    Column("unsubscribed_at", BigInteger),
+    UniqueConstraint("site_id", "email"),
+)
+
+# What a reader asked to hear of: replies to one comment (`replies`), or every new
+# comment of a thread (`thread`). Ended by "no more mail for this conversation".
+subscriptions = Table(
+    "subscriptions",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("reader_id", Id, ForeignKey("mail_readers.id", ondelete="CASCADE"), nullable=False),
+    Column("thread_id", Id, ForeignKey("threads.id", ondelete="CASCADE"), nullable=False),
+    Column("comment_id", Id, ForeignKey("comments.id", ondelete="CASCADE")),  # `replies` only
+    Column("kind", String(16), nullable=False),  # replies | thread
+    Column("created_at", BigInteger, nullable=False),
+    Column("ended_at", BigInteger),
+    Index("ix_subscriptions_comment", "comment_id"),  # who hears of a reply to this comment
+    Index("ix_subscriptions_thread", "thread_id", "kind"),  # who hears of every comment here
+    Index("ix_subscriptions_reader", "reader_id", "thread_id"),
 )

@@ -40,13 +40,14 @@ async def create_comment(
     new = posting.NewComment(
         site=payload.site, thread=payload.thread, body=payload.body, parent_id=payload.parent_id,
         author_name=payload.author_name, author_email=payload.author_email, title=payload.title,
-        url=payload.url,
+        url=payload.url, notify=payload.notify,
     )  # fmt: skip
     posted = await http.call(
         ctx, lambda: posting.post_comment(ctx, http.actor(request, token), new, idempotency_key)
     )
     return http.json(
-        {"comment": posted.comment, "edit_token": posted.edit_token}, status=201 if posted.created else 200
+        {"comment": posted.comment, "edit_token": posted.edit_token, "notify": posted.notify},
+        status=201 if posted.created else 200,
     )
 
 

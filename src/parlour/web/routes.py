@@ -7,7 +7,7 @@ from typing import Any
 from fastapi.routing import APIRoute
 from starlette.routing import BaseRoute, Route
 
-from parlour.web import api, desk, desk_inbox, desk_moderation, events, pages, reads
+from parlour.web import api, desk, desk_inbox, desk_moderation, events, mail_pages, pages, reads
 from parlour.web.schemas import (
     ERRORS,
     CommentEnvelope,
@@ -92,6 +92,12 @@ def routes() -> list[BaseRoute]:
         Route("/desk/assets/desk.js", pages.asset("desk.js"), methods=["GET"]),
         Route("/desk/assets/htmx-2.0.11.min.js", pages.asset("vendor/htmx-2.0.11.min.js"), methods=["GET"]),
     ]
+    # Reply mail's links: a reader's signed token in the URL, a page with one button, the
+    # button's POST (or a mail client's one-click POST, RFC 8058) acts. No session, no cache.
+    mail_links: list[BaseRoute] = [
+        Route("/mail/confirm", mail_pages.confirm, methods=["GET", "POST"]),
+        Route("/mail/leave", mail_pages.leave, methods=["GET", "POST"]),
+    ]
     # Static assets: the widget, cacheable by anyone.
     assets: list[BaseRoute] = [
         Route("/embed.js", pages.asset("embed.js"), methods=["GET"]),
@@ -107,7 +113,7 @@ def routes() -> list[BaseRoute]:
         Route("/-/health", api.health_check, methods=["GET"]),
         Route("/-/version", api.version, methods=["GET"]),
     ]
-    return [*public_reads, *commenter_writes, *writers_desk, *assets, *internals]
+    return [*public_reads, *commenter_writes, *writers_desk, *mail_links, *assets, *internals]
 
 
 def hot_endpoints(table: list[BaseRoute]) -> dict[str, reads.Endpoint]:

@@ -3,7 +3,7 @@ validate real responses against these schemas so the document stays true."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -68,6 +68,11 @@ class CommentIn(BaseModel):
     parent_id: int | None = Field(default=None, ge=1, le=MAX_ID)
     author_name: str | None = None
     author_email: str | None = Field(default=None, description="Private: never shown or returned.")
+    notify: Literal["replies", "thread"] | None = Field(
+        default=None,
+        description="Email author_email every reply to this comment (`replies`) or every new comment of "
+        "the thread (`thread`), once the address is confirmed by the link Parlour mails it.",
+    )
     title: str | None = Field(default=None, description="The post's title, kept when the thread is created.")
     url: str | None = Field(default=None, description="The post's URL, kept when the thread is created.")
 
@@ -88,6 +93,11 @@ class PostedOut(BaseModel):
     comment: CommentOut
     edit_token: str | None = Field(
         description="Bearer token for PATCH/DELETE of this comment within the edit window (reader comments)."
+    )
+    notify: Literal["subscribed", "confirm"] | None = Field(
+        default=None,
+        description="With `notify`: `subscribed` (the address was confirmed before), or `confirm` "
+        "(mail starts once the address follows the link Parlour mailed it).",
     )
 
 

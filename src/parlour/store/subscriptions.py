@@ -1,0 +1,140 @@
+"""Readers' mail addresses per site and what each asked to hear of (reply mail)."""
+
+from __future__ import annotations
+
+from sqlalchemy import and_, insert, or_, select, update
+
+from parlour.domain.model import MailReader
+from parlour.store.database import Tx, driver_rows
+from parlour.store.schema import mail_readers, subscriptions
+
+_READER = (
+    mail_readers.c.id,
+    mail_readers.c.site_id,
+    mail_readers.c.email,
+    mail_readers.c.created_at,
+    mail_readers.c.confirm_sent_at,
+    mail_readers.c.confirmed_at,
+    mail_readers.c.unsubscribed_at,
+)
+
+
+def reader_for(tx: Tx, site_id: str, email: str, now: int) -> MailReader:
+    """The site's row for this (lower-cased) address, made if new. Two posts with one new
+    address at once both end with the same row (the insert of the second does nothing)."""
+    sql = (
+        "INSERT INTO mail_readers (site_id, email, created_at) VALUES (?, ?, ?) "
+        "ON CONFLICT (site_id, email) DO NOTHING"
+    )
+    driver_rows(tx, sql, (site_id, email, now))
+    row = tx.execute(
+        select(*_READER).where(mail_readers.c.site_id == site_id, mail_readers.c.email == email)
+    ).one()
+    return MailReader(*row)
+
+
+def get_reader(tx: Tx, reader_id: int) -> MailReader | None:
+    row = tx.execute(select(*_READER).where(mail_readers.c.id == reader_id)).one_or_none()
+    return MailReader(*row) if row is not None else None
+
+
+def ask_again(tx: Tx, reader_id: int) -> None:
+    """A reader who had asked for no more mail opted in again: confirmed afresh."""
+    tx.execute(
+        update(mail_readers)
+        .where(mail_readers.c.id == reader_id)
+        .values(confirmed_at=None, unsubscribed_at=None, confirm_sent_at=None)
+    )
+
+
+def note_confirmation_sent(tx: Tx, reader_id: int, now: int) -> None:
+    tx.execute(update(mail_readers).where(mail_readers.c.id == reader_id).values(confirm_sent_at=now))
+
+
+def confirm(tx: Tx, reader_id: int, now: int) -> None:
+    tx.execute(
+        update(mail_readers)
+        .where(mail_readers.c.id == reader_id, mail_readers.c.confirmed_at.is_(None))
+        .values(confirmed_at=now)
+    )
+
+
+def unsubscribe_site(tx: Tx, reader_id: int, now: int) -> None:
+    tx.execute(
+        update(mail_readers)
+        .where(mail_readers.c.id == reader_id, mail_readers.c.unsubscribed_at.is_(None))
+        .values(unsubscribed_at=now)
+    )
+
+
+def subscribe(tx: Tx, reader_id: int, thread_id: int, comment_id: int | None, kind: str, now: int) -> None:
+    """Add what the reader asked to hear of; asking for a conversation again after
+    leaving it starts a new subscription."""
+    tx.execute(
+        insert(subscriptions).values(
+            reader_id=reader_id, thread_id=thread_id, comment_id=comment_id, kind=kind, created_at=now
+        )
+    )
+
+
+def end_thread(tx: Tx, reader_id: int, thread_id: int, now: int) -> None:
+    """No more mail for this conversation: every subscription of the reader there ends."""
+    tx.execute(
+        update(subscriptions)
+        .where(
+            subscriptions.c.reader_id == reader_id,
+            subscriptions.c.thread_id == thread_id,
+            subscriptions.c.ended_at.is_(None),
+        )
+        .values(ended_at=now)
+    )
+
+
+def active(tx: Tx, reader_id: int) -> list[tuple[int, int | None, str]]:
+    """The reader's subscriptions still running: (thread id, comment id, kind)."""
+    rows = tx.execute(
+        select(subscriptions.c.thread_id, subscriptions.c.comment_id, subscriptions.c.kind)
+        .where(subscriptions.c.reader_id == reader_id, subscriptions.c.ended_at.is_(None))
+        .order_by(subscriptions.c.id)
+    )
+    return [(int(r[0]), r[1], str(r[2])) for r in rows]
+
+
+def recipients(tx: Tx, thread_id: int, parent_id: int | None, shown_at: int) -> list[tuple[MailReader, str]]:
+    """Who hears of a comment shown at `shown_at` in this thread, answering `parent_id`:
+    readers still receiving mail from the site who had confirmed their address and asked
+    for replies to that comment, or for every comment of the thread, by then (a consumer
+    running late mails no one about what was shown before they asked); (reader, kind),
+    each reader once (`replies` before `thread`)."""
+    wanted = and_(subscriptions.c.thread_id == thread_id, subscriptions.c.kind == "thread")
+    if parent_id is not None:
+        wanted = or_(wanted, and_(subscriptions.c.comment_id == parent_id, subscriptions.c.kind == "replies"))
+    rows = tx.execute(
+        select(*_READER, subscriptions.c.kind)
+        .join(mail_readers, mail_readers.c.id == subscriptions.c.reader_id)
+        .where(
+            wanted,
+            subscriptions.c.ended_at.is_(None),
+            subscriptions.c.created_at <= shown_at,
+            mail_readers.c.confirmed_at <= shown_at,
+            mail_readers.c.unsubscribed_at.is_(None),
+        )
+        .order_by(subscriptions.c.kind, mail_readers.c.id)
+    )
+    found: dict[int, tuple[MailReader, str]] = {}
+    for row in rows:
+        found.setdefault(int(row[0]), (MailReader(*row[:7]), str(row[7])))
+    return list(found.values())
+
+
+def watched_threads(tx: Tx, thread_ids: set[int]) -> set[int]:
+    """Which of these threads has anyone waiting for mail: one indexed look per batch of
+    events, so a site where nobody asked for mail pays nothing more."""
+    if not thread_ids:
+        return set()
+    rows = tx.execute(
+        select(subscriptions.c.thread_id)
+        .where(subscriptions.c.thread_id.in_(sorted(thread_ids)), subscriptions.c.ended_at.is_(None))
+        .distinct()
+    )
+    return {int(r[0]) for r in rows}
