@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import http.server
 import os
 import shutil
@@ -50,6 +51,14 @@ def host_page(
 @pytest.fixture
 def blog(parlour: str, db_url: str, tmp_path: Path) -> Iterator[str]:
     """A blog post on its own origin with the one-line snippet; its origin is allowed."""
+    with serve_blog(parlour, db_url, tmp_path) as post_url:
+        yield post_url
+
+
+@contextlib.contextmanager
+def serve_blog(parlour: str, db_url: str, tmp_path: Path) -> Iterator[str]:
+    """Serve the blog's pages (index, post, dark, night, writer) on an origin of their own,
+    made site `blog`'s; yields the post's URL."""
     root = tmp_path / "blog"
     root.mkdir()
     (root / "index.html").write_text(
@@ -238,6 +247,8 @@ def test_keyboard_alone_posts_replies_and_cancels_with_visible_focus(page) -> No
     )
     assert outline == "solid"  # focus is visible
     page.keyboard.type("Kit")
+    page.keyboard.press("Tab")
+    assert shadow_focus(page) == "input.author_email"  # optional: no mail choice until typed
     page.keyboard.press("Tab")
     assert shadow_focus(page) == "textarea.body"
     page.keyboard.type("Typed without a mouse")
@@ -798,3 +809,59 @@ def test_a_hostile_corpus_runs_no_script_in_the_widget_the_no_js_page_or_the_des
     result = page.evaluate(FIND_SCRIPT_SURFACES)
     assert result == {"found": [], "pwned": False}
     assert dialogs == []
+
+
+@pytest.mark.slow
+def test_a_reader_asks_for_replies_in_the_widget_confirms_by_mail_and_hears_of_the_answer(
+    db_url: str, tmp_path: Path, smtp: tuple[Any, int]
+) -> None:
+    from playwright.sync_api import expect
+
+    server, port = smtp
+    database = served_database(db_url, tmp_path)
+    env = {"PARLOUR_SMTP_URL": f"smtp://127.0.0.1:{port}", "PARLOUR_MAIL_FROM": "Blog <mail@blog.example>"}
+    with (
+        running_parlour(
+            database, tmp_path / "serve.log", secret="widget", env=env, public_host="127.0.0.1"
+        ) as base,
+        serve_blog(base, db_url, tmp_path) as post_url,
+        chromium() as browser,
+    ):
+        page = browser.new_context().new_page()
+        page.goto(post_url)
+        compose = page.locator("#parlour-comments .new form")
+        choice = compose.locator("fieldset.notify")
+        expect(choice).to_be_hidden()  # nothing to choose before an address is typed
+        compose.locator("input[name=author_email]").fill("ada@example.org")
+        expect(choice).to_be_visible()
+        compose.get_by_label("Email me replies").check()
+        compose.locator("textarea").fill("Where do I begin?")
+        compose.locator("button[type=submit]").click()
+        expect(page.locator("#parlour-comments .status")).to_contain_text("open the link we just emailed")
+        comment = page.locator("#parlour-comments li.comment").first
+        expect(comment).to_contain_text("Where do I begin?")
+        assert "ada@example.org" not in comment.inner_text()
+
+        def mail(count: int) -> Any:
+            assert len(server.received) >= count
+            return server.received[count - 1]
+
+        confirmation = within(20, lambda: mail(1))
+        link = next(
+            line
+            for line in confirmation.get_body(("plain",)).get_content().split()
+            if "/mail/confirm" in line
+        )
+        confirm_page = browser.new_context().new_page()
+        confirm_page.goto(link)
+        confirm_page.get_by_role("button", name="Confirm my address").click()
+        expect(confirm_page.get_by_role("status")).to_contain_text("is confirmed")
+
+        comment_id = int(comment.get_attribute("id").removeprefix("comment-"))
+        seed(base, post_url, "Start small.", parent_id=comment_id, author_name="Bo")
+        reply = within(20, lambda: mail(2))
+        assert reply["To"] == "ada@example.org" and reply["Subject"] == "Bo replied to you on “A post”"
+        page.reload()  # the address and the choice are remembered in this browser
+        expect(compose.locator("input[name=author_email]")).to_have_value("ada@example.org")
+        expect(compose.get_by_label("Email me replies")).to_be_checked()
+        assert axe_violations(page) == []

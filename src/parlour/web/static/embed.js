@@ -32,7 +32,11 @@
   let strings = {
     comments: { one: "{n} comment", other: "{n} comments" },
     newComments: { one: "{n} new comment", other: "{n} new comments" },
-    name: "Name (optional)", body: "Your comment", post: "Post comment", reply: "Reply", cancel: "Cancel",
+    name: "Name (optional)", email: "Email (optional, only the writer sees it)", body: "Your comment",
+    notify: "Email", notifyNone: "Don't email me", notifyReplies: "Email me replies",
+    notifyThread: "Email me every new comment here",
+    confirmSent: "Almost done: open the link we just emailed you to start getting replies.",
+    subscribed: "You will get an email when someone replies.", post: "Post comment", reply: "Reply", cancel: "Cancel",
     author: "Author", pinned: "Pinned", anonymous: "Anonymous", removed: "This comment was removed.", more: "Show more comments",
     moreReplies: "Show more replies", replyingTo: "replying to {name}",
     heart: "Heart", edit: "Edit", save: "Save", remove: "Delete", likedByWriter: "Liked by the author",
@@ -60,6 +64,9 @@
       thread_locked: "This conversation is closed to new comments.",
       reader_blocked: "You cannot comment on this website.",
       comment_rejected: "This website does not accept comments with some of these words.",
+      email_required: "Give your email address to be told of replies.",
+      invalid_email: "That email address does not look right.",
+      public_url_missing: "Email replies are not set up on this website yet.",
     },
   };
   const LANGUAGES = ["de", "fr", "es"];
@@ -227,6 +234,24 @@
     });
     const nameLabel = make("label", {}, strings.name);
     nameLabel.append(name);
+    // Email (private) and what to be emailed: the choice shows once an address is typed.
+    const email = make("input", { name: "author_email", type: "email", autocomplete: "email", maxlength: "254" });
+    email.value = store.getItem(key("email")) || "";
+    const emailLabel = make("label", {}, strings.email);
+    emailLabel.append(email);
+    const notify = make("fieldset", { class: "notify" });
+    notify.append(make("legend", {}, strings.notify));
+    const wanted = store.getItem(key("notify")) || "";
+    for (const [value, text] of [["", strings.notifyNone], ["replies", strings.notifyReplies], ["thread", strings.notifyThread]]) {
+      const option = make("label");
+      const radio = make("input", { type: "radio", name: "notify", value });
+      radio.checked = value === wanted;
+      option.append(radio, ` ${text}`);
+      notify.append(option);
+    }
+    const showNotify = () => { notify.hidden = !email.value.trim(); };
+    showNotify();
+    email.addEventListener("input", showNotify);
     const bodyLabel = make("label", {}, strings.body);
     bodyLabel.append(body);
     const hint = make("p", { class: "hint" }, strings.markdown);
@@ -250,7 +275,7 @@
       button.addEventListener("click", cancel);
       buttons.append(button);
     }
-    f.append(...(writer() ? [] : [nameLabel]), bodyLabel, hint, preview, error, buttons);
+    f.append(...(writer() ? [] : [nameLabel, emailLabel, notify]), bodyLabel, hint, preview, error, buttons);
     f.addEventListener("keydown", (event) => {
       if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) f.requestSubmit();
       if (event.key === "Escape" && parentId) cancel();
@@ -264,13 +289,24 @@
         if (location.protocol.startsWith("http")) payload.url = location.href.split("#")[0];
         if (parentId) payload.parent_id = parentId;
         if (name.value.trim()) payload.author_name = name.value.trim();
+        const choice = email.value.trim() ? f.querySelector("input[name=notify]:checked")?.value || "" : "";
+        if (!writer() && email.value.trim()) payload.author_email = email.value.trim();
+        if (!writer() && choice) payload.notify = choice;
         const result = await api("POST", "/api/v1/comments", payload);
         store.setItem(key("name"), name.value.trim());
+        if (!writer()) {
+          store.setItem(key("email"), email.value.trim());
+          store.setItem(key("notify"), choice);
+        }
         if (result.edit_token) store.setItem(key(`edit:${result.comment.id}`), result.edit_token);
         store.removeItem(draft);
         body.value = "";
         preview.hidden = true;
         onDone(result.comment);
+        if (result.notify) {
+          const said = result.notify === "confirm" ? strings.confirmSent : strings.subscribed;
+          status(result.comment.held ? `${strings.held} ${said}` : said);
+        }
       } catch (err) {
         error.textContent = message(err); // the draft stays in the box and in storage
       } finally {
