@@ -147,3 +147,11 @@ def smtp() -> Iterator[tuple[Server, int]]:
     handler = Server()
     with running_smtp(handler) as port:
         yield handler, port
+
+
+@pytest.fixture(autouse=True)
+def _close_desk_clients() -> Iterator[None]:
+    from desk_helpers import close_desk_clients
+
+    yield
+    close_desk_clients()

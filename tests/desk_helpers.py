@@ -23,11 +23,23 @@ def make_user(ctx: Context, email: str, *, owner: bool = False, moderator_of: tu
     return email
 
 
+OPEN: list[TestClient] = []  # closed after each test (conftest.py): their apps' workers stop
+
+
 def desk_client(ctx: Context) -> TestClient:
     """A browser of its own (cookies), on https so Secure cookies are kept."""
     client = TestClient(create_app(context=ctx), base_url="https://parlour.test", follow_redirects=False)
     client.__enter__()
+    OPEN.append(client)
     return client
+
+
+def close_desk_clients() -> None:
+    """Stop the apps of the desk clients a test opened: a running app's mail and event
+    workers would otherwise go on working on the next test's database (PostgreSQL's is
+    shared by the tests of one worker)."""
+    while OPEN:
+        OPEN.pop().__exit__(None, None, None)
 
 
 def csrf(client: TestClient, page: str = "/desk/sign-in") -> str:
