@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -39,6 +40,28 @@ def running_parlour(
     """Start `parlour serve` on a free port, wait for /-/health, yield its base URL, stop it.
 
     With `public_host`, PARLOUR_PUBLIC_URL is http://<public_host>:<port>."""
+    with parlour_process(database, log, workers, secret, env, public_host) as (base, _):
+        yield base
+
+
+def kill_hard(process: subprocess.Popen[bytes]) -> None:
+    """kill -9 the server and its workers at once (its own process group), as a crash or
+    an out-of-memory kill would."""
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait(timeout=20)
+
+
+@contextmanager
+def parlour_process(
+    database: str,
+    log: Path,
+    workers: int = 1,
+    secret: str = "served",
+    env: dict[str, str] | None = None,
+    public_host: str | None = None,
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """`running_parlour`, yielding the process too, in a process group of its own
+    (`kill_hard`)."""
     port = free_port()
     env = {**os.environ, "PARLOUR_COMMENT_RATE_LIMIT": "0", "PARLOUR_SECRET": secret, **(env or {})}
     if public_host is not None:
@@ -46,8 +69,9 @@ def running_parlour(
     command = [sys.executable, "-m", "parlour", "serve", "--port", str(port), "--workers", str(workers)]
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [*command, "--database", database], env=env, stdout=out, stderr=subprocess.STDOUT
-        )
+            [*command, "--database", database], env=env, stdout=out, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30
@@ -60,10 +84,11 @@ def running_parlour(
             assert process.poll() is None, log.read_text()
             assert time.monotonic() < deadline, "server did not start:\n" + log.read_text()
             time.sleep(0.1)
-        yield base
+        yield base, process
     finally:
-        process.terminate()
-        process.wait(timeout=20)
+        if process.poll() is None:
+            process.terminate()
+            process.wait(timeout=20)
 
 
 CHROMIUM = "/usr/bin/chromium"

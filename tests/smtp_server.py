@@ -21,6 +21,7 @@ class Server:
 
     def __init__(self) -> None:
         self.received: list[email.message.EmailMessage] = []
+        self.raw: list[bytes] = []  # as sent, headers unparsed
         self.refused_data: list[str] = []  # Message-IDs of messages it answered 451 to
         self.data_answers: list[str] = []  # the next DATA answers, first first; then 250
         self.refuse_recipients: set[str] = set()
@@ -39,6 +40,7 @@ class Server:
             self.refused_data.append(str(message["Message-ID"]))
             return answer
         self.received.append(message)  # type: ignore[arg-type]
+        self.raw.append(envelope.content)
         return "250 Message accepted"
 
 

@@ -4,6 +4,7 @@ a message keeps across retries, and messages refused for good, on both databases
 from __future__ import annotations
 
 import asyncio
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +16,8 @@ from parlour.cli.main import main
 from parlour.services import mail
 from parlour.services.context import Context
 from parlour.store import outbox
-from servers import free_port
-from smtp_server import Server
+from servers import free_port, kill_hard, parlour_process, served_database
+from smtp_server import Server, running_smtp
 
 
 def run_cli(*args: str, env: dict[str, str | None]) -> Any:
@@ -226,3 +227,64 @@ def test_a_mail_server_url_with_an_unknown_option_is_refused_at_start(url: str) 
 
     with pytest.raises(SettingsError, match="starttls=required"):
         Settings.from_env({"PARLOUR_SMTP_URL": url, "PARLOUR_SECRET": "x"})
+
+
+class Stalling(Server):
+    """Takes its time over one recipient's message at one step: `rcpt` (before the message's
+    text is sent) or `data` (after its final dot, before the answer), so that the sending
+    process can be killed right there."""
+
+    def __init__(self, slow: str, step: str) -> None:
+        super().__init__()
+        self.slow, self.step = slow, step
+        self.stalled = threading.Event()
+        self.release = threading.Event()
+        self.seen: list[str] = []  # Message-IDs, one per message the server took
+
+    async def _stall(self, address: str, step: str) -> None:
+        if address == self.slow and step == self.step and not self.stalled.is_set():
+            self.stalled.set()
+            while not self.release.is_set():
+                await asyncio.sleep(0.05)
+
+    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:
+        await self._stall(address, "rcpt")
+        return await super().handle_RCPT(server, session, envelope, address, options)
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        # The server has the whole message now: it keeps it, whatever becomes of the client.
+        answer = await super().handle_DATA(server, session, envelope)
+        self.seen.append(str(self.received[-1]["Message-ID"]))
+        await self._stall(envelope.rcpt_tos[0], "data")
+        return answer
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("step", ["rcpt", "data"])
+def test_a_kill_9_while_sending_loses_no_message_and_sends_none_twice(
+    db_url: str, tmp_path: Path, make_ctx: Any, step: str
+) -> None:
+    """Killed before the message's final dot, the message is sent again; killed after
+    it (the server has it, its answer not yet read), it is never sent again."""
+    handler = Stalling("b@example.org", step)
+    with running_smtp(handler) as port:
+        database = served_database(db_url, tmp_path)
+        smtp_url = f"smtp://127.0.0.1:{port}"
+        with parlour_process(database, tmp_path / "serve.log", env={"PARLOUR_SMTP_URL": smtp_url}) as (
+            _,
+            process,
+        ):
+            ctx: Context = make_ctx(database=database, smtp_url=smtp_url)
+            with ctx.db.write() as tx:
+                sent = [mail.enqueue(tx, ctx, f"{who}@example.org", "A reply", "Words.") for who in "abc"]
+            assert handler.stalled.wait(30), (tmp_path / "serve.log").read_text()
+            kill_hard(process)
+        handler.release.set()
+        # Another process takes over once the dead one's claims have lapsed.
+        later = ctx.now() + mail.CLAIM_STALE_MS + 1
+        ctx.now = lambda: later  # type: ignore[method-assign]
+        while asyncio.run(mail.send_due(ctx)):
+            pass
+        with ctx.db.read() as tx:
+            assert outbox.pending(tx) == []
+        assert sorted(handler.seen) == sorted(sent)  # each Message-ID once, none lost

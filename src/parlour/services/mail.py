@@ -1,13 +1,18 @@
 """Mail: written to the outbox with its cause, sent by a worker in every server process.
 
-A message is enqueued in the same transaction as what causes it (a sign-in link, later a
-reply notification), so it is never lost and never sent for something that rolled back.
-Each process's worker claims due messages with compare-and-set, so several processes
-never send one twice; a failed send is retried with growing delays, under the same
-Message-ID (chosen at enqueue), and one the receiving server refused for good (a 5xx for
-the address, or to the message itself: `refused_for_good`) is not retried. Without
-PARLOUR_SMTP_URL the message is written to the log instead, which is how a new instance
-signs in before it has a mail server.
+A message is enqueued in the same transaction as what causes it (a sign-in link, a reply
+notification), so it is never lost and never sent for something that rolled back. Each
+process's worker claims due messages with compare-and-set, so several processes never
+send one twice, and renews its claims while it sends; a claim left to lapse (its process
+died) is taken over after CLAIM_STALE_MS. A failed send is retried with growing delays,
+under the same Message-ID (chosen at enqueue), and one the receiving server refused for
+good (a 5xx for the address, or to the message itself: `refused_for_good`) is not
+retried. The moment between a message's text and its final dot is recorded (`_Client`,
+`outbox.handed_at`): a message whose process died after it is never sent again, one
+whose process died before it is, so a kill -9 at any moment loses no message and the
+receiving server sees each Message-ID once. Without PARLOUR_SMTP_URL the message is
+written to the log instead, which is how a new instance signs in before it has a mail
+server.
 """
 
 from __future__ import annotations
@@ -15,15 +20,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from email.message import EmailMessage
+from email.policy import SMTP
 from email.utils import formatdate, make_msgid, parseaddr
 from functools import partial
-from typing import TypeVar
+from typing import Any, TypeVar
 from urllib.parse import unquote, urlsplit
 
 import aiosmtplib
+from aiosmtplib.response import SMTPResponse
+from aiosmtplib.typing import Default
 
 from parlour.domain import errors
 from parlour.domain.model import User
@@ -36,8 +45,9 @@ log = logging.getLogger("parlour.mail")
 T = TypeVar("T")
 
 POLL_SECONDS = 1.0
-CLAIM_STALE_MS = 15 * 60_000  # a claim this old belongs to a process that died mid-send
-CLAIM_BATCH = 5  # x the 30 s send timeout stays well inside CLAIM_STALE_MS
+CLAIM_STALE_MS = 60_000  # a claim not renewed for this long belongs to a process that died
+RENEW_SECONDS = 15.0  # a sending process renews its claims this often
+CLAIM_BATCH = 5
 MAX_ATTEMPTS = 10
 
 
@@ -67,6 +77,12 @@ def sender_domain(settings: Settings) -> str:
     return address.rpartition("@")[2] or "localhost"
 
 
+# How messages are written on the wire: CRLF, and header lines folded only past RFC 5322's
+# 998 characters, so that a long header of URIs (List-Unsubscribe) stays as written
+# rather than turned into RFC 2047 encoded-words, which RFC 2369 does not allow there.
+WIRE = SMTP.clone(max_line_length=998)
+
+
 def compose(
     settings: Settings,
     recipient: str,
@@ -76,7 +92,7 @@ def compose(
     html: str | None = None,
     headers: dict[str, str] | None = None,
 ) -> EmailMessage:
-    email = EmailMessage()
+    email = EmailMessage(policy=WIRE)
     email["From"] = settings.mail_from
     email["To"] = recipient
     email["Subject"] = subject
@@ -84,9 +100,9 @@ def compose(
     email["Message-ID"] = message_id
     for name, value in (headers or {}).items():
         email[name] = value
-    email.set_content(body)
+    email.set_content(body, cte="quoted-printable")  # 7-bit clean: no server needs 8BITMIME
     if html is not None:
-        email.add_alternative(html, subtype="html")
+        email.add_alternative(html, subtype="html", cte="quoted-printable")
     return email
 
 
@@ -94,7 +110,58 @@ class NoMailServer(Exception):
     """PARLOUR_SMTP_URL is not set: mail is written to the log instead."""
 
 
-async def transport(settings: Settings, email: EmailMessage, recipient: str) -> str:
+class HandedOver(Exception):
+    """The message's text and its final dot were sent and the server's answer never
+    came (the connection dropped, or timed out): it may have the message."""
+
+
+HandOver = Callable[[], Awaitable[None]]
+
+
+class _Client(aiosmtplib.SMTP):
+    """aiosmtplib's client, with DATA sent in two steps: the message's text, then (once
+    `hand_over` has recorded that the server is about to have it) the final dot.
+
+    So a process killed at any moment either had not sent the dot (the server drops a
+    message without it, and the outbox sends it again) or had recorded the hand-over (the
+    outbox never sends it again): the receiving server sees each Message-ID once, but for
+    the instant between that record and the dot's write."""
+
+    def __init__(self, hand_over: HandOver | None, **options: Any) -> None:
+        super().__init__(**options)
+        self._hand_over = hand_over
+
+    async def data(self, message: str | bytes, /, *, timeout: Any = Default.token) -> SMTPResponse:
+        if self._hand_over is None:
+            return await super().data(message, timeout=timeout)
+        if self.protocol is None:
+            raise aiosmtplib.SMTPServerDisconnected("Connection lost")
+        text = message.encode("ascii") if isinstance(message, str) else message
+        text = _LINE_END.sub(b"\r\n", text)
+        text = _LEADING_DOT.sub(b"..", text)  # RFC 5321 4.5.2: a line's leading dot is doubled
+        if not text.endswith(b"\r\n"):
+            text += b"\r\n"
+        start = await self.execute_command(b"DATA", timeout=timeout)
+        if start.code != 354:
+            raise aiosmtplib.SMTPDataError(start.code, start.message)
+        self.protocol.write(text)
+        await self._hand_over()
+        try:
+            answer = await self.execute_command(b".", timeout=timeout)
+        except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError) as exc:
+            raise HandedOver(str(exc) or type(exc).__name__) from exc
+        if answer.code != 250:
+            raise aiosmtplib.SMTPDataError(answer.code, answer.message)
+        return answer
+
+
+_LINE_END = re.compile(rb"\r\n|\r|\n")
+_LEADING_DOT = re.compile(rb"(?m)^\.")
+
+
+async def transport(
+    settings: Settings, email: EmailMessage, recipient: str, hand_over: HandOver | None = None
+) -> str:
     """Hand one message to the configured SMTP server; returns what it answered.
 
     `smtps://` speaks TLS from the first byte (port 465 by default); `smtp://` upgrades
@@ -102,15 +169,15 @@ async def transport(settings: Settings, email: EmailMessage, recipient: str) -> 
     `?starttls=required` refuses to send over a connection that could not be upgraded.
     User and password come from the URL (percent-encoded), which may itself come from a
     file: PARLOUR_SMTP_URL_FILE. The envelope goes to `recipient` alone, whatever the
-    headers say."""
+    headers say. `hand_over` is awaited between the message's text and its final dot
+    (`_Client`)."""
     if not settings.smtp_url:
         raise NoMailServer("PARLOUR_SMTP_URL is not set")
     url = urlsplit(settings.smtp_url)
     tls = url.scheme == "smtps"
     required = "starttls=required" in url.query.split("&")
-    _, answer = await aiosmtplib.send(
-        email,
-        recipients=[recipient],
+    client = _Client(
+        hand_over,
         hostname=url.hostname or "localhost",
         port=url.port or (465 if tls else 25),
         username=unquote(url.username) if url.username else None,
@@ -119,10 +186,13 @@ async def transport(settings: Settings, email: EmailMessage, recipient: str) -> 
         start_tls=True if required else None,  # None: STARTTLS when the server offers it
         timeout=30,
     )
+    _, sender = parseaddr(str(email["From"]))
+    async with client:
+        _, answer = await client.sendmail(sender, [recipient], email.as_bytes(policy=WIRE))
     return answer
 
 
-async def deliver(ctx: Context, message: store.Message) -> None:
+async def deliver(ctx: Context, message: store.Message, hand_over: HandOver | None = None) -> None:
     """Send one message through the configured server, or write it to the log."""
     settings = ctx.settings
     if not settings.smtp_url:
@@ -135,7 +205,7 @@ async def deliver(ctx: Context, message: store.Message) -> None:
     email = compose(
         settings, message.recipient, message.subject, message.body, message_id, message.html, message.headers
     )
-    await transport(settings, email, message.recipient)
+    await transport(settings, email, message.recipient, hand_over)
 
 
 def refused_for_good(exc: Exception) -> bool:
@@ -224,26 +294,60 @@ async def send_due(ctx: Context) -> int:
             ),
         )
     )
+    in_hand = {message.id for message in claimed}
+    renewing = asyncio.get_running_loop().create_task(_renew(ctx, in_hand))
+    try:
+        return await _send_claimed(ctx, claimed, in_hand)
+    finally:
+        renewing.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await renewing
+
+
+async def _renew(ctx: Context, in_hand: set[int]) -> None:
+    """Keep this process's claims fresh while it sends: a claim left to go stale is
+    taken over by another process within CLAIM_STALE_MS of this one dying."""
+    while in_hand:
+        await asyncio.sleep(RENEW_SECONDS)
+        try:
+            await ctx.db.run(_write(ctx, partial(_renewed, sorted(in_hand), ctx.now())))
+        except Exception:  # the database restarting: the claims may lapse, and be taken over
+            log.exception("outbox: could not renew claims")
+
+
+async def _send_claimed(ctx: Context, claimed: list[store.Message], in_hand: set[int]) -> int:
     sent = 0
     for message in claimed:
         try:
-            await deliver(ctx, message)
-        except Exception as exc:  # any failure: retried later unless it is final; the batch goes on
-            error = describe(exc)
-            if refused_for_good(exc) or message.attempts >= MAX_ATTEMPTS:
-                log.warning(
-                    "Mail to %s failed for good (attempt %d): %s", message.recipient, message.attempts, error
-                )
-                await ctx.db.run(_write(ctx, partial(_failed_for_good, message.id, error, ctx.now())))
-                continue
-            retry_at = ctx.now() + 60_000 * 2 ** min(message.attempts - 1, 8)  # 1, 2, 4 ... 256 minutes
-            log.warning("Mail to %s failed (attempt %d): %s", message.recipient, message.attempts, error)
-            await ctx.db.run(_write(ctx, partial(_failed, message.id, error, retry_at)))
-            continue
-        done = ctx.now()
-        await ctx.db.run(_write(ctx, partial(_sent, message.id, done)))
-        sent += 1
+            sent += await _send_one(ctx, message)
+        finally:
+            in_hand.discard(message.id)
     return sent
+
+
+async def _send_one(ctx: Context, message: store.Message) -> int:
+    """Send one claimed message and record the outcome; returns 1 if it was sent."""
+    hand_over = partial(ctx.db.run, _write(ctx, partial(_handed, message.id, ctx.now())))
+    try:
+        await deliver(ctx, message, hand_over)
+    except HandedOver as exc:  # the server may have it: never sent again
+        log.warning("Mail to %s handed over, and the server did not answer: %s", message.recipient, exc)
+        await ctx.db.run(_write(ctx, partial(_sent, message.id, ctx.now(), store.HANDED_UNCONFIRMED)))
+        return 1
+    except Exception as exc:  # any failure: retried later unless it is final; the batch goes on
+        error = describe(exc)
+        if refused_for_good(exc) or message.attempts >= MAX_ATTEMPTS:
+            log.warning(
+                "Mail to %s failed for good (attempt %d): %s", message.recipient, message.attempts, error
+            )
+            await ctx.db.run(_write(ctx, partial(_failed_for_good, message.id, error, ctx.now())))
+            return 0
+        retry_at = ctx.now() + 60_000 * 2 ** min(message.attempts - 1, 8)  # 1, 2, 4 ... 256 minutes
+        log.warning("Mail to %s failed (attempt %d): %s", message.recipient, message.attempts, error)
+        await ctx.db.run(_write(ctx, partial(_failed, message.id, error, retry_at)))
+        return 0
+    await ctx.db.run(_write(ctx, partial(_sent, message.id, ctx.now(), None)))
+    return 1
 
 
 def _failed(message_id: int, error: str, retry_at: int, tx: Tx) -> None:
@@ -254,8 +358,16 @@ def _failed_for_good(message_id: int, error: str, when: int, tx: Tx) -> None:
     store.mark_failed_for_good(tx, message_id, error, when)
 
 
-def _sent(message_id: int, when: int, tx: Tx) -> None:
-    store.mark_sent(tx, message_id, when)
+def _sent(message_id: int, when: int, note: str | None, tx: Tx) -> None:
+    store.mark_sent(tx, message_id, when, note)
+
+
+def _renewed(ids: list[int], when: int, tx: Tx) -> None:
+    store.renew_claims(tx, ids, when)
+
+
+def _handed(message_id: int, when: int, tx: Tx) -> None:
+    store.mark_handed(tx, message_id, when)
 
 
 class MailWorker:

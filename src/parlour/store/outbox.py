@@ -67,15 +67,54 @@ def _claimable(now: int, stale_before: int) -> ColumnElement[bool]:
     return and_(
         outbox.c.sent_at.is_(None),
         outbox.c.failed_at.is_(None),
+        outbox.c.handed_at.is_(None),
         outbox.c.due_at <= now,
         or_(outbox.c.claimed_at.is_(None), outbox.c.claimed_at < stale_before),
     )
 
 
+HANDED_UNCONFIRMED = "Handed over to the mail server, which did not answer: taken as sent, never resent."
+
+
+def settle_handovers(tx: Tx, stale_before: int) -> int:
+    """Messages whose process died (or lost the connection) after handing the message's
+    text over and before the server's answer: the server may have it, so they count as
+    sent and are never sent again (the receiving server sees each Message-ID once).
+    Returns how many."""
+    result = tx.execute(
+        update(outbox)
+        .where(
+            outbox.c.sent_at.is_(None),
+            outbox.c.handed_at.is_not(None),
+            outbox.c.claimed_at < stale_before,
+        )
+        .values(sent_at=outbox.c.handed_at, last_error=HANDED_UNCONFIRMED)
+    )
+    return int(result.rowcount or 0)
+
+
+def renew_claims(tx: Tx, ids: list[int], now: int) -> None:
+    """The claiming process is alive and still sending these: their claims stay fresh."""
+    tx.execute(
+        update(outbox)
+        .where(outbox.c.id.in_(ids), outbox.c.sent_at.is_(None), outbox.c.claimed_at.is_not(None))
+        .values(claimed_at=now)
+    )
+
+
+def mark_handed(tx: Tx, message_id: int, now: int) -> None:
+    """The message's text is with the server; its final dot goes next."""
+    tx.execute(update(outbox).where(outbox.c.id == message_id).values(handed_at=now))
+
+
 def any_due(tx: Tx, now: int, stale_before: int) -> bool:
-    """Is anything waiting to be sent? A read, so that an idle worker never takes the
-    write lock (on SQLite, every process's worker would otherwise queue behind posts)."""
-    query = select(outbox.c.id).where(_claimable(now, stale_before)).limit(1)
+    """Is anything waiting to be sent, or a hand-over to settle? A read, so that an idle
+    worker never takes the write lock (on SQLite, every process's worker would otherwise
+    queue behind posts)."""
+    unsettled = and_(
+        outbox.c.sent_at.is_(None), outbox.c.handed_at.is_not(None), outbox.c.claimed_at < stale_before
+    )
+    query = select(outbox.c.id).where(or_(_claimable(now, stale_before), unsettled)).limit(1)
     return tx.execute(query).first() is not None
 
 
@@ -97,8 +136,10 @@ def claim(
 
     A claim older than `stale_before` belongs to a process that died mid-send and is
     taken over. A message to an address that had its `per_recipient` share already is
-    not claimed but postponed until the window lets it go: late, never dropped.
+    not claimed but postponed until the window lets it go: late, never dropped. A stale
+    claim of a message already handed over is settled as sent first (`settle_handovers`).
     """
+    settle_handovers(tx, stale_before)
     ids = list(
         tx.execute(
             select(outbox.c.id).where(_claimable(now, stale_before)).order_by(outbox.c.id).limit(limit)
@@ -154,15 +195,17 @@ def _within_share(tx: Tx, ids: list[int], now: int, stale_before: int, rule: Per
     return fits
 
 
-def mark_sent(tx: Tx, message_id: int, now: int) -> None:
-    tx.execute(update(outbox).where(outbox.c.id == message_id).values(sent_at=now, last_error=None))
+def mark_sent(tx: Tx, message_id: int, now: int, note: str | None = None) -> None:
+    tx.execute(update(outbox).where(outbox.c.id == message_id).values(sent_at=now, last_error=note))
 
 
 def mark_failed(tx: Tx, message_id: int, error: str, retry_at: int) -> None:
+    """Not sent (the server refused it, or it never had the whole message): again at
+    `retry_at`."""
     tx.execute(
         update(outbox)
         .where(outbox.c.id == message_id)
-        .values(claimed_at=None, due_at=retry_at, last_error=error[:2000])
+        .values(claimed_at=None, handed_at=None, due_at=retry_at, last_error=error[:2000])
     )
 
 
@@ -171,7 +214,7 @@ def mark_failed_for_good(tx: Tx, message_id: int, error: str, now: int) -> None:
     tx.execute(
         update(outbox)
         .where(outbox.c.id == message_id)
-        .values(claimed_at=None, failed_at=now, due_at=_NEVER, last_error=error[:2000])
+        .values(claimed_at=None, handed_at=None, failed_at=now, due_at=_NEVER, last_error=error[:2000])
     )
 
 

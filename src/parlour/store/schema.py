@@ -224,6 +224,9 @@ outbox = Table(
     # (threading, List-Unsubscribe) as a JSON object.
     Column("html", Text),
     Column("headers", Text),
+    # The message's text was with the server and its final dot about to go: from then on
+    # the server may have it, so a process that died here is not followed by a resend.
+    Column("handed_at", BigInteger),
     Index("ix_outbox_due", "sent_at", "due_at"),
     Index("ix_outbox_recipient", "recipient", "sent_at"),  # the per-recipient rate limit
 )

@@ -1,5 +1,5 @@
 """Add reply mail: readers' addresses per site with their double opt-in, what each asked
-to hear of, and an HTML part and extra headers for outbox messages.
+to hear of, and an HTML part, extra headers and a hand-over time for outbox messages.
 
 The reply-mail consumer starts at the end of the event record: an instance upgraded
 with years of comments does not walk them all, and nobody had asked for mail before.
@@ -25,6 +25,7 @@ def upgrade() -> None:
     with op.batch_alter_table("outbox") as batch:
         batch.add_column(sa.Column("html", sa.Text(), nullable=True))
         batch.add_column(sa.Column("headers", sa.Text(), nullable=True))
+        batch.add_column(sa.Column("handed_at", sa.BigInteger(), nullable=True))
     op.create_table(
         "mail_readers",
         sa.Column("id", Id, primary_key=True, autoincrement=True),
@@ -76,5 +77,6 @@ def downgrade() -> None:
     op.drop_table("subscriptions")
     op.drop_table("mail_readers")
     with op.batch_alter_table("outbox") as batch:
+        batch.drop_column("handed_at")
         batch.drop_column("headers")
         batch.drop_column("html")
