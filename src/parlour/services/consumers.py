@@ -46,6 +46,10 @@ def drain(
     has ended (store/events.py), so a long transaction anywhere on the server delays
     consumers; what must be true at once reads past the cursor itself (the inbox does).
     """
+    with db.read() as tx:  # nothing new: no write transaction (on SQLite, the write lock)
+        tx_id, event_id = events.cursor(tx, consumer.name)
+        if not events.read_after(tx, tx_id, event_id, 1):
+            return 0
     done = 0
     while True:
         with db.write() as tx:
