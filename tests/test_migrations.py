@@ -80,3 +80,34 @@ def test_upgrading_to_the_event_record_fills_the_inbox_with_the_comments_waiting
     finally:
         migrate.upgrade(db)
         db.dispose()
+
+
+def test_upgrading_to_reply_mail_starts_its_consumer_at_the_end_of_the_event_record(db_url: str) -> None:
+    from alembic import command
+    from sqlalchemy import text
+
+    db = Database(db_url)
+    try:
+        command.downgrade(migrate._config(db), "0013")
+        with db.engine.begin() as conn:
+            for n in range(3):
+                conn.execute(
+                    text(
+                        "INSERT INTO events (tx_id, kind, site_id, thread_id, comment_id, created_at) "
+                        "VALUES (:n, 'posted', 's', 1, :n, 1)"
+                    ),
+                    {"n": n + 1},
+                )
+            last = conn.execute(text("SELECT max(id), max(tx_id) FROM events")).one()
+        migrate.upgrade(db)
+        with db.engine.connect() as conn:
+            cursor = conn.execute(
+                text("SELECT event_id, tx_id FROM event_cursors WHERE name = 'reply_mail'")
+            ).one()
+        assert tuple(cursor) == tuple(last)  # the years before it are not replayed as mail
+    finally:
+        migrate.upgrade(db)
+        with db.engine.begin() as conn:
+            conn.execute(text("DELETE FROM events"))
+            conn.execute(text("DELETE FROM event_cursors"))
+        db.dispose()

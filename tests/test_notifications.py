@@ -95,7 +95,7 @@ def test_a_reader_who_asks_for_replies_confirms_on_a_page_and_gets_the_writers_a
     client, ctx, server = mailing
     asked = post(client, "How do you start?", author_email="ada@example.org", author_name="Ada",
                  url=PAGE, notify="replies")  # fmt: skip
-    assert asked["notify"] == "confirm"
+    assert asked["notify"] == "requested"
     (confirmation,) = wait_for_mail(server, "ada@example.org", 1)
     assert confirmation["Subject"] == "Confirm your address for replies on Blog"
     link = link_in(confirmation, "/mail/confirm")
@@ -131,7 +131,12 @@ def test_a_reader_who_asks_for_replies_confirms_on_a_page_and_gets_the_writers_a
     assert unsubscribe[0].startswith(PUBLIC + "/mail/leave?token=")
     assert unsubscribe[1].startswith(f"mailto:{SENDER}?subject=unsubscribe%20mu1.")
     assert reply["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
-    assert "blog.comments.blog.example" in reply["List-Id"]
+    assert reply["List-Id"] == '"Blog" <blog.comments.blog.example>'
+    # On the wire the headers are as written: no encoded-words (RFC 2369 allows none).
+    raw = server.raw[-1].split(b"\r\n\r\n")[0].decode("ascii")
+    line = next(h for h in raw.split("\r\n") if h.startswith("List-Unsubscribe:"))
+    assert line == f"List-Unsubscribe: <{unsubscribe[0]}>, <{unsubscribe[1]}>"
+    assert "=?" not in line
 
 
 @pytest.mark.parametrize("encoding", ["urlencoded", "multipart"])
@@ -152,7 +157,7 @@ def test_one_click_unsubscribe_is_one_post_without_signing_in_and_ends_all_mail_
     assert "no more email" in response.text
     post(client, "Second answer", parent_id=asked["comment"]["id"], headers=writer_headers(ctx))
     other = post(client, "Elsewhere", thread="/other", author_email="ada@example.org", notify="thread")
-    assert other["notify"] == "confirm"  # asking again after leaving: confirmed afresh
+    assert other["notify"] == "requested"  # asking again after leaving: confirmed afresh
     settle(ctx)
     assert [m["Subject"] for m in mails_to(server, "ada@example.org")][2:] == [
         "Confirm your address for replies on Blog"
@@ -165,7 +170,7 @@ def test_leaving_one_conversation_keeps_the_mail_of_another(
     client, ctx, server = mailing
     here = subscribe(client, server, "ada@example.org")
     there = post(client, "Over there", thread="/there", author_email="ada@example.org", notify="replies")
-    assert there["notify"] == "subscribed"  # confirmed once for the site
+    assert there["notify"] == "requested"  # the same answer: it does not tell who confirmed
     post(client, "Answer here", parent_id=here["comment"]["id"], headers=writer_headers(ctx))
     _, first = wait_for_mail(server, "ada@example.org", 2)
     page = client.get(as_path(link_in(first, "/mail/leave")))  # the first leave link: this conversation
@@ -251,7 +256,7 @@ def test_an_address_gets_one_confirmation_a_day_however_often_it_is_typed(
     client, ctx, server = mailing
     for n in range(3):
         answer = post(client, f"Comment {n}", author_email="ada@example.org", notify="replies")
-        assert answer["notify"] == "confirm"
+        assert answer["notify"] == "requested"
     settle(ctx)
     assert len(mails_to(server, "ada@example.org")) == 1
 
@@ -362,3 +367,65 @@ def test_parlour_mail_leave_applies_the_mailto_unsubscribe_subject(
     bad = CliRunner().invoke(main, ["mail", "leave", "mu1.1.0.nope", "--database", db_url],
                              env={"PARLOUR_SECRET": "test-secret"})  # fmt: skip
     assert bad.exit_code != 0 and "invalid_mail_link" in bad.output
+
+
+def test_a_thread_title_with_line_breaks_still_makes_a_one_line_subject(
+    mailing: tuple[TestClient, Context, Server],
+) -> None:
+    client, ctx, server = mailing
+    asked = subscribe(client, server, "ada@example.org", title="Line one\r\nBcc: eve@example.org\nline two")
+    post(client, "An answer", parent_id=asked["comment"]["id"], headers=writer_headers(ctx))
+    _, reply = wait_for_mail(server, "ada@example.org", 2)
+    assert reply["Subject"] == "Wren replied to you on “Line one Bcc: eve@example.org line two”"
+    assert reply["Bcc"] is None and [m["To"] for m in server.received] == ["ada@example.org"] * 2
+
+
+def test_a_tampered_token_of_a_real_reader_is_refused(mailing: tuple[TestClient, Context, Server]) -> None:
+    client, ctx, server = mailing
+    asked = subscribe(client, server, "ada@example.org")
+    post(client, "An answer", parent_id=asked["comment"]["id"], headers=writer_headers(ctx))
+    _, reply = wait_for_mail(server, "ada@example.org", 2)
+    token = parse_qs(urlsplit(link_in(reply, "/mail/leave")).query)["token"][0]
+    prefix, reader, thread, sig = token.split(".")
+    for forged in (f"{prefix}.{reader}.0.{sig}", f"{prefix}.{reader}.{thread}.{sig[:-1]}A",
+                   f"mc1.{reader}.{thread}.{sig}"):  # fmt: skip
+        for path in ("/mail/leave", "/mail/confirm"):
+            assert client.post(path, params={"token": forged}).status_code == 404, (forged, path)
+    post(client, "Still mailed", parent_id=asked["comment"]["id"], headers=writer_headers(ctx))
+    wait_for_mail(server, "ada@example.org", 3)
+
+
+def test_leaving_the_site_ends_every_subscription_and_old_confirmation_links(
+    mailing: tuple[TestClient, Context, Server],
+) -> None:
+    client, ctx, server = mailing
+    first = subscribe(client, server, "ada@example.org")
+    (confirmation,) = mails_to(server, "ada@example.org")
+    old_link = as_path(link_in(confirmation, "/mail/confirm"))
+    post(client, "An answer", parent_id=first["comment"]["id"], headers=writer_headers(ctx))
+    _, reply = wait_for_mail(server, "ada@example.org", 2)
+    site_leave = reply["List-Unsubscribe"].split(",")[0].strip().strip("<>")
+    assert client.post(as_path(site_leave)).status_code == 200
+    # Someone types her address again elsewhere: a new confirmation goes to her, the old
+    # link confirms nothing, and her first subscription does not come back.
+    post(client, "Elsewhere", thread="/elsewhere", author_email="ada@example.org", notify="replies")
+    assert client.post(old_link).status_code == 404
+    _, _, second_confirmation = wait_for_mail(server, "ada@example.org", 3)
+    assert client.post(as_path(link_in(second_confirmation, "/mail/confirm"))).status_code == 200
+    post(client, "Another answer", parent_id=first["comment"]["id"], headers=writer_headers(ctx))
+    settle(ctx)
+    assert len(mails_to(server, "ada@example.org")) == 3
+
+
+def test_posting_the_same_comment_again_to_ask_for_mail_records_the_request(
+    mailing: tuple[TestClient, Context, Server],
+) -> None:
+    client, ctx, server = mailing
+    first = post(client, "Same words", author_email="ada@example.org", author_name="Ada")
+    assert first["notify"] is None
+    again = post(client, "Same words", author_email="ada@example.org", author_name="Ada", notify="replies",
+                 expect=200)  # fmt: skip
+    assert again["comment"]["id"] == first["comment"]["id"] and again["notify"] == "requested"
+    confirm(client, server, "ada@example.org")
+    post(client, "An answer", parent_id=first["comment"]["id"], headers=writer_headers(ctx))
+    wait_for_mail(server, "ada@example.org", 2)

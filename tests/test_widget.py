@@ -837,7 +837,7 @@ def test_a_reader_asks_for_replies_in_the_widget_confirms_by_mail_and_hears_of_t
         compose.get_by_label("Email me replies").check()
         compose.locator("textarea").fill("Where do I begin?")
         compose.locator("button[type=submit]").click()
-        expect(page.locator("#parlour-comments .status")).to_contain_text("open the link we just emailed")
+        expect(page.locator("#parlour-comments .status")).to_contain_text("open the link we just sent")
         comment = page.locator("#parlour-comments li.comment").first
         expect(comment).to_contain_text("Where do I begin?")
         assert "ada@example.org" not in comment.inner_text()

@@ -46,6 +46,7 @@ from parlour.store import threads as thread_store
 log = logging.getLogger("parlour.notifications")
 
 KINDS = ("replies", "thread")
+REQUESTED = "requested"  # the answer to a post with `notify`, confirmed address or not
 CONFIRM_DAYS = 7
 CONFIRM_EVERY_MS = 86_400_000  # at most one confirmation mail a day to one address of a site
 IMPORTED_MS = 3_600_000  # a comment this much older than its "posted" event was imported
@@ -89,18 +90,18 @@ def ask(
     ctx: Context, tx: Tx, site: Site, thread: Thread, comment: Comment, email: str, kind: str, now: int
 ) -> str:
     """Record what the reader asked for, in the post's transaction; mail a confirmation
-    if the address is not confirmed yet. Returns "subscribed" or "confirm" (a
-    confirmation link is on its way, or was sent in the last day)."""
+    if the address is not confirmed yet (at most one a day). Returns REQUESTED either
+    way: whether an address was confirmed on the site is nobody else's business."""
     reader = store.reader_for(tx, site.id, email.lower(), now)
     if reader.unsubscribed_at is not None:  # asked for no more mail, and asks again now
         store.ask_again(tx, reader.id)
         reader = replace(reader, confirmed_at=None, unsubscribed_at=None, confirm_sent_at=None)
     store.subscribe(tx, reader.id, thread.id, comment.id if kind == "replies" else None, kind, now)
-    if reader.confirmed_at is not None:
-        return "subscribed"
-    if reader.confirm_sent_at is None or now - reader.confirm_sent_at >= CONFIRM_EVERY_MS:
+    if reader.confirmed_at is None and (
+        reader.confirm_sent_at is None or now - reader.confirm_sent_at >= CONFIRM_EVERY_MS
+    ):
         _send_confirmation(ctx, tx, site, reader, now)
-    return "confirm"
+    return REQUESTED
 
 
 def _send_confirmation(ctx: Context, tx: Tx, site: Site, reader: MailReader, now: int) -> None:
@@ -108,7 +109,7 @@ def _send_confirmation(ctx: Context, tx: Tx, site: Site, reader: MailReader, now
     values = {"site": site, "link": f"{_public_url(ctx)}/mail/confirm?{urlencode({'token': token})}",
               "days": CONFIRM_DAYS}  # fmt: skip
     mail.enqueue(
-        tx, ctx, reader.email, f"Confirm your address for replies on {site.name}",
+        tx, ctx, reader.email, f"Confirm your address for replies on {one_line(site.name)}",
         _templates.get_template("confirm.txt").render(values),
         html=_templates.get_template("confirm.html").render(values),
         headers={"Auto-Submitted": "auto-generated"},
@@ -138,7 +139,9 @@ def _confirm_target(ctx: Context, tx: Tx, token: str) -> MailReader:
             "This confirmation link has expired. Ask for replies again with your next comment."
         )
     reader = store.get_reader(tx, reader_id)
-    if reader is None or (reader.unsubscribed_at is not None and reader.unsubscribed_at > sent_at):
+    # Only the latest link sent works: one mailed before the reader left the site (and
+    # came back, which sends a new one) confirms nothing.
+    if reader is None or reader.confirm_sent_at != sent_at or reader.unsubscribed_at is not None:
         raise errors.InvalidMailLink()
     return reader
 
@@ -270,9 +273,9 @@ class ReplyMail:
             "leave_site": leave_site_url,
         }  # fmt: skip
         subject = (
-            f"{author} replied to you on “{title}”"
+            f"{one_line(author)} replied to you on “{one_line(title)}”"
             if kind == "replies"
-            else f"New comment from {author} on “{title}”"
+            else f"New comment from {one_line(author)} on “{one_line(title)}”"
         )
         mail.enqueue(
             tx, ctx, reader.email, subject[:300],
@@ -306,13 +309,23 @@ class ReplyMail:
         return {
             "In-Reply-To": chain[-1],
             "References": " ".join(chain),
-            "List-Id": f"{_phrase(site.name)} <{site.id}.comments.{domain}>",
+            "List-Id": f"{_phrase(site.name)}<{site.id}.comments.{domain}>",  # RFC 2919
             "List-Unsubscribe": unsubscribe,
             "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
             "Auto-Submitted": "auto-generated",
         }
 
 
+def one_line(text: str) -> str:
+    """Text for a mail header: one line, runs of white space (line breaks included) as
+    one space. A thread's title comes from its first commenter."""
+    return " ".join(text.split())
+
+
 def _phrase(text: str) -> str:
-    """A display name for a header, quoted."""
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    """A List-Id description and its space: a quoted string of printable ASCII (RFC
+    2919 has no room for encoded-words), or nothing."""
+    printable = "".join(c for c in one_line(text) if " " <= c <= "~").strip()
+    if not printable:
+        return ""
+    return '"' + printable.replace("\\", "\\\\").replace('"', '\\"') + '" '

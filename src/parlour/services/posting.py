@@ -37,7 +37,7 @@ class Posted:
     comment: dict[str, Any]
     edit_token: str | None
     created: bool
-    notify: str | None = None  # "subscribed", or "confirm": a confirmation link is on its way
+    notify: str | None = None  # "requested": what the reader asked for is recorded
 
 
 def author_key(actor: Actor, site_id: str, name: str | None, email: str | None) -> str:
@@ -93,7 +93,9 @@ def post_comment(
     who = who or _widget_audit(actor, "widget_reply")
     akey = author_key(actor, new.site, name, email)
     body_hash = content_hash(body)
-    fingerprint = content_hash(new.site, key, str(new.parent_id), body, name or "", email or "", akey)
+    fingerprint = content_hash(
+        new.site, key, str(new.parent_id), body, name or "", email or "", akey, notify or ""
+    )
     html = markup.render(body)  # outside the transaction: keep the write lock short
     site = known_site(ctx, new.site)
     check_origin(site, actor)
@@ -121,7 +123,10 @@ def post_comment(
                 # address, a copied public name): only a signed reader identity gets the
                 # first comment's edit token back.
                 proven = actor.reader_id is not None
-                return _posted(ctx, site, duplicate, akey, created=False, with_token=proven)
+                asked = None  # sent again to ask for mail: the first one is what it is about
+                if notify is not None and email is not None:
+                    asked = notifications.ask(ctx, tx, site, thread, duplicate, email, notify, now)
+                return _posted(ctx, site, duplicate, akey, created=False, with_token=proven, notify=asked)
             status = Status.PUBLISHED
             if not is_writer:
                 admission.check_name(site, name)

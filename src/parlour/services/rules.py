@@ -78,17 +78,34 @@ def email(value: object, settings: Settings) -> str | None:
     return value
 
 
-_MAILBOX = re.compile(r"^[^@\s<>()\[\],;:\"\\]{1,64}@[^@\s<>()\[\],;:\"\\]+\.[^@\s<>()\[\],;:\"\\.]+$")
+_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_LOCAL = re.compile(rf"{_ATOM}(?:\.{_ATOM})*")
+_LABEL = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
 
 
 def mail_address(value: str | None) -> str:
-    """An author_email Parlour will send mail to: one plain mailbox, nothing a mail
-    header could read as a second address or a comment."""
+    """An author_email Parlour will send mail to: one plain mailbox (RFC 5321's
+    dot-atom local part, a domain of at least two labels; a domain in another script
+    is taken in its IDNA form), nothing a mail header could read as a second address or
+    a comment, and nothing that needs SMTPUTF8."""
     if value is None:
         raise errors.EmailRequired(field="author_email")
-    if not _MAILBOX.match(value):
+    local, at, domain = value.rpartition("@")
+    try:
+        domain = domain.encode("idna").decode("ascii") if not domain.isascii() else domain
+    except UnicodeError:
+        raise errors.InvalidEmail(field="author_email") from None
+    labels = domain.split(".")
+    if (
+        not at
+        or len(local) > 64
+        or len(domain) > 253
+        or not _LOCAL.fullmatch(local)
+        or len(labels) < 2
+        or not all(_LABEL.fullmatch(label) for label in labels)
+    ):
         raise errors.InvalidEmail(field="author_email")
-    return value
+    return f"{local}@{domain}"
 
 
 def thread_key(value: object, settings: Settings) -> str:

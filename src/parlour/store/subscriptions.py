@@ -60,10 +60,17 @@ def confirm(tx: Tx, reader_id: int, now: int) -> None:
 
 
 def unsubscribe_site(tx: Tx, reader_id: int, now: int) -> None:
+    """No more mail from the site: every subscription ends (asking again later starts
+    afresh, with a new confirmation, and brings none of them back)."""
     tx.execute(
         update(mail_readers)
         .where(mail_readers.c.id == reader_id, mail_readers.c.unsubscribed_at.is_(None))
         .values(unsubscribed_at=now)
+    )
+    tx.execute(
+        update(subscriptions)
+        .where(subscriptions.c.reader_id == reader_id, subscriptions.c.ended_at.is_(None))
+        .values(ended_at=now)
     )
 
 

@@ -94,10 +94,10 @@ class PostedOut(BaseModel):
     edit_token: str | None = Field(
         description="Bearer token for PATCH/DELETE of this comment within the edit window (reader comments)."
     )
-    notify: Literal["subscribed", "confirm"] | None = Field(
+    notify: Literal["requested"] | None = Field(
         default=None,
-        description="With `notify`: `subscribed` (the address was confirmed before), or `confirm` "
-        "(mail starts once the address follows the link Parlour mailed it).",
+        description="With `notify`: `requested`. Mail starts once the address is confirmed (by the link "
+        "Parlour mails an address new to the site); the answer does not say whether it was already.",
     )
 
 

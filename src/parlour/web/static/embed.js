@@ -35,8 +35,7 @@
     name: "Name (optional)", email: "Email (optional, only the writer sees it)", body: "Your comment",
     notify: "Email", notifyNone: "Don't email me", notifyReplies: "Email me replies",
     notifyThread: "Email me every new comment here",
-    confirmSent: "Almost done: open the link we just emailed you to start getting replies.",
-    subscribed: "You will get an email when someone replies.", post: "Post comment", reply: "Reply", cancel: "Cancel",
+    notifyRequested: "You will be emailed as you asked. If this address is new here, first open the link we just sent to confirm it.", post: "Post comment", reply: "Reply", cancel: "Cancel",
     author: "Author", pinned: "Pinned", anonymous: "Anonymous", removed: "This comment was removed.", more: "Show more comments",
     moreReplies: "Show more replies", replyingTo: "replying to {name}",
     heart: "Heart", edit: "Edit", save: "Save", remove: "Delete", likedByWriter: "Liked by the author",
@@ -304,8 +303,7 @@
         preview.hidden = true;
         onDone(result.comment);
         if (result.notify) {
-          const said = result.notify === "confirm" ? strings.confirmSent : strings.subscribed;
-          status(result.comment.held ? `${strings.held} ${said}` : said);
+          status(result.comment.held ? `${strings.held} ${strings.notifyRequested}` : strings.notifyRequested);
         }
       } catch (err) {
         error.textContent = message(err); // the draft stays in the box and in storage
