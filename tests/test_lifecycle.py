@@ -20,6 +20,7 @@ from parlour.store import comments as comment_store
 from parlour.store import sites as site_store
 from parlour.store import threads as thread_store
 from parlour.store.database import Database
+from plans import plan_steps, statements_run
 
 
 def kinds(ctx: Context, comment_id: int) -> list[str]:
@@ -372,32 +373,6 @@ def test_the_inbox_is_true_at_once_while_its_consumer_is_behind(
             assert [i.id for i in inbox.waiting(ctx, owner)] == [first["id"]]
     finally:
         slow.dispose()
-
-
-def statements_run(tx: Tx, work: Any) -> list[tuple[str, Any]]:
-    """The statements (and their parameters) `work()` runs on `tx`."""
-    from sqlalchemy import event
-
-    statements: list[tuple[str, Any]] = []
-
-    def capture(_conn: Any, _cursor: Any, statement: str, params: Any, *_: Any) -> None:
-        statements.append((statement, params))
-
-    event.listen(tx, "before_cursor_execute", capture)
-    try:
-        work()
-    finally:
-        event.remove(tx, "before_cursor_execute", capture)
-    return statements
-
-
-def plan_steps(ctx: Context, tx: Tx, statement: str, params: Any) -> list[str]:
-    """The query plan's steps: SQLite's EXPLAIN QUERY PLAN, or PostgreSQL's EXPLAIN with
-    seq scans off (its planner rightly scans tables this small)."""
-    if ctx.db.is_sqlite:
-        return [str(row[-1]) for row in tx.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, params)]
-    tx.exec_driver_sql("SET LOCAL enable_seqscan = off")
-    return [str(row[0]) for row in tx.exec_driver_sql("EXPLAIN " + statement, params)]
 
 
 def test_asking_whether_the_writer_answered_a_comment_never_scans_every_comment(
