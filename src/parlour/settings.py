@@ -38,7 +38,7 @@ class Settings:
         default="",
         metadata={
             "doc": "The URL readers reach Parlour at. Every absolute link Parlour makes (sign-in mails, "
-            "snippets) is built from it, never from a request's Host; sign-in links need it."
+            "snippets, feeds) is built from it, never from a request's Host; sign-in links need it."
         },
     )
     secret: str = field(

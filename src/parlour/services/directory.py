@@ -116,6 +116,12 @@ class ThreadDirectory:
             out[key] = found
         return out
 
+    def site_mark(self, site_id: str) -> tuple[int, int] | None:
+        """What a cached answer about a whole site is kept under: it changes whenever
+        anything of the site does (in any process). None while unsynced: cache nothing."""
+        with self._lock:
+            return (self._epoch, self._epochs.get(site_id, 0)) if self._synced else None
+
     def load(self, site_id: str, keys: Sequence[str]) -> tuple[bool, dict[str, Thread | None]]:
         """Ask the database (blocking), keep the answers; (site exists, thread per key)."""
         with self._lock:

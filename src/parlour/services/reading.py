@@ -136,6 +136,13 @@ async def locate(ctx: Context, query: PageQuery) -> Thread | None:
     return found[query.thread]
 
 
+async def find_thread(ctx: Context, site: str, key: str) -> Thread | None:
+    """A checked thread key's thread (None: nobody has commented there yet); raises
+    `unknown_site` for a site that does not exist."""
+    found = await _threads(ctx, site, [key])
+    return found[key]
+
+
 async def _threads(ctx: Context, site: str, keys: Sequence[str]) -> dict[str, Thread | None]:
     """These threads of a site, from the thread directory when it knows them all (no
     query), else from the database (inline on SQLite, off the event loop on PostgreSQL)."""

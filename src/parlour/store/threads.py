@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import namedtuple
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from sqlalchemy import insert, select, update
@@ -53,6 +53,14 @@ def thread_from_values(v: Sequence[Any]) -> Thread:
 def get_thread_by_id(tx: Tx, thread_id: int) -> Thread | None:
     row = tx.execute(select(threads).where(threads.c.id == thread_id)).one_or_none()
     return None if row is None else _thread(row)
+
+
+def get_threads_by_id(tx: Tx, thread_ids: Collection[int]) -> dict[int, Thread]:
+    """These threads, by id (those that exist)."""
+    if not thread_ids:
+        return {}
+    rows = tx.execute(select(threads).where(threads.c.id.in_(sorted(thread_ids))))
+    return {row.id: _thread(row) for row in rows}
 
 
 def get_or_create_thread(

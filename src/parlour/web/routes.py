@@ -7,7 +7,7 @@ from typing import Any
 from fastapi.routing import APIRoute
 from starlette.routing import BaseRoute, Route
 
-from parlour.web import api, desk, desk_inbox, desk_moderation, events, mail_pages, pages, reads
+from parlour.web import api, desk, desk_inbox, desk_moderation, events, feeds, mail_pages, pages, reads
 from parlour.web.schemas import (
     ERRORS,
     CommentEnvelope,
@@ -38,6 +38,7 @@ def routes() -> list[BaseRoute]:
         Route(V1 + "/counts", reads.read_counts, methods=["GET"]),
         Route(V1 + "/events", events.thread_events, methods=["GET"]),
         Route("/comments.html", pages.thread_page, methods=["GET"]),
+        Route("/feeds/{site_id}.atom", feeds.feed, methods=["GET"]),
         Route("/", pages.index_page, methods=["GET"]),
         Route("/demo", pages.demo_page, methods=["GET"]),
     ]
