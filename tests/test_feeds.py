@@ -481,3 +481,20 @@ def test_a_feed_never_reads_every_comment(ctx: Context, client: TestClient) -> N
                     assert "ix_comments_published" in plan, plan
                     assert "site_id=?" not in plan and "uq_threads_site_id_key" not in plan, plan
                     assert "TEMP B-TREE" not in plan, plan  # no sort: it stops at the limit
+
+
+def test_the_no_js_page_links_its_threads_feed(ctx: Context, client: TestClient) -> None:
+    make_site(ctx)
+    empty = client.get("/comments.html", params={"site": "blog", "thread": "/post"}).text
+    assert "application/atom+xml" not in empty  # no thread yet: no feed yet
+    post(client, "Hello", title="On rest")
+    page = client.get(
+        "/comments.html", params={"site": "blog", "thread": "/post"}, headers={"Host": "evil.example"}
+    ).text
+    assert (
+        '<link rel="alternate" type="application/atom+xml" title="Comments on On rest" '
+        'href="/feeds/blog.atom?thread=%2Fpost">' in page
+    )
+    assert '<a href="/feeds/blog.atom?thread=%2Fpost" type="application/atom+xml">Comments feed</a>' in page
+    assert "evil.example" not in page
+    assert atom(client.get("/feeds/blog.atom?thread=%2Fpost")) is not None

@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
 from parlour import __version__
-from parlour.services import demo, reading, sites
+from parlour.services import demo, feeds, reading, sites
 from parlour.web import http
 
 templates = Environment(
@@ -89,5 +89,9 @@ async def thread_page(request: Request) -> Response:
     next_url = None
     if page["next_cursor"]:
         next_url = "?" + str(request.url.include_query_params(cursor=page["next_cursor"]).query)
-    html = templates.get_template("comments.html").render(page=page, next_url=next_url, lang="en")
+    # From the root of Parlour's own address, where this page is: never from the Host header.
+    feed_url = feeds.feed_path(query.site, query.thread) if thread is not None else None
+    html = templates.get_template("comments.html").render(
+        page=page, next_url=next_url, feed_url=feed_url, lang="en"
+    )
     return HTMLResponse(html, headers={"Cache-Control": "no-cache", "X-Robots-Tag": "noarchive"})
