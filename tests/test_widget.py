@@ -225,6 +225,29 @@ def test_dark_theme_and_relative_times_in_the_pages_language(page, blog: str) ->
     assert colour == "rgb(244, 244, 245)"
 
 
+@pytest.mark.slow
+def test_the_threads_feed_is_linked_on_parlour_once_it_has_a_comment(page, parlour: str, blog: str) -> None:  # type: ignore[no-untyped-def]
+    from playwright.sync_api import expect
+
+    widget = page.locator("#parlour-comments")
+    expect(widget.locator(".count")).to_have_text("0 comments")
+    feed = widget.get_by_role("link", name="Comments feed")
+    expect(feed).to_be_hidden()  # no thread yet, so no feed yet
+    compose = widget.locator(".new form")
+    compose.locator("textarea").fill("Worth following")
+    compose.locator("button[type=submit]").click()
+    expect(feed).to_be_visible()
+    href = feed.get_attribute("href")
+    assert href == f"{parlour}/feeds/blog.atom?thread=%2Fpost"  # absolute, on Parlour's origin
+    assert feed.get_attribute("type") == "application/atom+xml"
+    fetched = page.evaluate(
+        "async (url) => { const r = await fetch(url); return [r.status, await r.text()]; }", href
+    )
+    assert fetched[0] == 200 and "Worth following" in fetched[1]  # readable from the blog's origin too
+    page.goto(blog.replace("/post.html", "/dark.html"))  # in the page's language
+    expect(widget.get_by_role("link", name="Feed der Kommentare")).to_have_attribute("href", href)
+
+
 def shadow_focus(page: Any) -> str:
     """What has the keyboard focus inside the widget: tag and name/class."""
     result: str = page.evaluate(

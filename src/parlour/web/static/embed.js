@@ -45,6 +45,7 @@
     pin: "Pin", unpinned: "Unpinned.", edited: "edited", confirmRemove: "Delete this comment?",
     writerSignIn: "Are you the writer? Sign in", writerSignOut: "Sign out as the writer",
     writerSignedIn: "You are signed in as the writer.",
+    feed: "Comments feed",
     held: "Your comment awaits review. Only you can see it until it is approved.",
     locked: "This conversation is closed to new comments.",
     loadError: "The comments could not be loaded. Please reload the page to try again.",
@@ -100,6 +101,7 @@
       <button type="button" class="more" hidden></button>
       <p class="status" role="status" aria-live="polite"></p>
       <p class="writer"></p>
+      <p class="feed" hidden><a type="application/atom+xml"></a></p>
     </section>`;
   const el = (sel) => root.querySelector(sel);
   const section = el("section");
@@ -547,6 +549,7 @@
   function setCount(n) {
     total = n;
     el(".count").textContent = count(strings.comments, n);
+    el(".feed").hidden = n === 0; // a thread has a feed once it has a comment
   }
 
   function show(page) {
@@ -620,6 +623,9 @@
     el(".more").textContent = strings.more;
     el(".sort span").textContent = strings.sort;
     for (const option of select.options) option.textContent = strings[option.value];
+    const feed = el(".feed a"); // an Atom feed of this thread's newest comments, on Parlour
+    feed.textContent = strings.feed;
+    feed.href = `${base}/feeds/${encodeURIComponent(site)}.atom?${new URLSearchParams({ thread })}`;
   }
 
   // Live: comments published by others wait behind a "N new comments" button, so the page
