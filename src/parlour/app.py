@@ -16,7 +16,7 @@ from fastapi import FastAPI
 from starlette.middleware import Middleware
 
 from parlour import __version__
-from parlour.services import inbox, notifications
+from parlour.services import inbox, notifications, writer_mail
 from parlour.services.consumers import ConsumerWorker
 from parlour.services.context import Context, open_context
 from parlour.services.mail import MailWorker
@@ -55,14 +55,19 @@ def create_app(settings: Settings | None = None, context: Context | None = None)
         gc.freeze()
         ctx: Context = app.state.ctx
         ctx.start_push()
-        worker = ConsumerWorker(ctx.db, [inbox.CONSUMER, notifications.ReplyMail(ctx)], ctx.now)
+        worker = ConsumerWorker(
+            ctx.db, [inbox.CONSUMER, notifications.ReplyMail(ctx), writer_mail.CommentMail(ctx)], ctx.now
+        )
         ctx.threads.listen(lambda _changes: worker.wake())
         worker.start()
         mailer = MailWorker(ctx)
         mailer.start()
+        digests = writer_mail.DigestWorker(ctx)
+        digests.start()
         try:
             yield
         finally:
+            await digests.stop()
             await mailer.stop()
             await worker.stop()
             await ctx.live.close()

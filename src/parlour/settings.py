@@ -84,6 +84,13 @@ class Settings:
             "next hour, none is dropped."
         },
     )
+    digest_hour: int = field(
+        default=7,
+        metadata={
+            "doc": "The hour (0-23, UTC) after which the writer's daily digest and, on Mondays, her "
+            "weekly mail of unanswered comments go out."
+        },
+    )
     cache_max_bytes: int = field(
         default=64 * 1024 * 1024, metadata={"doc": "Memory for rendered thread pages, per process."}
     )
@@ -168,6 +175,8 @@ class Settings:
                 raise SettingsError(
                     f"PARLOUR_{name.upper()} can be at most {column} (the database column's size)"
                 )
+        if not 0 <= self.digest_hour <= 23:
+            raise SettingsError("PARLOUR_DIGEST_HOUR must be an hour of the day, 0 to 23 (UTC)")
         if self.page_size > self.page_max:
             raise SettingsError("PARLOUR_PAGE_SIZE must not exceed PARLOUR_PAGE_MAX")
         if self.replies_size > self.replies_max:

@@ -56,6 +56,14 @@ class Moderation(StrEnum):
     HOLD_ALL = "hold_all"  # every reader comment waits for approval
 
 
+class WriterMail(StrEnum):
+    """How the writer hears of new comments on a site, by mail."""
+
+    EACH = "each"  # a mail for each reader comment (and each held for review)
+    DAILY = "daily"  # one digest a day
+    OFF = "off"
+
+
 @dataclass(frozen=True, slots=True)
 class Site:
     id: str
@@ -71,6 +79,8 @@ class Site:
     edit_window: int | None = None  # seconds; None: the instance's PARLOUR_EDIT_WINDOW
     writer_heart: bool = True  # show "liked by the author" in the widget
     writer_avatar: str | None = None  # https URL of the writer's picture
+    writer_mail: WriterMail = WriterMail.EACH  # new comments mailed to the site's owners
+    unanswered_mail: bool = True  # a weekly mail of the comments still waiting for her answer
 
 
 @dataclass(frozen=True, slots=True)

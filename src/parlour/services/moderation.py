@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from parlour.domain import errors
-from parlour.domain.model import Comment, Moderation, Status, User
+from parlour.domain.model import Comment, Moderation, Status, User, WriterMail
 from parlour.services import accounts, lifecycle, rules
 from parlour.services.context import Context
 from parlour.store import Tx, audit
@@ -195,6 +195,8 @@ class SiteSettings:
     close_after_days: int | None
     edit_window: int | None
     writer_heart: bool
+    writer_mail: WriterMail = WriterMail.EACH
+    unanswered_mail: bool = True
 
 
 def _optional_int(raw: str, field: str, low: int, high: int) -> int | None:
@@ -233,6 +235,10 @@ def read_settings(form: dict[str, Any]) -> SiteSettings:
     if avatar is not None and (not avatar.startswith("https://") or any(c in avatar for c in " \"'<>")):
         raise errors.InvalidInput("The picture must be an https:// address.", field="writer_avatar")
     origins = tuple(sorted({rules.origin(line) for line in str(form.get("origins", "")).split() if line}))
+    try:
+        writer_mail = WriterMail(str(form.get("writer_mail", WriterMail.EACH.value)))
+    except ValueError:
+        raise errors.InvalidInput("Choose how new comments reach you by mail.", field="writer_mail") from None
     return SiteSettings(
         name=text("name", 200),
         writer_name=text("writer_name", 200),
@@ -245,6 +251,8 @@ def read_settings(form: dict[str, Any]) -> SiteSettings:
         close_after_days=_optional_int(str(form.get("close_after_days", "")), "close_after_days", 1, 36500),
         edit_window=_optional_int(str(form.get("edit_window_minutes", "")), "edit_window_minutes", 0, 10080),
         writer_heart=str(form.get("writer_heart", "")) == "1",
+        writer_mail=writer_mail,
+        unanswered_mail=str(form.get("unanswered_mail", "")) == "1",
     )
 
 
@@ -263,6 +271,7 @@ def save_settings(ctx: Context, user: User, site_id: str, settings: SiteSettings
             close_after_days=settings.close_after_days,
             edit_window=None if settings.edit_window is None else settings.edit_window * 60,
             writer_heart=settings.writer_heart, writer_avatar=settings.writer_avatar,
+            writer_mail=settings.writer_mail, unanswered_mail=settings.unanswered_mail,
         )  # fmt: skip
         # her name, heart and picture are on every page
         lifecycle.site_changed(tx, site_id, ctx.now(), lifecycle.Audit(user.id, "settings"))

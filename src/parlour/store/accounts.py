@@ -239,3 +239,19 @@ def _grant(row: Any) -> WidgetGrant:
         revoked_at=row.revoked_at,
         email=getattr(row, "email", None),
     )
+
+
+def site_owner_emails(tx: Tx, site_id: str) -> list[str]:
+    """Who mail about a site goes to: its owners, or the instance's owners if it has none."""
+    found = tx.execute(
+        select(users.c.email)
+        .join(memberships, memberships.c.user_id == users.c.id)
+        .where(memberships.c.site_id == site_id, memberships.c.role == Role.OWNER.value)
+        .order_by(users.c.email)
+    ).scalars()
+    emails = list(found)
+    if not emails:
+        emails = list(
+            tx.execute(select(users.c.email).where(users.c.is_owner).order_by(users.c.email)).scalars()
+        )
+    return emails

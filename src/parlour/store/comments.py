@@ -366,3 +366,25 @@ def insert_reader(tx: Tx, reader_id: str, ip_hash: str, now: int) -> None:
 def count_recent_readers(tx: Tx, ip_hash: str, since: int) -> int:
     query = select(func.count()).where(readers.c.ip_hash == ip_hash, readers.c.created_at >= since)
     return int(tx.execute(query).scalar_one())
+
+
+def site_comments_shown_between(
+    tx: Tx, site_id: str, start: int, end: int, limit: int
+) -> list[tuple[Comment, str, str | None]]:
+    """Reader comments shown on a site in [start, end) (posted, or approved), oldest
+    first, with their thread's key and title: a day's digest. Found by the time they were
+    shown (ix_comments_published), so the cost follows that day's comments."""
+    query = (
+        select(comments, threads.c.key.label("thread_key"), threads.c.title.label("thread_title"))
+        .join(threads, threads.c.id == comments.c.thread_id)
+        .where(
+            comments.c.published_at >= start,
+            comments.c.published_at < end,
+            threads.c.site_id == site_id,
+            comments.c.is_writer.is_(False),
+            comments.c.status == Status.PUBLISHED.value,
+        )
+        .order_by(comments.c.published_at, comments.c.id)
+        .limit(limit)
+    )
+    return [(_comment(r), r.thread_key, r.thread_title) for r in tx.execute(query)]

@@ -53,6 +53,8 @@ sites = Table(
     Column("edit_window", Integer),  # seconds; NULL: PARLOUR_EDIT_WINDOW
     Column("writer_heart", Boolean, nullable=False, default=True, server_default="1"),
     Column("writer_avatar", String(2000)),  # an https image URL shown by her comments
+    Column("writer_mail", String(8), nullable=False, default="each", server_default="each"),
+    Column("unanswered_mail", Boolean, nullable=False, default=True, server_default="1"),
 )
 
 site_origins = Table(
@@ -358,4 +360,15 @@ subscriptions = Table(
     Index("ix_subscriptions_comment", "comment_id"),  # who hears of a reply to this comment
     Index("ix_subscriptions_thread", "thread_id", "kind"),  # who hears of every comment here
     Index("ix_subscriptions_reader", "reader_id", "thread_id"),
+)
+
+# Digests sent to the writer, one row per site, kind and period (a day, a week): whoever
+# inserts the row sends the digest, so several processes never send one twice.
+digests = Table(
+    "digests",
+    metadata,
+    Column("site_id", String(64), ForeignKey("sites.id", ondelete="CASCADE"), primary_key=True),
+    Column("kind", String(16), primary_key=True),  # daily | unanswered
+    Column("period", String(16), primary_key=True),  # 2026-12-05 | 2026-W49
+    Column("created_at", BigInteger, nullable=False),
 )

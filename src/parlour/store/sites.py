@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from sqlalchemy import delete, insert, select, update
 
-from parlour.domain.model import Moderation, Site
-from parlour.store.database import Tx
-from parlour.store.schema import meta, site_origins, sites, tokens
+from parlour.domain.model import Moderation, Site, WriterMail
+from parlour.store.database import Tx, driver_rows
+from parlour.store.schema import digests, meta, site_origins, sites, tokens
 
 
 def get_site(tx: Tx, site_id: str) -> Site | None:
@@ -26,6 +26,8 @@ def get_site(tx: Tx, site_id: str) -> Site | None:
         edit_window=row.edit_window,
         writer_heart=bool(row.writer_heart),
         writer_avatar=row.writer_avatar,
+        writer_mail=WriterMail(row.writer_mail),
+        unanswered_mail=bool(row.unanswered_mail),
     )  # fmt: skip
 
 
@@ -60,13 +62,15 @@ def update_moderation(
     edit_window: int | None,
     writer_heart: bool,
     writer_avatar: str | None,
+    writer_mail: WriterMail = WriterMail.EACH,
+    unanswered_mail: bool = True,
 ) -> None:
     """The per-site settings edited in the desk, all at once."""
     values = {
         "moderation": moderation.value, "held_words": "\n".join(held_words),
         "rejected_words": "\n".join(rejected_words), "max_links": max_links,
         "close_after_days": close_after_days, "edit_window": edit_window, "writer_heart": writer_heart,
-        "writer_avatar": writer_avatar,
+        "writer_avatar": writer_avatar, "writer_mail": writer_mail.value, "unanswered_mail": unanswered_mail,
     }  # fmt: skip
     tx.execute(update(sites).where(sites.c.id == site_id).values(**values))
 
@@ -96,3 +100,21 @@ def get_meta(tx: Tx, key: str) -> str | None:
 
 def set_meta(tx: Tx, key: str, value: str) -> None:
     tx.execute(insert(meta).values(key=key, value=value))
+
+
+def claim_digest(tx: Tx, site_id: str, kind: str, period: str, now: int) -> bool:
+    """Record that this digest is being sent; False when some process already did."""
+    sql = (
+        "INSERT INTO digests (site_id, kind, period, created_at) VALUES (?, ?, ?, ?) "
+        "ON CONFLICT (site_id, kind, period) DO NOTHING RETURNING site_id"
+    )
+    return bool(driver_rows(tx, sql, (site_id, kind, period, now)))
+
+
+def sites_due_digest(tx: Tx, kind: str, period: str) -> list[str]:
+    """Sites that want this kind of digest ("daily": writer_mail is daily; "unanswered":
+    unanswered_mail) and have no row for this period yet."""
+    wanted = sites.c.writer_mail == WriterMail.DAILY.value if kind == "daily" else sites.c.unanswered_mail
+    sent = select(digests.c.site_id).where(digests.c.kind == kind, digests.c.period == period)
+    query = select(sites.c.id).where(wanted, sites.c.id.not_in(sent)).order_by(sites.c.id)
+    return list(tx.execute(query).scalars())
