@@ -106,3 +106,32 @@ def walk(comments: list[dict[str, Any]]) -> list[dict[str, Any]]:
         out.append(c)
         out.extend(walk(c["replies"]))
     return out
+
+
+def drain_all(ctx: Context, consumer: Any) -> None:
+    """Drain `consumer` until it has handled every event recorded before this call.
+
+    On PostgreSQL an event becomes readable only once every older transaction has ended
+    (store/events.py), so one drain may stop short while another connection (a worker in
+    the background) still has a transaction open: drain again until none is left."""
+    from sqlalchemy import text
+
+    from parlour.services import consumers
+    from parlour.store import events
+
+    with ctx.db.read() as tx:
+        last = events.last_id(tx)
+
+    def done() -> None:
+        consumers.drain(ctx.db, consumer, ctx.now)
+        with ctx.db.read() as tx:
+            tx_id, event_id = events.cursor(tx, consumer.name)
+            left = tx.execute(
+                text(
+                    "SELECT count(*) FROM events WHERE id <= :last AND (tx_id > :t OR (tx_id = :t AND id > :e))"
+                ),
+                {"last": last, "t": tx_id, "e": event_id},
+            ).scalar_one()
+        assert left == 0, f"{left} events not handled yet"
+
+    within(15, done)

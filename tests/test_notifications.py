@@ -12,7 +12,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import pytest
 from starlette.testclient import TestClient
 
-from factories import BLOG, error_code, make_site, post, within, writer_headers
+from factories import BLOG, drain_all, error_code, make_site, post, within, writer_headers
 from parlour.services import consumers, mail, notifications
 from parlour.services.context import Context
 from parlour.store import outbox
@@ -49,7 +49,7 @@ def wait_for_mail(server: Server, address: str, count: int) -> list[email.messag
 
 def settle(ctx: Context) -> None:
     """Everything the events ask for is in the outbox, and everything due was sent."""
-    consumers.drain(ctx.db, notifications.ReplyMail(ctx), ctx.now)
+    drain_all(ctx, notifications.ReplyMail(ctx))
     within(15, lambda: _outbox_empty(ctx))
 
 

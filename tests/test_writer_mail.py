@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from factories import BLOG, make_site, post, within, writer_headers
+from factories import BLOG, drain_all, make_site, post, within, writer_headers
 from parlour.domain import errors
 from parlour.domain.model import Role, WriterMail
-from parlour.services import accounts, consumers, moderation, writer_mail
+from parlour.services import accounts, moderation, writer_mail
 from parlour.services.context import Context
 from parlour.store import outbox
 from smtp_server import Server
@@ -45,7 +45,7 @@ def choose(
 
 
 def settle(ctx: Context) -> None:
-    consumers.drain(ctx.db, writer_mail.CommentMail(ctx), ctx.now)
+    drain_all(ctx, writer_mail.CommentMail(ctx))
 
     def sent() -> None:
         with ctx.db.read() as tx:
