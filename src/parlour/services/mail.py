@@ -21,11 +21,12 @@ import asyncio
 import contextlib
 import logging
 import re
+import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.policy import SMTP
-from email.utils import formatdate, make_msgid, parseaddr
+from email.utils import formatdate, parseaddr
 from functools import partial
 from typing import Any, TypeVar
 from urllib.parse import unquote, urlsplit
@@ -66,9 +67,15 @@ def enqueue(
     chosen now so that every attempt to send it carries the same one. `html` is an
     alternative to the plain text `body`; `headers` adds headers (threading,
     List-Unsubscribe)."""
-    message_id = message_id or make_msgid(domain=sender_domain(ctx.settings))
+    message_id = message_id or new_message_id(ctx.settings)
     store.enqueue(tx, recipient, subject, body, ctx.now(), message_id, html, headers)
     return message_id
+
+
+def new_message_id(settings: Settings) -> str:
+    """A fresh Message-ID (RFC 5322) on the sender's domain. From `secrets`, not
+    `email.utils.make_msgid`, which draws on the process's shared `random` state."""
+    return f"<{secrets.token_hex(16)}@{sender_domain(settings)}>"
 
 
 def sender_domain(settings: Settings) -> str:
@@ -201,7 +208,7 @@ async def deliver(ctx: Context, message: store.Message, hand_over: HandOver | No
         )
         return
     # A message written by a process older than migration 0013 may have none yet.
-    message_id = message.message_id or make_msgid(domain=sender_domain(settings))
+    message_id = message.message_id or new_message_id(settings)
     email = compose(
         settings, message.recipient, message.subject, message.body, message_id, message.html, message.headers
     )
@@ -242,7 +249,7 @@ async def send_test(settings: Settings, recipient: str) -> str:
         settings, recipient, "Parlour mail test",
         "This message from Parlour shows that its mail settings work: sign-in links and "
         "notifications will reach readers through this server.\n",
-        make_msgid(domain=sender_domain(settings)),
+        new_message_id(settings),
     )  # fmt: skip
     return await transport(settings, email, recipient)
 
