@@ -150,7 +150,7 @@ def test_writer_replies_hearts_and_marks_no_reply_needed_from_the_inbox(
     assert "<span data-waiting>0</span> waiting" in writer.get("/desk/inbox").text
     thread = read(client)["comments"]
     reply = thread[0]["replies"][0]
-    assert reply["author"] == {"name": "Wren", "is_writer": True, "avatar_url": None}
+    assert reply["author"] == {"name": "Wren", "is_writer": True, "avatar_url": None, "verified": False}
     assert reply["html"] == "<p>Thank you, <em>Ada</em>.</p>\n"
     assert thread[1]["liked_by_writer"] is True
 

@@ -137,7 +137,7 @@ def test_writer_sets_up_and_answers_every_reader_from_the_inbox(browser: Any, de
 
     thread = httpx.get(desk + "/api/v1/comments", params={"site": "blog", "thread": "/post"}).json()
     reply = thread["comments"][0]["replies"][0]
-    assert reply["author"] == {"name": "Wren", "is_writer": True, "avatar_url": None}
+    assert reply["author"] == {"name": "Wren", "is_writer": True, "avatar_url": None, "verified": False}
     assert "<em>very</em>" in reply["html"]
     assert thread["comments"][1]["liked_by_writer"] is True
     page.reload()

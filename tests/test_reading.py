@@ -31,6 +31,7 @@ def test_unknown_thread_of_known_site_is_an_empty_thread(ctx: Context, client: T
             "url": None,
             "comment_count": 0,
             "locked": False,
+            "who_may_comment": "everyone",
         },
         "comments": [],
         "next_cursor": None,
@@ -62,7 +63,7 @@ def test_comment_carries_every_documented_field(ctx: Context, client: TestClient
     post(client, "*hello*", title="A post", url="https://blog.example/post", author_name="Ada")
     page = read(client)
     comment = page["comments"][0]
-    assert comment["author"] == {"name": "Ada", "is_writer": False, "avatar_url": None}
+    assert comment["author"] == {"name": "Ada", "is_writer": False, "avatar_url": None, "verified": False}
     assert comment["html"] == "<p><em>hello</em></p>\n"
     assert comment["created_at"].endswith("Z") and comment["edited_at"] is None
     flags = ("hearts", "liked_by_writer", "pinned", "removed", "held")
@@ -70,6 +71,7 @@ def test_comment_carries_every_documented_field(ctx: Context, client: TestClient
     assert page["thread"] == {
         "site": "blog", "key": "/post", "title": "A post", "url": "https://blog.example/post", "comment_count": 1,
         "locked": False,
+        "who_may_comment": "everyone",
     }  # fmt: skip
 
 

@@ -663,7 +663,7 @@ def test_writer_signed_in_to_the_desk_answers_hearts_pins_and_removes_in_the_wid
     thread = httpx.get(parlour + "/api/v1/comments", params={"site": "blog", "thread": "/post"}).json()
     first = thread["comments"][0]
     assert first["id"] == thought["id"] and first["pinned"] and first["liked_by_writer"]
-    assert first["replies"][0]["author"] == {"name": "Wren", "is_writer": True, "avatar_url": None}
+    assert first["replies"][0]["author"] == {"name": "Wren", "is_writer": True, "avatar_url": None, "verified": False}
     assert all(c["domain"] in ("localhost",) for c in context.cookies())  # none on the blog's origin
 
     # Her token lives an hour; the open page trades it for a fresh one before it ends.
@@ -888,3 +888,61 @@ def test_a_reader_asks_for_replies_in_the_widget_confirms_by_mail_and_hears_of_t
         expect(compose.locator("input[name=author_email]")).to_have_value("ada@example.org")
         expect(compose.get_by_label("Email me replies")).to_be_checked()
         assert axe_violations(page) == []
+
+
+@pytest.mark.slow
+def test_members_only_comments_with_single_sign_on_from_the_writers_site(  # type: ignore[no-untyped-def]
+    browser, parlour: str, blog: str, db_url: str, tmp_path: Path
+) -> None:
+    import time as clock
+
+    import jwt
+    from playwright.sync_api import expect
+
+    from parlour.services import sso
+
+    ctx = open_context(Settings(database=served_database(db_url, tmp_path), secret="widget"))
+    try:
+        secret = sso.sso_secret(ctx, "blog")
+        sso.set_who_may_comment(ctx, "blog", "members")
+    finally:
+        ctx.close()
+    claims = {"sub": "m-1", "name": "Ada Lovelace", "exp": int(clock.time()) + 3600, "tier": "free"}
+    signed = jwt.encode(claims, secret.encode(), algorithm="HS256")
+    root = tmp_path / "blog"
+    host_page(root, "member.html", parlour, f'data-sso="{signed}" data-sign-in="/login"')
+    host_page(root, "guest.html", parlour, 'data-sign-in="/login"')
+    seed_url = blog.rsplit("/", 1)[0]
+
+    guest = browser.new_context().new_page()
+    guest.goto(seed_url + "/guest.html")
+    widget = guest.locator("#parlour-comments")
+    gate = widget.locator(".new .gate")
+    expect(gate).to_contain_text("Only members can comment here.")
+    expect(gate.get_by_role("link", name="Sign in")).to_have_attribute("href", seed_url + "/login")
+    expect(widget.locator(".new form")).to_be_hidden()
+    assert axe_violations(guest) == []
+
+    member = browser.new_context().new_page()
+    member.goto(seed_url + "/member.html")
+    compose = member.locator("#parlour-comments .new form")
+    expect(compose.locator(".as")).to_have_text("Commenting as Ada Lovelace")
+    expect(compose.locator("input[name=author_name]")).to_have_count(0)
+    compose.locator("textarea").fill("A member's first word")
+    compose.locator("button[type=submit]").click()
+    mine = member.locator("#parlour-comments li.comment").first
+    expect(mine.locator(".name")).to_have_text("Ada Lovelace")
+    expect(mine.locator(".verified")).to_contain_text("Signed in")
+
+    # A page that signs its reader in later hands the token over with one call.
+    guest.reload()
+    expect(widget.locator("button.reply")).to_be_hidden()
+    guest.evaluate(
+        "(token) => window.parlour.sso(token)",
+        jwt.encode({**claims, "sub": "m-2", "name": "Bo"}, secret.encode(), algorithm="HS256"),
+    )
+    expect(gate).to_have_count(0)
+    expect(widget.locator("button.reply").first).to_be_visible()
+    widget.locator(".new textarea").fill("Signed in just now")
+    widget.locator(".new button[type=submit]").click()
+    expect(widget.locator("li.comment .body", has_text="Signed in just now")).to_be_visible()

@@ -178,16 +178,62 @@ def site_create(
 @click.option("--name", default=None, help="The publication's name.")
 @click.option("--writer-name", default=None, help="How the writer's replies are signed.")
 @click.option("--origin", "origins", multiple=True, help="Allowed origin; replaces the list (repeatable).")
+@click.option(
+    "--comments",
+    "who_may_comment",
+    type=click.Choice(["everyone", "signed-in", "members", "paid", "closed", "site"]),
+    default=None,
+    help="Who may comment: on the site, or with --thread on one thread (`site`: the site's choice again).",
+)
+@click.option("--thread", "thread_key", default=None, help="With --comments: the thread (its key) it is for.")
 @database_option
 def site_set(
-    site_id: str, name: str | None, writer_name: str | None, origins: tuple[str, ...], database: str | None
+    site_id: str,
+    name: str | None,
+    writer_name: str | None,
+    origins: tuple[str, ...],
+    who_may_comment: str | None,
+    thread_key: str | None,
+    database: str | None,
 ) -> None:
-    """Change a site's name, writer name or allowed origins."""
+    """Change a site's name, writer name, allowed origins, or who may comment (on the
+    site, or on one thread)."""
+    from parlour.services import sso
+
+    if thread_key is not None and who_may_comment is None:
+        raise click.UsageError("--thread goes with --comments.")
+    if who_may_comment == "site" and thread_key is None:
+        raise click.UsageError(
+            "--comments site goes with --thread: the thread follows the site's choice again."
+        )
     with _migrated_context(_settings(database=database)) as ctx:
         updated = sites.update_site(
             ctx, site_id, name=name, writer_name=writer_name, origins=list(origins) or None
         )
+        if who_may_comment is not None:
+            sso.set_who_may_comment(ctx, site_id, who_may_comment, thread_key)
+            updated = sites.get_site(ctx, site_id)
     console.print(f"Site `{updated.id}`: origins {', '.join(updated.origins) or 'none'}.")
+    if who_may_comment is not None:
+        where = f"thread {thread_key}" if thread_key is not None else "the site"
+        console.print(f"Who may comment on {where}: {who_may_comment}.", soft_wrap=True)
+
+
+@site.command(name="sso-secret")
+@click.argument("site_id")
+@click.option(
+    "--rotate", is_flag=True, help="Replace the secret: tokens signed with the old one stop working."
+)
+@database_option
+def site_sso_secret(site_id: str, rotate: bool, database: str | None) -> None:
+    """Print the site's single sign-on secret, making one if it has none (or, with
+    --rotate, a new one). The writer's site signs readers' tokens with it (HS256, its
+    UTF-8 bytes as the key). Only the secret is printed, for scripts."""
+    from parlour.services import sso
+
+    with _migrated_context(_settings(database=database)) as ctx:
+        secret = sso.sso_secret(ctx, site_id, rotate=rotate)
+    click.echo(secret)
 
 
 @site.command(name="list")

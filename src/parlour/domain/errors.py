@@ -81,6 +81,11 @@ class InvalidMailLink(ParlourError):
     default_message = "This link is not one Parlour sent, or it no longer works."
 
 
+class InvalidSsoToken(ParlourError):
+    kind = "unauthorized"
+    default_message = "The sign-in token from the writer's site is not valid here."
+
+
 class WrongSetupCode(ParlourError):
     kind = "forbidden"
     default_message = (
@@ -101,6 +106,11 @@ class NotPermitted(ParlourError):
 class ReaderBlocked(ParlourError):
     kind = "forbidden"
     default_message = "You cannot comment on this site."
+
+
+class CommentingRestricted(ParlourError):
+    kind = "forbidden"
+    default_message = "Only some readers may comment here."
 
 
 class ThreadLocked(ParlourError):

@@ -56,6 +56,16 @@ class Moderation(StrEnum):
     HOLD_ALL = "hold_all"  # every reader comment waits for approval
 
 
+class WhoMayComment(StrEnum):
+    """Who may post on a site, or on one thread of it."""
+
+    EVERYONE = "everyone"
+    SIGNED_IN = "signed-in"  # readers who signed in (by single sign-on from the writer's site)
+    MEMBERS = "members"  # members of the writer's site (single sign-on)
+    PAID = "paid"  # paying members (single sign-on, `tier` "paid")
+    CLOSED = "closed"  # no reader
+
+
 class WriterMail(StrEnum):
     """How the writer hears of new comments on a site, by mail."""
 
@@ -81,6 +91,8 @@ class Site:
     writer_avatar: str | None = None  # https URL of the writer's picture
     writer_mail: WriterMail = WriterMail.EACH  # new comments mailed to the site's owners
     unanswered_mail: bool = True  # a weekly mail of the comments still waiting for her answer
+    who_may_comment: WhoMayComment = WhoMayComment.EVERYONE
+    sso_secret: str | None = None  # signs the writer's site's single sign-on tokens; never shown
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +106,7 @@ class Thread:
     version: int
     created_at: int
     locked: bool = False
+    who_may_comment: WhoMayComment | None = None  # None: the site's choice
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +131,7 @@ class Comment:
     reply_count: int
     created_at: int
     edited_at: int | None
+    author_verified: bool = False  # a reader signed in by single sign-on: the name is theirs
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +153,7 @@ class Actor:
     # role on the site. An API token acts as the site's owner, with no account.
     writer_user: int | None = None
     writer_role: Role | None = None
+    sso: str | None = None  # the X-Parlour-SSO token as sent, checked against a site's secret
 
     def is_writer_of(self, site_id: str) -> bool:
         return self.writer_site == site_id
@@ -168,7 +183,8 @@ class Event:
     Kinds: posted (created and shown), held (created, awaiting review), published
     (approved from the queue), refused (rejected or spam), edited, removed, restored,
     hearted, pinned, answered (inbox: no reply needed, or needed again), locked (the
-    thread opened or closed), site_changed (every page of the site changed).
+    thread opened or closed), thread_changed (who may comment on it), site_changed (every
+    page of the site changed).
     """
 
     id: int

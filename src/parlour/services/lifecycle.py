@@ -20,13 +20,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from parlour.domain import errors
-from parlour.domain.model import Comment, Site, Status, Thread
+from parlour.domain.model import Comment, Site, Status, Thread, WhoMayComment
 from parlour.services import admission
 from parlour.services.security import content_hash
 from parlour.store import Tx, audit, events
 from parlour.store import comments as store
 from parlour.store import inbox as inbox_store
 from parlour.store import moderation as moderation_store
+from parlour.store import readers as readers_store
 from parlour.store import threads as thread_store
 
 
@@ -39,6 +40,7 @@ class Author:
     name: str | None = None
     email: str | None = None
     is_writer: bool = False
+    verified: bool = False  # signed in by single sign-on: the name is theirs
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +111,7 @@ def create(
         author_key=author.key,
         ip_hash=author.ip_hash,
         is_writer=author.is_writer,
+        author_verified=author.verified,
         body=text.body,
         body_hash=content_hash(text.body),
         html=text.html,
@@ -289,6 +292,15 @@ def lock(tx: Tx, thread: Thread, locked: bool, now: int, who: Audit | None = Non
     moderation_store.set_locked(tx, thread.id, locked)
     thread_store.bump_thread(tx, thread.id)
     _record(tx, "locked", thread.site_id, None, thread.id, now)
+    _audit(tx, who, thread.site_id, None, now)
+
+
+def set_who_may_comment(
+    tx: Tx, thread: Thread, choice: WhoMayComment | None, now: int, who: Audit | None = None
+) -> None:
+    """Who may comment on one thread (None: the site's choice); its pages change."""
+    readers_store.set_thread_policy(tx, thread.id, choice)
+    _record(tx, "thread_changed", thread.site_id, None, thread.id, now)
     _audit(tx, who, thread.site_id, None, now)
 
 

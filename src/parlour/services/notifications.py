@@ -87,16 +87,29 @@ def check_ready(ctx: Context) -> None:
 
 
 def ask(
-    ctx: Context, tx: Tx, site: Site, thread: Thread, comment: Comment, email: str, kind: str, now: int
+    ctx: Context,
+    tx: Tx,
+    site: Site,
+    thread: Thread,
+    comment: Comment,
+    email: str,
+    kind: str,
+    now: int,
+    *,
+    vouched: bool = False,
 ) -> str:
     """Record what the reader asked for, in the post's transaction; mail a confirmation
-    if the address is not confirmed yet (at most one a day). Returns REQUESTED either
-    way: whether an address was confirmed on the site is nobody else's business."""
+    if the address is not confirmed yet (at most one a day), unless `vouched`: the
+    writer's site signed the reader in with it (single sign-on). Returns REQUESTED
+    either way: whether an address was confirmed on the site is nobody else's business."""
     reader = store.reader_for(tx, site.id, email.lower(), now)
     if reader.unsubscribed_at is not None:  # asked for no more mail, and asks again now
         store.ask_again(tx, reader.id)
         reader = replace(reader, confirmed_at=None, unsubscribed_at=None, confirm_sent_at=None)
     store.subscribe(tx, reader.id, thread.id, comment.id if kind == "replies" else None, kind, now)
+    if vouched and reader.confirmed_at is None:  # the writer's site signed this address in
+        store.confirm(tx, reader.id, now)
+        return REQUESTED
     if reader.confirmed_at is None and (
         reader.confirm_sent_at is None or now - reader.confirm_sent_at >= CONFIRM_EVERY_MS
     ):

@@ -173,7 +173,8 @@ def render_page(ctx: Context, thread: Thread | None, query: PageQuery) -> Render
 
 def build_page(ctx: Context, thread: Thread | None, query: PageQuery) -> dict[str, Any]:
     if thread is None:
-        return {"thread": public_thread(query.site, query.thread, None), "comments": [], "next_cursor": None}
+        thread_shape = public_thread(query.site, query.thread, None, ctx.sites.get(query.site))
+        return {"thread": thread_shape, "comments": [], "next_cursor": None}
     with ctx.db.read() as tx:
         site = site_store.get_site(tx, thread.site_id)
         fresh = thread_store.get_thread_by_id(tx, thread.id)

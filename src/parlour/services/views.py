@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
-from parlour.domain.model import Comment, Site, Status, Thread
+from parlour.domain.model import Comment, Site, Status, Thread, WhoMayComment
 from parlour.services.clock import iso
 
 
@@ -32,6 +32,7 @@ def public_comment(
             "name": author_name,
             "is_writer": comment.is_writer and not removed,
             "avatar_url": writer_avatar if comment.is_writer and not removed else None,
+            "verified": comment.author_verified and not removed,
         },
         "body": "" if removed else comment.body,
         "html": "" if removed else comment.html,
@@ -70,4 +71,12 @@ def public_thread(site_id: str, key: str, thread: Thread | None, site: Site | No
         "url": on_site(site, thread.url) if thread else None,
         "comment_count": thread.comment_count if thread else 0,
         "locked": thread.locked if thread else False,
+        "who_may_comment": who_may_comment(site, thread).value,
     }
+
+
+def who_may_comment(site: Site | None, thread: Thread | None) -> WhoMayComment:
+    """Who may comment on this thread: its own choice, or its site's."""
+    if thread is not None and thread.who_may_comment is not None:
+        return thread.who_may_comment
+    return site.who_may_comment if site is not None else WhoMayComment.EVERYONE

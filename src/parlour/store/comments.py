@@ -47,6 +47,7 @@ def _comment(row: Any) -> Comment:
         reply_count=row.reply_count,
         created_at=row.created_at,
         edited_at=row.edited_at,
+        author_verified=bool(row.author_verified),
     )
 
 
@@ -81,12 +82,12 @@ def get_comment_and_site(tx: Tx, comment_id: int) -> tuple[Comment, str] | None:
 # The statements every post runs go straight to the driver (database.driver_rows).
 _COLUMNS = (
     "id, thread_id, parent_id, root_id, depth, author_name, author_email, author_key, is_writer, body, "
-    "html, status, pinned, hearts, liked_by_writer, reply_count, created_at, edited_at"
+    "html, status, pinned, hearts, liked_by_writer, reply_count, created_at, edited_at, author_verified"
 )
 _INSERT_COLUMNS = (
     "thread_id", "parent_id", "root_id", "depth", "author_name", "author_email", "author_key", "ip_hash",
     "is_writer", "body", "body_hash", "html", "status", "pinned", "hearts", "liked_by_writer", "reply_count",
-    "created_at", "published_at",
+    "created_at", "published_at", "author_verified",
 )  # fmt: skip
 _INSERT = (
     f"INSERT INTO comments ({', '.join(_INSERT_COLUMNS)}) "
@@ -116,6 +117,7 @@ def insert_comment(tx: Tx, **values: Any) -> Comment:
         int(rows[0][0]), v["thread_id"], v["parent_id"], v["root_id"], v["depth"], v["author_name"],
         v["author_email"], v["author_key"], v["is_writer"], v["body"], v["html"], Status(v["status"]),
         v["pinned"], v["hearts"], v["liked_by_writer"], v["reply_count"], v["created_at"], None,
+        v["author_verified"],
     )  # fmt: skip
 
 

@@ -22,7 +22,10 @@ from parlour.domain.model import Thread
 from parlour.store.database import Database
 from parlour.store.threads import thread_from_values
 
-_THREAD_COLUMNS = "t.id, t.site_id, t.key, t.title, t.url, t.comment_count, t.version, t.created_at, t.locked"
+_THREAD_COLUMNS = (
+    "t.id, t.site_id, t.key, t.title, t.url, t.comment_count, t.version, t.created_at, t.locked, "
+    "t.who_may_comment"
+)
 
 
 POOL_MAX = 8  # connections per process; a caller beyond that waits for one to be free

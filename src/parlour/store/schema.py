@@ -55,6 +55,9 @@ sites = Table(
     Column("writer_avatar", String(2000)),  # an https image URL shown by her comments
     Column("writer_mail", String(8), nullable=False, default="each", server_default="each"),
     Column("unanswered_mail", Boolean, nullable=False, default=True, server_default="1"),
+    Column("who_may_comment", String(16), nullable=False, default="everyone", server_default="everyone"),
+    # Single sign-on: the HS256 key (its UTF-8 bytes) the writer's site signs tokens with.
+    Column("sso_secret", String(100)),
 )
 
 site_origins = Table(
@@ -88,6 +91,7 @@ threads = Table(
     Column("version", BigInteger, nullable=False, default=0),
     Column("created_at", BigInteger, nullable=False),
     Column("locked", Boolean, nullable=False, default=False, server_default="0"),
+    Column("who_may_comment", String(16)),  # NULL: the site's choice
     UniqueConstraint("site_id", "key"),
 )
 
@@ -121,6 +125,8 @@ comments = Table(
     Column("edited_at", BigInteger),
     # The writer marked it "no reply needed": it leaves her reply inbox.
     Column("inbox_done", Boolean, nullable=False, default=False, server_default="0"),
+    # Posted by a reader signed in by single sign-on: their name is theirs (a mark).
+    Column("author_verified", Boolean, nullable=False, default=False, server_default="0"),
     Index("ix_comments_thread_top", "thread_id", "parent_id", "id"),
     Index("ix_comments_root", "root_id", "id"),
     # A comment's replies: "has the writer answered it?" (the inbox, on every post) and
@@ -371,4 +377,21 @@ digests = Table(
     Column("kind", String(16), primary_key=True),  # daily | unanswered
     Column("period", String(16), primary_key=True),  # 2026-12-05 | 2026-W49
     Column("created_at", BigInteger, nullable=False),
+)
+
+# Readers signed in by single sign-on, per site: the name each last came with (kept, so
+# nobody else posts under it), and what the writer's site said of them.
+site_readers = Table(
+    "site_readers",
+    metadata,
+    Column("site_id", String(64), ForeignKey("sites.id", ondelete="CASCADE"), primary_key=True),
+    Column("subject", String(200), primary_key=True),  # the token's `sub`
+    Column("name", String(200), nullable=False),
+    Column("folded_name", String(200), nullable=False),  # services/folding.py: compared, never shown
+    Column("email", String(320)),
+    Column("picture", String(2000)),
+    Column("tier", String(8), nullable=False),  # free | paid
+    Column("created_at", BigInteger, nullable=False),
+    Column("seen_at", BigInteger, nullable=False),
+    Index("ix_site_readers_name", "site_id", "folded_name"),
 )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import delete, insert, select, update
 
-from parlour.domain.model import Moderation, Site, WriterMail
+from parlour.domain.model import Moderation, Site, WhoMayComment, WriterMail
 from parlour.store.database import Tx, driver_rows
 from parlour.store.schema import digests, meta, site_origins, sites, tokens
 
@@ -28,6 +28,8 @@ def get_site(tx: Tx, site_id: str) -> Site | None:
         writer_avatar=row.writer_avatar,
         writer_mail=WriterMail(row.writer_mail),
         unanswered_mail=bool(row.unanswered_mail),
+        who_may_comment=WhoMayComment(row.who_may_comment),
+        sso_secret=row.sso_secret,
     )  # fmt: skip
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import insert, select, update
 
-from parlour.domain.model import Thread
+from parlour.domain.model import Thread, WhoMayComment
 from parlour.store.database import IntegrityError, Tx, driver_rows
 from parlour.store.schema import threads
 
@@ -25,12 +25,14 @@ def _thread(row: Any) -> Thread:
         version=row.version,
         created_at=row.created_at,
         locked=bool(row.locked),
+        who_may_comment=WhoMayComment(row.who_may_comment) if row.who_may_comment else None,
     )
 
 
 # Run by every post, so straight on the driver (database.driver_rows).
 _GET_THREAD = (
-    "SELECT id, site_id, key, title, url, comment_count, version, created_at, locked FROM threads "
+    "SELECT id, site_id, key, title, url, comment_count, version, created_at, locked, who_may_comment "
+    "FROM threads "
     "WHERE site_id = ? AND key = ?"
 )
 _BUMP_THREAD = "UPDATE threads SET version = version + 1, comment_count = comment_count + ? WHERE id = ?"
@@ -41,12 +43,13 @@ def get_thread(tx: Tx, site_id: str, key: str) -> Thread | None:
     return thread_from_values(rows[0]) if rows else None
 
 
-_Row = namedtuple("_Row", "id site_id key title url comment_count version created_at locked")
+_Row = namedtuple("_Row", "id site_id key title url comment_count version created_at locked who_may_comment")
 
 
 def thread_from_values(v: Sequence[Any]) -> Thread:
     """A Thread from the columns `id, site_id, key, title, url, comment_count, version,
-    created_at, locked`, in that order (the raw driver queries select them so)."""
+    created_at, locked, who_may_comment`, in that order (the raw driver queries select
+    them so)."""
     return _thread(_Row(*v))
 
 

@@ -17,6 +17,7 @@ from parlour.services.context import Context
 from parlour.settings import Settings
 
 READER_HEADER = "x-parlour-reader"
+SSO_HEADER = "x-parlour-sso"  # a token signed by the writer's site: services/sso.py
 T = TypeVar("T")
 
 
@@ -81,6 +82,7 @@ def actor(request: Request, token: str | None = None) -> Actor:
         own_origin=f"{request.url.scheme}://{host}" if host else None,
         writer_user=user_id,
         writer_role=role,
+        sso=request.headers.get(SSO_HEADER) or None,
     )
 
 

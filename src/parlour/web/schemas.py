@@ -14,6 +14,10 @@ class Author(BaseModel):
     name: str | None = Field(description="Display name; null when anonymous or removed.")
     is_writer: bool = Field(description="True when the site's writer wrote this.")
     avatar_url: str | None = Field(default=None, description="The writer's picture, on her comments (https).")
+    verified: bool = Field(
+        default=False,
+        description="A reader signed in by the writer's site (single sign-on): the name is theirs.",
+    )
 
 
 class CommentOut(BaseModel):
@@ -49,6 +53,11 @@ class ThreadOut(BaseModel):
     url: str | None
     comment_count: int
     locked: bool = Field(default=False, description="Locked or closed: new comments are refused.")
+    who_may_comment: Literal["everyone", "signed-in", "members", "paid", "closed"] = Field(
+        default="everyone",
+        description="Who may post here (the thread's choice, or its site's): `signed-in` and `members` need "
+        "a single sign-on token (`X-Parlour-SSO`), `paid` one with tier `paid`; `closed`, no reader.",
+    )
 
 
 class PageOut(BaseModel):

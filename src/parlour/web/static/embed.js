@@ -18,6 +18,10 @@
   const site = data.site;
   const thread = data.thread || (canonical ? new URL(canonical.href).pathname : location.pathname);
   const title = data.title || document.title || null;
+  // Single sign-on: a token the writer's site signed for a reader signed in there
+  // (data-sso, or later parlour.sso(token)); sent as X-Parlour-SSO on every call.
+  let sso = data.sso || null;
+  let policy = "everyone"; // who may comment on this thread (the page says)
   let lang = (data.lang || document.documentElement.lang || navigator.language || "en").replace("_", "-");
   try {
     Intl.getCanonicalLocales(lang);
@@ -47,6 +51,9 @@
     writerSignIn: "Are you the writer? Sign in", writerSignOut: "Sign out as the writer",
     writerSignedIn: "You are signed in as the writer.",
     feed: "Comments feed",
+    verified: "Signed in", commentingAs: "Commenting as {name}", signIn: "Sign in",
+    onlySignedIn: "Only signed-in readers can comment here.", onlyMembers: "Only members can comment here.",
+    onlyPaid: "Only paying members can comment here.", closed: "This conversation takes no comments.",
     held: "Your comment awaits review. Only you can see it until it is approved.",
     locked: "This conversation is closed to new comments.",
     loadError: "The comments could not be loaded. Please reload the page to try again.",
@@ -68,6 +75,9 @@
       email_required: "Give your email address to be told of replies.",
       invalid_email: "That email address does not look right.",
       public_url_missing: "Email replies are not set up on this website yet.",
+      commenting_restricted: "You cannot comment here.",
+      invalid_sso_token: "Your sign-in is not valid any more. Please sign in again.",
+      name_taken: "That name belongs to someone else here. Please choose another.",
     },
   };
   const LANGUAGES = ["de", "fr", "es"];
@@ -192,6 +202,7 @@
     if (bearer) headers.Authorization = `Bearer ${bearer}`;
     const reader = store.getItem(key("reader"));
     if (reader) headers["X-Parlour-Reader"] = reader;
+    if (sso) headers["X-Parlour-SSO"] = sso;
     if (body !== undefined) headers["Content-Type"] = "application/json";
     let response, payload;
     try {
@@ -207,6 +218,7 @@
         setWriter(null); // signed out everywhere, revoked or expired: be a reader again
         writerBar();
       }
+      if (payload.error?.code === "invalid_sso_token") setSSO(null); // expired: sign in again
       throw Object.assign(new Error(payload.error?.message), { code: payload.error?.code });
     }
     return payload;
@@ -277,7 +289,16 @@
       button.addEventListener("click", cancel);
       buttons.append(button);
     }
-    f.append(...(writer() ? [] : [nameLabel, emailLabel, notify]), bodyLabel, hint, preview, error, buttons);
+    const claims = ssoClaims();
+    const who = [nameLabel, emailLabel, notify];
+    if (claims) {
+      // Signed in by the writer's site: its name and address are used, not typed.
+      email.value = claims.email || "";
+      showNotify();
+      who.splice(0, 3, make("p", { class: "as" }, strings.commentingAs.replace("{name}", claims.name || "")));
+      if (claims.email) who.push(notify);
+    }
+    f.append(...(writer() ? [] : who), bodyLabel, hint, preview, error, buttons);
     f.addEventListener("keydown", (event) => {
       if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) f.requestSubmit();
       if (event.key === "Escape" && parentId) cancel();
@@ -290,13 +311,13 @@
         const payload = { site, thread, title, body: body.value };
         if (location.protocol.startsWith("http")) payload.url = location.href.split("#")[0];
         if (parentId) payload.parent_id = parentId;
-        if (name.value.trim()) payload.author_name = name.value.trim();
+        if (name.value.trim() && !sso) payload.author_name = name.value.trim();
         const choice = email.value.trim() ? f.querySelector("input[name=notify]:checked")?.value || "" : "";
-        if (!writer() && email.value.trim()) payload.author_email = email.value.trim();
+        if (!writer() && !sso && email.value.trim()) payload.author_email = email.value.trim();
         if (!writer() && choice) payload.notify = choice;
         const result = await api("POST", "/api/v1/comments", payload);
-        store.setItem(key("name"), name.value.trim());
-        if (!writer()) {
+        if (!sso) store.setItem(key("name"), name.value.trim());
+        if (!writer() && !sso) {
           store.setItem(key("email"), email.value.trim());
           store.setItem(key("notify"), choice);
         }
@@ -424,6 +445,7 @@
       }
       header.append(make("span", { class: "name" }, comment.author.name || strings.anonymous));
       if (comment.author.is_writer) header.append(make("span", { class: "badge" }, strings.author));
+      else if (comment.author.verified) header.append(make("span", { class: "verified", title: strings.verified }, `✓ ${strings.verified}`));
       if (comment.pinned) header.append(make("span", { class: "pinned" }, strings.pinned));
       const link = make("a", { href: `#comment-${comment.id}` });
       const created = new Date(comment.created_at);
@@ -469,6 +491,7 @@
         }
       });
       const reply = make("button", { type: "button", class: "reply" }, strings.reply);
+      reply.hidden = !mayComment();
       reply.addEventListener("click", () => {
         if (li.querySelector(":scope > form")) return;
         const f = form(comment.id, (created) => {
@@ -555,9 +578,11 @@
 
   function show(page) {
     setCount(page.thread.comment_count);
+    policy = page.thread.who_may_comment || "everyone";
     if (page.thread.locked) {
       el(".new").replaceChildren(make("p", { class: "locked" }, strings.locked));
     }
+    gate();
     for (const comment of page.comments) add(el(".thread"), comment);
     cursor = page.next_cursor;
     el(".more").hidden = !cursor;
@@ -689,16 +714,9 @@
     status(strings.writerSignedIn);
   });
 
-  async function start() {
-    const [page] = await first;
-    if (writer()) {
-      // Before anything is drawn: an ended sign-in must not show the writer's buttons.
-      const expires = store.getItem(key("writer:expires"));
-      if (!expires || Date.parse(expires) <= Date.now()) setWriter(null);
-      else setWriter(writer(), expires);
-    }
-    label();
-    el(".new").append(form(null, (created) => {
+  // The form for a new top-level comment.
+  function newForm() {
+    return form(null, (created) => {
       // At the end when the whole thread is shown (oldest first); at the top when later
       // pages are not loaded yet, or newest first: where the reader can see it.
       const atEnd = sort !== "newest" && !cursor;
@@ -709,7 +727,66 @@
         li.scrollIntoView({ block: "nearest" });
         li.focus({ preventScroll: true });
       }
-    }));
+    });
+  }
+
+  // Who may comment: the thread's choice against this reader's sign-in (the token's
+  // claims are read to choose what to show; Parlour checks the token itself).
+  function ssoClaims() {
+    if (!sso) return null;
+    try {
+      const part = sso.split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
+      const bytes = Uint8Array.from(atob(part + "===".slice((part.length + 3) % 4)), (c) => c.charCodeAt(0));
+      return JSON.parse(new TextDecoder().decode(bytes));
+    } catch {
+      return null;
+    }
+  }
+  function mayComment() {
+    if (writer() || policy === "everyone") return true;
+    if (policy === "closed") return false;
+    const claims = ssoClaims();
+    return Boolean(claims) && (policy !== "paid" || claims.tier === "paid");
+  }
+  // The new-comment form, or why this reader may not comment and where to sign in.
+  function gate() {
+    const box = el(".new");
+    if (box.querySelector(".locked")) return;
+    const allowed = mayComment();
+    const formNow = box.querySelector("form");
+    if (formNow) formNow.hidden = !allowed;
+    box.querySelector(".gate")?.remove();
+    if (!allowed) {
+      const why = { "signed-in": strings.onlySignedIn, members: strings.onlyMembers, paid: strings.onlyPaid }[policy] || strings.closed;
+      const note = make("p", { class: "gate" }, why);
+      const signIn = data.signIn ? new URL(data.signIn, location.href) : null;
+      if (policy !== "closed" && signIn && /^https?:$/.test(signIn.protocol)) {
+        note.append(" ", make("a", { href: signIn.href }, strings.signIn)); // the writer's own sign-in page
+      }
+      box.append(note);
+    }
+    for (const button of root.querySelectorAll("button.reply")) button.hidden = !allowed;
+  }
+  function setSSO(token) {
+    sso = token || null;
+    const box = el(".new");
+    if (!box.querySelector(".locked")) box.querySelector("form")?.replaceWith(newForm());
+    for (const open of root.querySelectorAll("li > form.compose")) open.remove();
+    gate();
+  }
+  // For pages that sign their reader in after loading: parlour.sso(token), or null to sign out.
+  window.parlour = Object.assign(window.parlour || {}, { sso: (token) => setSSO(token) });
+
+  async function start() {
+    const [page] = await first;
+    if (writer()) {
+      // Before anything is drawn: an ended sign-in must not show the writer's buttons.
+      const expires = store.getItem(key("writer:expires"));
+      if (!expires || Date.parse(expires) <= Date.now()) setWriter(null);
+      else setWriter(writer(), expires);
+    }
+    label();
+    el(".new").append(newForm());
     show(page);
     performance.mark("parlour:shown");
     showHeld();
