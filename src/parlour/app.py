@@ -16,10 +16,11 @@ from fastapi import FastAPI
 from starlette.middleware import Middleware
 
 from parlour import __version__
-from parlour.services import inbox, notifications, writer_mail
+from parlour.services import inbox, notifications, webhooks, writer_mail
 from parlour.services.consumers import ConsumerWorker
 from parlour.services.context import Context, open_context
 from parlour.services.mail import MailWorker
+from parlour.services.webhook_delivery import WebhookWorker
 from parlour.settings import Settings
 from parlour.web import openapi
 from parlour.web.cors import SiteCors
@@ -56,7 +57,9 @@ def create_app(settings: Settings | None = None, context: Context | None = None)
         ctx: Context = app.state.ctx
         ctx.start_push()
         worker = ConsumerWorker(
-            ctx.db, [inbox.CONSUMER, notifications.ReplyMail(ctx), writer_mail.CommentMail(ctx)], ctx.now
+            ctx.db,
+            [inbox.CONSUMER, notifications.ReplyMail(ctx), writer_mail.CommentMail(ctx), webhooks.WebhookConsumer(ctx)],
+            ctx.now,
         )
         ctx.threads.listen(lambda _changes: worker.wake())
         worker.start()
@@ -64,9 +67,12 @@ def create_app(settings: Settings | None = None, context: Context | None = None)
         mailer.start()
         digests = writer_mail.DigestWorker(ctx)
         digests.start()
+        hooks = WebhookWorker(ctx)
+        hooks.start()
         try:
             yield
         finally:
+            await hooks.stop()
             await digests.stop()
             await mailer.stop()
             await worker.stop()

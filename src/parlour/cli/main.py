@@ -1,4 +1,4 @@
-"""`parlour`: serve, migrate, load the demo, manage sites and tokens, check the setup.
+"""`parlour`: serve, migrate, load the demo, manage sites, tokens and webhooks, check the setup.
 
 Every option can also be set by its `PARLOUR_*` environment variable.
 """
@@ -358,6 +358,117 @@ def mail_leave(token: str, database: str | None) -> None:
         left = notifications.leave(ctx, token)
     what = f"from {left.site_name}" if left.whole_site else f"about “{left.thread_title}” on {left.site_name}"
     console.print(f"No more reply mail to {left.email} {what}.", soft_wrap=True)
+
+
+@main.group()
+def webhook() -> None:
+    """Webhooks: a site's comment changes posted, signed, to an address."""
+
+
+@webhook.command(name="add")
+@click.option("--site", "site_id", required=True, help="The site whose comment changes are posted.")
+@click.option("--url", required=True, help="The http:// or https:// address to post them to.")
+@click.option(
+    "--event",
+    "types",
+    multiple=True,
+    help="Send only this type (repeatable): comment.published, comment.edited, comment.removed, "
+    "comment.held. [default: every type]",
+)
+@database_option
+def webhook_add(site_id: str, url: str, types: tuple[str, ...], database: str | None) -> None:
+    """Add a webhook and print its id and signing secret."""
+    from parlour.services import webhooks
+
+    with _migrated_context(_settings(database=database)) as ctx:
+        added = webhooks.add(ctx, site_id, url, types)
+    what = ", ".join(added.events) if added.events else "every comment change"
+    console.print(
+        f"Webhook {added.id} posts {what} on `{added.site_id}` to {added.url}", soft_wrap=True, markup=False
+    )
+    console.print("Its signing secret (the receiver verifies each message with it):")
+    click.echo(added.secret)
+
+
+@webhook.command(name="list")
+@click.option("--site", "site_id", default=None, help="Only this site's webhooks.")
+@database_option
+def webhook_list(site_id: str | None, database: str | None) -> None:
+    """List webhooks and how their last delivery went (never their secrets)."""
+    from parlour.services import webhooks
+    from parlour.services.clock import iso
+
+    def when(ms: int) -> str:
+        return str(iso(ms))[:16].replace("T", " ")
+
+    with _migrated_context(_settings(database=database)) as ctx:
+        found = webhooks.list_webhooks(ctx, site_id)
+    if not found:
+        console.print("No webhooks." if site_id is None else f"No webhooks on `{site_id}`.")
+        return
+    for w in found:  # lines, not a table: a URL is never cut short
+        last = w.last
+        if w.disabled_at is not None:
+            outcome = f"paused since {when(w.disabled_at)} UTC"
+        elif last is None:
+            outcome = "none yet"
+        elif last.delivered_at is not None:
+            outcome = f"{last.last_status} at {when(last.delivered_at)} UTC ({last.event_type})"
+        elif last.failed_at is not None:
+            outcome = f"given up at {when(last.failed_at)} UTC: {last.last_error}"
+        elif last.attempts:
+            outcome = f"failed, retrying at {when(last.due_at)} UTC: {last.last_error}"
+        else:
+            outcome = "waiting"
+        sends = ", ".join(w.events) if w.events else "every type"
+        console.print(f"{w.id}  {w.site_id}  {w.url}", soft_wrap=True, markup=False)
+        console.print(f"    sends {sends}; added {when(w.created_at)} UTC", soft_wrap=True, markup=False)
+        console.print(f"    last delivery: {outcome}", soft_wrap=True, markup=False)
+
+
+def _webhook_id(value: int) -> int:
+    from parlour.domain.errors import UnknownWebhook
+    from parlour.domain.model import is_id
+
+    if not is_id(value):
+        raise UnknownWebhook()
+    return value
+
+
+@webhook.command(name="remove")
+@click.argument("webhook_id", type=int)
+@database_option
+def webhook_remove(webhook_id: int, database: str | None) -> None:
+    """Remove a webhook: nothing more is sent, and its delivery log goes with it."""
+    from parlour.services import webhooks
+
+    with _migrated_context(_settings(database=database)) as ctx:
+        removed = webhooks.remove(ctx, _webhook_id(webhook_id))
+    console.print(f"Webhook {removed.id} ({removed.url}) removed.", soft_wrap=True, markup=False)
+
+
+@webhook.command(name="pause")
+@click.argument("webhook_id", type=int)
+@database_option
+def webhook_pause(webhook_id: int, database: str | None) -> None:
+    """Stop sending to a webhook until it is resumed; what is waiting keeps waiting."""
+    from parlour.services import webhooks
+
+    with _migrated_context(_settings(database=database)) as ctx:
+        paused = webhooks.pause(ctx, _webhook_id(webhook_id), True)
+    console.print(f"Webhook {paused.id} ({paused.url}) paused.", soft_wrap=True, markup=False)
+
+
+@webhook.command(name="resume")
+@click.argument("webhook_id", type=int)
+@database_option
+def webhook_resume(webhook_id: int, database: str | None) -> None:
+    """Send to a paused webhook again, starting with what waited."""
+    from parlour.services import webhooks
+
+    with _migrated_context(_settings(database=database)) as ctx:
+        resumed = webhooks.pause(ctx, _webhook_id(webhook_id), False)
+    console.print(f"Webhook {resumed.id} ({resumed.url}) resumed.", soft_wrap=True, markup=False)
 
 
 @main.command()

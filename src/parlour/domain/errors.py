@@ -155,6 +155,11 @@ class UnknownAccount(ParlourError):
     default_message = "There is no account with that email."
 
 
+class UnknownWebhook(ParlourError):
+    kind = "not_found"
+    default_message = "There is no webhook with that id."
+
+
 class UnknownThread(ParlourError):
     kind = "not_found"
     default_message = "There is no thread with that key."
@@ -258,6 +263,12 @@ class InvalidSiteId(InvalidInput):
 
 class InvalidOrigin(InvalidInput):
     default_message = "An origin is a scheme and host, like https://example.com."
+
+
+class InvalidWebhookUrl(InvalidInput):
+    default_message = (
+        "A webhook address is an http:// or https:// URL with a host, like https://hooks.example.com/parlour."
+    )
 
 
 # 429: too much, too fast.

@@ -212,3 +212,39 @@ class MailReader:
     @property
     def receives(self) -> bool:
         return self.confirmed_at is not None and self.unsubscribed_at is None
+
+
+@dataclass(frozen=True, slots=True)
+class Webhook:
+    """An address a site's comment changes are posted to, signed with `secret` (Standard
+    Webhooks: `whsec_` and base64). `events` limits the types sent; None: every type."""
+
+    id: int
+    site_id: str
+    url: str
+    secret: str  # the signing key itself: never shown after `parlour webhook add`
+    created_at: int
+    events: tuple[str, ...] | None = None
+    disabled_at: int | None = None
+
+    def wants(self, event_type: str) -> bool:
+        return self.disabled_at is None and (self.events is None or event_type in self.events)
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookDelivery:
+    """One message to one webhook: its `message_id` (the `webhook-id` header) is chosen
+    when it is enqueued and kept across retries; `payload` is the exact JSON sent."""
+
+    id: int
+    webhook_id: int
+    message_id: str
+    event_type: str
+    payload: str
+    created_at: int
+    due_at: int
+    attempts: int = 0
+    last_status: int | None = None  # the receiver's last HTTP status; None: no answer
+    last_error: str | None = None
+    delivered_at: int | None = None
+    failed_at: int | None = None  # given up on: not retried

@@ -395,3 +395,41 @@ site_readers = Table(
     Column("seen_at", BigInteger, nullable=False),
     Index("ix_site_readers_name", "site_id", "folded_name"),
 )
+
+# Webhooks: addresses a site's comment changes are posted to (Standard Webhooks). The
+# secret is the signing key itself, kept because every delivery is signed with it.
+webhooks = Table(
+    "webhooks",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("site_id", String(64), ForeignKey("sites.id", ondelete="CASCADE"), nullable=False),
+    Column("url", String(2000), nullable=False),
+    Column("secret", String(100), nullable=False),  # whsec_ and base64
+    Column("events", Text),  # the event types sent, space-separated; NULL: every type
+    Column("created_at", BigInteger, nullable=False),
+    Column("disabled_at", BigInteger),  # paused (by the CLI, or a 410 Gone): nothing sent
+    Index("ix_webhooks_site", "site_id"),
+)
+
+# Each message to each webhook, written by the webhooks consumer in the transaction that
+# moves its cursor, claimed by one process with compare-and-set, retried with backoff
+# under the same `message_id` (the `webhook-id` header). Also the desk's delivery log.
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("webhook_id", Id, ForeignKey("webhooks.id", ondelete="CASCADE"), nullable=False),
+    Column("message_id", String(64), nullable=False, unique=True),
+    Column("event_type", String(32), nullable=False),
+    Column("payload", Text, nullable=False),  # the JSON body, byte for byte as signed and sent
+    Column("created_at", BigInteger, nullable=False),
+    Column("due_at", BigInteger, nullable=False),
+    Column("claimed_at", BigInteger),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("last_status", Integer),  # the receiver's last HTTP status; NULL: no answer
+    Column("last_error", Text),
+    Column("delivered_at", BigInteger),
+    Column("failed_at", BigInteger),  # given up on (too many attempts, or 410 Gone)
+    Index("ix_webhook_deliveries_due", "delivered_at", "due_at"),
+    Index("ix_webhook_deliveries_webhook", "webhook_id", "id"),  # the desk's log, newest first
+)
