@@ -241,10 +241,27 @@ def test_moderator_sets_hold_all_and_clears_the_queue_with_the_keyboard(browser:
 
 
 @pytest.mark.slow
-def test_every_desk_page_fits_a_phone_and_passes_axe(browser: Any, desk: str) -> None:
+def test_every_desk_page_fits_a_phone_and_passes_axe(
+    browser: Any, desk: str, db_url: str, tmp_path: Path
+) -> None:
     from playwright.sync_api import expect
 
-    reader_comment(desk, "Is there a book you would recommend?", "Ada")
+    from parlour.services import webhooks
+    from parlour.store import webhooks as hook_store
+
+    # A webhook whose receiver is down: the site's page shows a failed delivery.
+    ctx = open_context(Settings(database=served_database(db_url, tmp_path), secret="desk"))
+    try:
+        webhooks.add(ctx, "blog", f"http://127.0.0.1:{free_port()}/a/rather/long/path/to/the/receiver")
+        reader_comment(desk, "Is there a book you would recommend?", "Ada")
+
+        def tried() -> bool:
+            with ctx.db.read() as tx:
+                return any(d.attempts for d in hook_store.pending(tx))
+
+        wait_until(tried, "a webhook delivery to fail")
+    finally:
+        ctx.close()
     page = browser.new_context(
         viewport={"width": 360, "height": 740}, is_mobile=True, bypass_csp=True
     ).new_page()

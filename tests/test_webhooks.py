@@ -1,6 +1,6 @@
 """Webhooks, received by a real HTTP server that checks every signature with the Standard
 Webhooks reference library, on both databases: what is sent for which change, retries
-under one webhook-id, giving up, sites without webhooks, the command line."""
+under one webhook-id, giving up, sites without webhooks, the command line and the desk."""
 
 from __future__ import annotations
 
@@ -17,10 +17,12 @@ from sqlalchemy import text
 from standardwebhooks import Webhook, WebhookVerificationError
 from starlette.testclient import TestClient
 
+from desk_helpers import desk_client, make_user, sign_in
 from factories import make_site, post, within, writer_headers
 from parlour.app import create_app
 from parlour.cli.main import main
 from parlour.domain import errors
+from parlour.domain.model import Role
 from parlour.services import accounts, consumers, moderation, webhook_delivery, webhooks
 from parlour.services.context import Context
 from parlour.store import events
@@ -444,3 +446,37 @@ def test_the_command_line_says_what_is_wrong_and_exits_non_zero(
     result = run("webhook", *args, "--database", db_url)
     assert result.exit_code == 1 and f"({code})" in result.output
     assert webhooks.list_webhooks(ctx) == []
+
+
+def test_the_sites_owners_see_the_delivery_log_and_moderators_do_not(
+    ctx: Context, quiet: TestClient, receiver: Receiver
+) -> None:
+    make_site(ctx)
+    make_site(ctx, "other", origins=("https://other.example",))
+    hook(ctx, receiver)
+    receiver.answers = [500]
+    post(quiet, "Hello")
+    deliver(ctx)
+    make_user(ctx, "wren@blog.example", owner=True)
+    make_user(ctx, "sam@blog.example")
+    accounts.give_role(ctx, "sam@blog.example", "blog", Role.OWNER)
+    make_user(ctx, "kit@blog.example")
+    kit = accounts.give_role(ctx, "kit@blog.example", "blog", Role.MODERATOR)
+    make_user(ctx, "mo@other.example", moderator_of=("other",))
+    owner, site_owner, moderator, other = (desk_client(ctx) for _ in range(4))
+    for client, email in [(owner, "wren@blog.example"), (site_owner, "sam@blog.example"),
+                          (moderator, "kit@blog.example"), (other, "mo@other.example")]:  # fmt: skip
+        sign_in(client, email)
+    for client in (owner, site_owner):
+        page = client.get("/desk/sites/blog")
+        assert page.status_code == 200
+        section = page.text.split('id="webhooks"')[1]
+        assert receiver.url in section and "comment.published" in section
+        assert "500 Internal Server Error" in section and "retrying" in section
+        assert receiver.secret not in page.text and "whsec_" not in page.text
+    page = moderator.get("/desk/sites/blog")
+    assert page.status_code == 200
+    assert 'id="webhooks"' not in page.text and receiver.url not in page.text
+    assert other.get("/desk/sites/blog").status_code == 403
+    with pytest.raises(errors.NotPermitted):
+        webhooks.delivery_log(ctx, kit, "blog")

@@ -14,6 +14,8 @@ the Standard Webhooks specification (https://www.standardwebhooks.com/).
    `webhook-id` header) are fixed then. A batch of events costs one query when no site
    in it has a webhook.
 3. Sending: services/webhook_delivery.py.
+4. The log. A site's owners (and the instance's) see each webhook's latest deliveries on
+   the site's desk page; moderators do not.
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ from urllib.parse import urlsplit
 import orjson
 
 from parlour.domain import errors
-from parlour.domain.model import Event, Site, Webhook, WebhookDelivery
+from parlour.domain.model import Event, Role, Site, User, Webhook, WebhookDelivery
+from parlour.services import accounts
 from parlour.services import sites as site_service
 from parlour.services.clock import iso
 from parlour.services.context import Context
@@ -49,6 +52,7 @@ TYPES = {
 }
 EVENT_TYPES = ("comment.published", "comment.edited", "comment.removed", "comment.held")
 IMPORTED_MS = 3_600_000  # a comment this much older than its "posted" event was imported
+LOG_LIMIT = 20  # deliveries per webhook on the desk's page
 URL_MAX = 2000
 
 
@@ -142,6 +146,30 @@ def pause(ctx: Context, webhook_id: int, paused: bool) -> Webhook:
         updated = store.get_webhook(tx, webhook_id)
     assert updated is not None
     return updated
+
+
+@dataclass(frozen=True, slots=True)
+class Logged:
+    """A webhook on the desk's site page, with its latest deliveries (never its secret)."""
+
+    id: int
+    url: str
+    events: tuple[str, ...] | None
+    created_at: int
+    disabled_at: int | None
+    deliveries: list[WebhookDelivery]
+
+
+def delivery_log(ctx: Context, user: User, site_id: str) -> list[Logged]:
+    """The site's webhooks and their latest deliveries: for its owners only (the
+    instance's included), since the payloads and the receivers' answers are theirs."""
+    if accounts.require_site(ctx, user, site_id) is not Role.OWNER:
+        raise errors.NotPermitted("Only the site's owners see its webhooks.")
+    with ctx.db.read() as tx:
+        return [
+            Logged(w.id, w.url, w.events, w.created_at, w.disabled_at, store.latest(tx, w.id, LOG_LIMIT))
+            for w in store.list_webhooks(tx, site_id)
+        ]
 
 
 def payload(tx: Tx, site: Site, event: Event, event_type: str) -> dict[str, object] | None:

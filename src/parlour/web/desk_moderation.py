@@ -7,8 +7,8 @@ from starlette.datastructures import FormData
 from starlette.responses import Response
 
 from parlour.domain import errors
-from parlour.domain.model import is_id
-from parlour.services import accounts, lifecycle, mail, moderation
+from parlour.domain.model import Role, is_id
+from parlour.services import accounts, lifecycle, mail, moderation, webhooks
 from parlour.services import sites as site_service
 from parlour.web.desk import Desk, form_text, path_comment_id, safe_next, signed_in
 from parlour.web.errors import status_of
@@ -89,7 +89,8 @@ async def sites_page(desk: Desk) -> Response:
 
 @signed_in
 async def site_page(desk: Desk) -> Response:
-    """A site's settings, snippets, locked threads and blocks; owners change settings."""
+    """A site's settings, snippets, locked threads and blocks; owners change settings and
+    see the webhooks' delivery log."""
     user = desk.me
     site_id = desk.request.path_params["site_id"]
     role = await desk.call(lambda: accounts.require_site(desk.ctx, user, site_id))
@@ -106,6 +107,12 @@ async def site_page(desk: Desk) -> Response:
     site = await desk.call(lambda: site_service.get_site(desk.ctx, site_id))
     blocks = await desk.call(lambda: [b for b in moderation.blocks(desk.ctx, user) if b.site_id == site_id])
     grants = await desk.call(lambda: accounts.widget_grants(desk.ctx, user, site_id))
+    # Owners only: the receivers' answers and the payloads sent are theirs (never the secret).
+    hooks = (
+        await desk.call(lambda: webhooks.delivery_log(desk.ctx, user, site_id))
+        if role is Role.OWNER
+        else None
+    )
     return desk.render(
         "site.html",
         status,
@@ -115,6 +122,7 @@ async def site_page(desk: Desk) -> Response:
         error=error,
         blocks=blocks,
         grants=grants,
+        hooks=hooks,
         session_days=desk.ctx.settings.session_days,
         base=desk.public_url(),
     )
