@@ -91,7 +91,12 @@ def test_token_create_prints_a_token_that_acts_as_the_writer(db_url: str) -> Non
                 headers={"Authorization": f"Bearer {token}"},
             )
         assert response.status_code == 201
-        assert response.json()["comment"]["author"] == {"name": "Wren", "is_writer": True, "avatar_url": None, "verified": False}
+        assert response.json()["comment"]["author"] == {
+            "name": "Wren",
+            "is_writer": True,
+            "avatar_url": None,
+            "verified": False,
+        }
     finally:
         ctx.close()
     unknown = CliRunner().invoke(main, ["token", "create", "--site", "nope", "--database", db_url])

@@ -14,7 +14,12 @@ def test_reader_posts_a_comment_and_gets_an_edit_token(ctx: Context, client: Tes
     make_site(ctx)
     created = post(client, "Lovely piece.", author_name="Ada", author_email="ada@example.org")
     assert_matches_schema(created, "PostedOut")
-    assert created["comment"]["author"] == {"name": "Ada", "is_writer": False, "avatar_url": None, "verified": False}
+    assert created["comment"]["author"] == {
+        "name": "Ada",
+        "is_writer": False,
+        "avatar_url": None,
+        "verified": False,
+    }
     assert created["edit_token"].startswith("e1.")
     assert read(client)["thread"]["comment_count"] == 1
 
@@ -22,7 +27,12 @@ def test_reader_posts_a_comment_and_gets_an_edit_token(ctx: Context, client: Tes
 def test_name_and_email_are_optional(ctx: Context, client: TestClient) -> None:
     make_site(ctx)
     created = post(client, "No name given.", author_name="   ", author_email="")
-    assert created["comment"]["author"] == {"name": None, "is_writer": False, "avatar_url": None, "verified": False}
+    assert created["comment"]["author"] == {
+        "name": None,
+        "is_writer": False,
+        "avatar_url": None,
+        "verified": False,
+    }
 
 
 def test_writer_token_posts_as_the_writer(ctx: Context, client: TestClient) -> None:
@@ -35,7 +45,12 @@ def test_writer_token_posts_as_the_writer(ctx: Context, client: TestClient) -> N
         headers=writer_headers(ctx),
         author_name="Someone else",
     )
-    assert answer["comment"]["author"] == {"name": "Wren Abbott", "is_writer": True, "avatar_url": None, "verified": False}
+    assert answer["comment"]["author"] == {
+        "name": "Wren Abbott",
+        "is_writer": True,
+        "avatar_url": None,
+        "verified": False,
+    }
     assert answer["edit_token"] is None  # she edits with her own token
     reply = read(client)["comments"][0]["replies"][0]
     assert reply["author"]["is_writer"] is True

@@ -663,7 +663,12 @@ def test_writer_signed_in_to_the_desk_answers_hearts_pins_and_removes_in_the_wid
     thread = httpx.get(parlour + "/api/v1/comments", params={"site": "blog", "thread": "/post"}).json()
     first = thread["comments"][0]
     assert first["id"] == thought["id"] and first["pinned"] and first["liked_by_writer"]
-    assert first["replies"][0]["author"] == {"name": "Wren", "is_writer": True, "avatar_url": None, "verified": False}
+    assert first["replies"][0]["author"] == {
+        "name": "Wren",
+        "is_writer": True,
+        "avatar_url": None,
+        "verified": False,
+    }
     assert all(c["domain"] in ("localhost",) for c in context.cookies())  # none on the blog's origin
 
     # Her token lives an hour; the open page trades it for a fresh one before it ends.

@@ -58,7 +58,12 @@ def create_app(settings: Settings | None = None, context: Context | None = None)
         ctx.start_push()
         worker = ConsumerWorker(
             ctx.db,
-            [inbox.CONSUMER, notifications.ReplyMail(ctx), writer_mail.CommentMail(ctx), webhooks.WebhookConsumer(ctx)],
+            [
+                inbox.CONSUMER,
+                notifications.ReplyMail(ctx),
+                writer_mail.CommentMail(ctx),
+                webhooks.WebhookConsumer(ctx),
+            ],
             ctx.now,
         )
         ctx.threads.listen(lambda _changes: worker.wake())
