@@ -234,6 +234,7 @@ def test_owner_adds_a_site_and_sets_its_name_writer_picture_and_origins_in_the_d
         "name": "Ada",
         "is_writer": True,
         "avatar_url": "https://notes.example/ada.jpg",
+        "verified": False,
     }
     reader = post(client, "A reader", site="notes")["comment"]
     assert reader["author"]["avatar_url"] is None
