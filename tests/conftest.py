@@ -23,7 +23,8 @@ REQUIRE_PG = os.environ.get("PARLOUR_TEST_REQUIRE_POSTGRES") == "1"
 TABLES = (
     "meta, sites, site_origins, tokens, threads, comments, hearts, readers, idempotency_keys, "
     "users, memberships, sign_in_links, sign_in_attempts, outbox, audit_log, blocks, events, event_cursors, inbox, "
-    "revoked_tokens, widget_grants"
+    "revoked_tokens, widget_grants, mail_readers, subscriptions, digests, site_readers, webhooks, "
+    "webhook_deliveries, reader_accounts, reader_sign_ins"
 )
 
 

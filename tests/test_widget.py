@@ -951,3 +951,71 @@ def test_members_only_comments_with_single_sign_on_from_the_writers_site(  # typ
     widget.locator(".new textarea").fill("Signed in just now")
     widget.locator(".new button[type=submit]").click()
     expect(widget.locator("li.comment .body", has_text="Signed in just now")).to_be_visible()
+
+
+@pytest.mark.slow
+def test_a_reader_signs_in_from_the_widget_by_email_link_in_a_popup(  # type: ignore[no-untyped-def]
+    db_url: str, tmp_path: Path
+) -> None:
+    import re
+
+    from playwright.sync_api import expect
+
+    from parlour.store import outbox
+
+    database = served_database(db_url, tmp_path)
+    # Parlour at `localhost` (a secure context, like https) for the popup's Secure cookie.
+    with (
+        running_parlour(database, tmp_path / "serve.log", secret="widget", public_host="localhost") as base,
+        serve_blog(base.replace("127.0.0.1", "localhost"), db_url, tmp_path) as post_url,
+        chromium() as browser,
+    ):
+        context = browser.new_context()
+        page = context.new_page()
+        page.goto(post_url)
+        widget = page.locator("#parlour-comments")
+        with page.expect_popup() as opened:
+            widget.get_by_role("button", name="Sign in with your email").click()
+        popup = opened.value
+        popup.get_by_label("Your email address").fill("ada@example.org")
+        popup.get_by_label("Your name, as readers will see it (the first time)").fill("Ada")
+        popup.get_by_role("button", name="Email me a link").click()
+        expect(popup.get_by_role("heading", name="Check your email")).to_be_visible()
+
+        ctx = open_context(Settings(database=database, secret="widget"))
+        try:
+
+            def link() -> str:
+                with ctx.db.read() as tx:
+                    bodies = [m.body for m in outbox.pending(tx) if m.recipient == "ada@example.org"]
+                found = re.search(
+                    r"http://localhost:\d+/readers/sign-in/link\?token=[\w-]+", " ".join(bodies)
+                )
+                assert found
+                return found.group(0)
+
+            url = within(15, link)
+        finally:
+            ctx.close()
+        mail_tab = context.new_page()  # the link, opened from the mail, in the same browser
+        mail_tab.goto(url)
+        mail_tab.get_by_role("button", name="Sign me in").click()
+        expect(mail_tab.get_by_role("status")).to_contain_text("the comments there know you now")
+        expect(widget.locator(".reader")).to_contain_text("Signed in as Ada", timeout=15_000)
+        popup.wait_for_event("close", timeout=15_000)
+
+        compose = widget.locator(".new form")
+        expect(compose.locator(".as")).to_have_text("Commenting as Ada")
+        compose.locator("textarea").fill("Signed in by email")
+        compose.locator("button[type=submit]").click()
+        mine = widget.locator("li.comment").first
+        expect(mine.locator(".verified")).to_contain_text("Signed in")
+
+        # Another device: the same account, no edit token, still their comment to change.
+        other = browser.new_context().new_page()
+        other.goto(post_url)
+        token = page.evaluate("() => localStorage.getItem('parlour:blog:account')")
+        other.evaluate("(t) => { localStorage.setItem('parlour:blog:account', t); }", token)
+        other.reload()
+        expect(other.locator("#parlour-comments li.comment button.edit").first).to_be_visible()
+        assert axe_violations(page) == []

@@ -154,6 +154,7 @@ class Actor:
     writer_user: int | None = None
     writer_role: Role | None = None
     sso: str | None = None  # the X-Parlour-SSO token as sent, checked against a site's secret
+    account: str | None = None  # the X-Parlour-Account session (a reader's email sign-in) as sent
 
     def is_writer_of(self, site_id: str) -> bool:
         return self.writer_site == site_id

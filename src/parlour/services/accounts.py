@@ -150,6 +150,11 @@ def _attempt(ctx: Context, keys: list[tuple[str, int]]) -> list[int]:
         return [store.record_attempt(tx, key, now) for key, _ in keys]
 
 
+def count_attempt(ctx: Context, keys: list[tuple[str, int]]) -> list[int]:
+    """`_attempt` for other kinds of sign-in (readers' email links): the same counting."""
+    return _attempt(ctx, keys)
+
+
 def _password_limits(ctx: Context, email: str, ip_hash: str) -> list[tuple[str, int]]:
     """Per account from this address, and per address across accounts. Per account from
     anywhere too (much higher), except from an address the account has signed in from

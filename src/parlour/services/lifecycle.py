@@ -304,6 +304,13 @@ def set_who_may_comment(
     _audit(tx, who, thread.site_id, None, now)
 
 
+def thread_changed(tx: Tx, site_id: str, thread_id: int, now: int) -> None:
+    """Something shown on a thread's pages changed besides one comment's text (a reader
+    who left is "a former reader" now): its pages change."""
+    thread_store.bump_thread(tx, thread_id)
+    _record(tx, "thread_changed", site_id, None, thread_id, now)
+
+
 def site_changed(tx: Tx, site_id: str, now: int, who: Audit | None = None) -> None:
     """Something shown on every page of a site changed (her name, picture, heart)."""
     thread_store.bump_site_threads(tx, site_id)

@@ -7,7 +7,7 @@ from typing import Any
 
 from parlour.domain import errors
 from parlour.domain.model import Actor, Comment, Role, Site, Status
-from parlour.services import admission, lifecycle, markup, notifications, rules, sso
+from parlour.services import admission, lifecycle, markup, notifications, reader_accounts, rules, sso
 from parlour.services.context import Context
 from parlour.services.security import content_hash
 from parlour.services.sites import check_origin, known_site
@@ -91,13 +91,19 @@ def post_comment(
     signed_in = None if is_writer else sso.reader(ctx, site, actor.sso)
     if signed_in is not None:
         name, email = signed_in.name, signed_in.email or email
+    # A reader signed in with an email link: under the name they chose (the first time,
+    # the one typed now), with a mark.
+    account = None if is_writer or signed_in else reader_accounts.signed(ctx, actor.account)
+    if account is not None:
+        name, email = account.name or name, account.email
     if is_writer:
         notify = None  # the writer hears of comments from her desk, not from reply mail
     elif notify is not None:
         email = rules.mail_address(email)
         notifications.check_ready(ctx)
     who = who or _widget_audit(actor, "widget_reply")
-    akey = signed_in.key if signed_in is not None else author_key(actor, new.site, name, email)
+    someone = signed_in or account
+    akey = someone.key if someone is not None else author_key(actor, new.site, name, email)
     body_hash = content_hash(body)
     fingerprint = content_hash(
         new.site, key, str(new.parent_id), body, name or "", email or "", akey, notify or ""
@@ -133,9 +139,9 @@ def post_comment(
                 return _posted(ctx, site, duplicate, akey, created=False, with_token=proven, notify=asked)
             status = Status.PUBLISHED
             if not is_writer:
-                sso.check_may_comment(site, thread, signed_in)
+                sso.check_may_comment(site, thread, signed_in, account is not None)
                 admission.check_name(site, name)
-                sso.check_name(tx, site, name, signed_in)
+                sso.check_name(tx, site, name, signed_in, account.subject if account else None)
                 admission.check_open(site, thread, now)
                 admission.check_author(tx, site, actor, email, now)
                 status = admission.status_for(tx, site, body, html, akey)
@@ -145,10 +151,12 @@ def post_comment(
                 name=None if is_writer else name,
                 email=None if is_writer else email,
                 is_writer=is_writer,
-                verified=signed_in is not None,
+                verified=signed_in is not None or account is not None,
             )
             if signed_in is not None:
                 sso.remember(tx, signed_in, now)
+            if account is not None:
+                reader_accounts.remember(tx, site, account, name, now)
             thread_store.fill_details(tx, thread, title, on_site(site, url))
             comment = lifecycle.create(
                 tx, site, thread, parent, author, lifecycle.Text(body, html), status, now, who=who
@@ -157,7 +165,7 @@ def post_comment(
                 store.insert_idempotent(tx, site.id, idempotency_key, fingerprint, comment.id, now)
             asked = None
             if notify is not None and email is not None:
-                vouched = signed_in is not None and signed_in.email == email
+                vouched = (signed_in is not None and signed_in.email == email) or account is not None
                 asked = notifications.ask(ctx, tx, site, thread, comment, email, notify, now, vouched=vouched)
             return _posted(ctx, site, comment, akey, created=True, notify=asked)
     except IntegrityError:
@@ -233,8 +241,9 @@ def _authorise_author(ctx: Context, actor: Actor, comment: Comment, site: Site, 
     if not token or not ctx.signer.check_edit_token(
         token, comment.id, comment.created_at, comment.author_key
     ):
-        # A reader signed in by the writer's site may change their comment from any device.
-        signed_in = sso.reader(ctx, site, actor.sso)
+        # A signed-in reader (by the writer's site, or an email link) may change their
+        # comment from any device.
+        signed_in = sso.reader(ctx, site, actor.sso) or reader_accounts.signed(ctx, actor.account)
         if signed_in is None or signed_in.key != comment.author_key:
             raise errors.InvalidToken("That token does not allow changing this comment.")
     window = ctx.settings.edit_window if site.edit_window is None else site.edit_window

@@ -111,21 +111,28 @@ def remember(tx: Tx, who: SsoReader, now: int) -> None:
     )  # fmt: skip
 
 
-def check_name(tx: Tx, site: Site, name: str | None, who: SsoReader | None) -> None:
-    """No one who is not signed in posts under the name of a reader signed in on the site
-    (any case, width or look-alike letters). Signed-in readers post under the names the
-    writer's site gives them, even two of the same name."""
+def check_name(
+    tx: Tx, site: Site, name: str | None, who: SsoReader | None, subject: str | None = None
+) -> None:
+    """No one posts under the name of another reader signed in on the site (any case,
+    width or look-alike letters); `subject` is the poster's own, if they signed in with
+    an email link. Readers signed in by the writer's site post under the names it gives
+    them, even two of the same name."""
     if not name or who is not None:
         return
-    if store.name_holder(tx, site.id, fold(" ".join(name.split()))) is not None:
+    holder = store.name_holder(tx, site.id, fold(" ".join(name.split())))
+    if holder is not None and holder != subject:
         raise errors.NameTaken("A reader who signs in here goes by that name.", field="author_name")
 
 
-def check_may_comment(site: Site, thread: Thread | None, who: SsoReader | None) -> None:
+def check_may_comment(
+    site: Site, thread: Thread | None, who: SsoReader | None, by_email: bool = False
+) -> None:
     """Refuse a reader the thread's choice leaves out: `commenting_restricted` (403),
-    with the choice in `details.who_may_comment`."""
+    with the choice in `details.who_may_comment`. `by_email`: signed in with an email
+    link, which is enough for `signed-in`, not for members."""
     rule = who_may_comment(site, thread)
-    if rule is WhoMayComment.EVERYONE:
+    if rule is WhoMayComment.EVERYONE or (rule is WhoMayComment.SIGNED_IN and by_email):
         return
     if rule is WhoMayComment.CLOSED:
         raise errors.CommentingRestricted("This conversation takes no comments.", who_may_comment=rule.value)

@@ -433,3 +433,35 @@ webhook_deliveries = Table(
     Index("ix_webhook_deliveries_due", "delivered_at", "due_at"),
     Index("ix_webhook_deliveries_webhook", "webhook_id", "id"),  # the desk's log, newest first
 )
+
+# Readers who signed in with an email link (from the widget's popup): one account per
+# address, on every site of the instance; their names are kept per site in site_readers
+# (subject "account:<id>"). `epoch` is bumped to end every session (account deleted).
+reader_accounts = Table(
+    "reader_accounts",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("email", String(320), nullable=False, unique=True),  # lower-cased
+    Column("name", String(200)),
+    Column("epoch", Integer, nullable=False, default=0),
+    Column("created_at", BigInteger, nullable=False),
+)
+
+# A reader's sign-in in progress: the link mailed (only its hash kept) and the browser
+# that asked (the hash of a first-party cookie's value): the link signs in that browser
+# only. The popup that asked waits for it to be used.
+reader_sign_ins = Table(
+    "reader_sign_ins",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("email", String(320), nullable=False),
+    Column("name", String(200)),
+    Column("site_id", String(64), ForeignKey("sites.id", ondelete="CASCADE"), nullable=False),
+    Column("browser_hash", String(64), nullable=False),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("created_at", BigInteger, nullable=False),
+    Column("expires_at", BigInteger, nullable=False),
+    Column("used_at", BigInteger),
+    Column("account_id", Id, ForeignKey("reader_accounts.id", ondelete="CASCADE")),
+    Index("ix_reader_sign_ins_browser", "browser_hash", "id"),
+)

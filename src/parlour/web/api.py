@@ -12,10 +12,10 @@ from starlette.responses import Response
 from parlour import __version__
 from parlour.domain import errors
 from parlour.domain.model import MAX_ID
-from parlour.services import accounts, health, posting
+from parlour.services import accounts, health, posting, reader_accounts
 from parlour.services.clock import iso
 from parlour.web import http
-from parlour.web.schemas import CommentEdit, CommentIn, PreviewIn
+from parlour.web.schemas import CommentEdit, CommentIn, PreviewIn, ReaderDelete, ReaderName
 
 IdempotencyKey = Annotated[
     str | None,
@@ -140,6 +140,40 @@ async def end_writer_token(request: Request) -> Response:
     ctx, token = http.context(request), http.bearer(request)
     await http.call(ctx, lambda: accounts.end_widget_token(ctx, token or ""))
     return Response(status_code=204)
+
+
+# A reader signed in with an email link (X-Parlour-Account): services/reader_accounts.py.
+
+
+def _account(request: Request) -> str | None:
+    return request.headers.get(http.ACCOUNT_HEADER) or None
+
+
+async def reader_me(request: Request, site: str, thread: str | None = None) -> Response:
+    """The signed-in reader, and which comments of this thread are theirs (on any device)."""
+    ctx, token = http.context(request), _account(request)
+    return http.json(await http.call(ctx, lambda: reader_accounts.me(ctx, token, site, thread)))
+
+
+async def reader_rename(request: Request, payload: ReaderName) -> Response:
+    """Change the name the reader comments under, from now on."""
+    ctx, token = http.context(request), _account(request)
+    return http.json(await http.call(ctx, lambda: reader_accounts.rename(ctx, token, payload.name)))
+
+
+async def reader_export(request: Request) -> Response:
+    """Everything Parlour holds about the reader, as a JSON file."""
+    ctx, token = http.context(request), _account(request)
+    data = await http.call(ctx, lambda: reader_accounts.export(ctx, token))
+    return http.json(data, headers={"Content-Disposition": 'attachment; filename="parlour-my-data.json"',
+                                    "Cache-Control": "no-store"})  # fmt: skip
+
+
+async def reader_delete(request: Request, payload: ReaderDelete) -> Response:
+    """End the reader's account; their comments removed, or kept as "a former reader"."""
+    ctx, token = http.context(request), _account(request)
+    count = await http.call(ctx, lambda: reader_accounts.delete(ctx, token, payload.comments))
+    return http.json({"deleted": True, "comments": count})
 
 
 # Internals under /-/.

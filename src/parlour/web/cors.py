@@ -15,7 +15,9 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 ALLOW_METHODS = "GET, POST, PUT, PATCH, DELETE, OPTIONS"
-ALLOW_HEADERS = "Authorization, Content-Type, Idempotency-Key, X-Parlour-Reader, X-Parlour-SSO"
+ALLOW_HEADERS = (
+    "Authorization, Content-Type, Idempotency-Key, X-Parlour-Reader, X-Parlour-SSO, X-Parlour-Account"
+)
 EXPOSE_HEADERS = "ETag"
 
 

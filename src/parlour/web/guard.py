@@ -44,6 +44,8 @@ class BodyGuard:
             return (_FORM,), self.form_max
         if path.startswith("/mail/"):  # the views never read these bodies (web/mail_pages.py)
             return (_FORM, _MULTIPART), MAIL_LINK_MAX_BYTES
+        if path.startswith("/readers/"):  # the reader's sign-in popup: two small forms
+            return (_FORM,), MAIL_LINK_MAX_BYTES
         return (), 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

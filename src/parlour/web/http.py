@@ -18,6 +18,7 @@ from parlour.settings import Settings
 
 READER_HEADER = "x-parlour-reader"
 SSO_HEADER = "x-parlour-sso"  # a token signed by the writer's site: services/sso.py
+ACCOUNT_HEADER = "x-parlour-account"  # a reader's email sign-in: services/reader_accounts.py
 T = TypeVar("T")
 
 
@@ -83,6 +84,7 @@ def actor(request: Request, token: str | None = None) -> Actor:
         writer_user=user_id,
         writer_role=role,
         sso=request.headers.get(SSO_HEADER) or None,
+        account=request.headers.get(ACCOUNT_HEADER) or None,
     )
 
 

@@ -7,7 +7,18 @@ from typing import Any
 from fastapi.routing import APIRoute
 from starlette.routing import BaseRoute, Route
 
-from parlour.web import api, desk, desk_inbox, desk_moderation, events, feeds, mail_pages, pages, reads
+from parlour.web import (
+    api,
+    desk,
+    desk_inbox,
+    desk_moderation,
+    events,
+    feeds,
+    mail_pages,
+    pages,
+    reader_pages,
+    reads,
+)
 from parlour.web.schemas import (
     ERRORS,
     CommentEnvelope,
@@ -56,6 +67,10 @@ def routes() -> list[BaseRoute]:
         _api("/readers", api.create_reader, "POST", ReaderOut, 201, tags=["hearts"], summary="Get a reader identity"),
         _api("/writer-token", api.refresh_writer_token, "POST", WriterTokenOut, 201, tags=["writer"], summary="Refresh the widget's writer token"),
         _api("/writer-token", api.end_writer_token, "DELETE", None, 204, tags=["writer"], summary="Sign the writer out in the widget"),
+        _api("/me", api.reader_me, "GET", None, tags=["readers"], summary="The signed-in reader, and their comments here"),
+        _api("/me", api.reader_rename, "PATCH", None, tags=["readers"], summary="Change the reader's name"),
+        _api("/me", api.reader_delete, "DELETE", None, tags=["readers"], summary="Delete the reader's account"),
+        _api("/me/export", api.reader_export, "GET", None, tags=["readers"], summary="Everything Parlour holds about the reader"),
     ]  # fmt: skip
     # The writer's desk: server-rendered pages for signed-in people. Session cookie,
     # CSRF token and same-origin check on every POST, no-store and a strict CSP (web/desk.py).
@@ -95,6 +110,14 @@ def routes() -> list[BaseRoute]:
     ]
     # Reply mail's links: a reader's signed token in the URL, a page with one button, the
     # button's POST (or a mail client's one-click POST, RFC 8058) acts. No session, no cache.
+    # A reader's sign-in popup on Parlour's own origin: first-party pages (their cookie
+    # names the browser), forms sent only from them, no cache, no Referer.
+    reader_sign_in: list[BaseRoute] = [
+        Route("/readers/sign-in", reader_pages.sign_in, methods=["GET", "POST"]),
+        Route("/readers/sign-in/wait", reader_pages.wait, methods=["GET"]),
+        Route("/readers/sign-in/link", reader_pages.use_link, methods=["GET", "POST"]),
+        Route("/readers/assets/reader.js", pages.asset("reader.js"), methods=["GET"]),
+    ]
     mail_links: list[BaseRoute] = [
         Route("/mail/confirm", mail_pages.confirm, methods=["GET", "POST"]),
         Route("/mail/leave", mail_pages.leave, methods=["GET", "POST"]),
@@ -114,7 +137,15 @@ def routes() -> list[BaseRoute]:
         Route("/-/health", api.health_check, methods=["GET"]),
         Route("/-/version", api.version, methods=["GET"]),
     ]
-    return [*public_reads, *commenter_writes, *writers_desk, *mail_links, *assets, *internals]
+    return [
+        *public_reads,
+        *commenter_writes,
+        *writers_desk,
+        *reader_sign_in,
+        *mail_links,
+        *assets,
+        *internals,
+    ]
 
 
 def hot_endpoints(table: list[BaseRoute]) -> dict[str, reads.Endpoint]:

@@ -86,6 +86,17 @@ class CommentIn(BaseModel):
     url: str | None = Field(default=None, description="The post's URL, kept when the thread is created.")
 
 
+class ReaderName(BaseModel):
+    name: str = Field(description="The name the reader comments under from now on.")
+
+
+class ReaderDelete(BaseModel):
+    comments: Literal["remove", "keep"] = Field(
+        description='"remove": each comment is removed (text and name erased); "keep": they stay, as '
+        '"A former reader", linked to no one.'
+    )
+
+
 class CommentEdit(BaseModel):
     body: str
 

@@ -22,6 +22,10 @@
   // (data-sso, or later parlour.sso(token)); sent as X-Parlour-SSO on every call.
   let sso = data.sso || null;
   let policy = "everyone"; // who may comment on this thread (the page says)
+  // A reader signed in with an email link (the popup on Parlour's origin hands over a
+  // session, kept in this site's storage and sent as X-Parlour-Account).
+  const account = () => store.getItem(key("account"));
+  let mine = new Set(); // this reader's comments on the thread, to change from any device
   let lang = (data.lang || document.documentElement.lang || navigator.language || "en").replace("_", "-");
   try {
     Intl.getCanonicalLocales(lang);
@@ -52,6 +56,10 @@
     writerSignedIn: "You are signed in as the writer.",
     feed: "Comments feed",
     verified: "Signed in", commentingAs: "Commenting as {name}", signIn: "Sign in",
+    readerSignIn: "Sign in with your email", readerSignedIn: "Signed in as {name}", readerSignOut: "Sign out",
+    myData: "Download my data", deleteAccount: "Delete my account", deleteRemove: "Remove my comments",
+    deleteKeep: "Keep my comments, as “A former reader”", deleteConfirm: "Delete my account",
+    deleted: "Your account is deleted.",
     onlySignedIn: "Only signed-in readers can comment here.", onlyMembers: "Only members can comment here.",
     onlyPaid: "Only paying members can comment here.", closed: "This conversation takes no comments.",
     held: "Your comment awaits review. Only you can see it until it is approved.",
@@ -111,6 +119,7 @@
       <ol class="thread"></ol>
       <button type="button" class="more" hidden></button>
       <p class="status" role="status" aria-live="polite"></p>
+      <div class="reader"></div>
       <p class="writer"></p>
       <p class="feed" hidden><a type="application/atom+xml"></a></p>
     </section>`;
@@ -203,6 +212,7 @@
     const reader = store.getItem(key("reader"));
     if (reader) headers["X-Parlour-Reader"] = reader;
     if (sso) headers["X-Parlour-SSO"] = sso;
+    else if (account()) headers["X-Parlour-Account"] = account();
     if (body !== undefined) headers["Content-Type"] = "application/json";
     let response, payload;
     try {
@@ -219,6 +229,7 @@
         writerBar();
       }
       if (payload.error?.code === "invalid_sso_token") setSSO(null); // expired: sign in again
+      if (payload.error?.code === "invalid_token" && !bearer && account()) setAccount(null); // ended
       throw Object.assign(new Error(payload.error?.message), { code: payload.error?.code });
     }
     return payload;
@@ -291,6 +302,12 @@
     }
     const claims = ssoClaims();
     const who = [nameLabel, emailLabel, notify];
+    if (!claims && account()) {
+      // Signed in with an email link: their address is known; their name, once chosen, too.
+      const known = store.getItem(key("account:name"));
+      who.splice(0, 3, known ? make("p", { class: "as" }, strings.commentingAs.replace("{name}", known)) : nameLabel, notify);
+      notify.hidden = false;
+    }
     if (claims) {
       // Signed in by the writer's site: its name and address are used, not typed.
       email.value = claims.email || "";
@@ -312,12 +329,15 @@
         if (location.protocol.startsWith("http")) payload.url = location.href.split("#")[0];
         if (parentId) payload.parent_id = parentId;
         if (name.value.trim() && !sso) payload.author_name = name.value.trim();
-        const choice = email.value.trim() ? f.querySelector("input[name=notify]:checked")?.value || "" : "";
-        if (!writer() && !sso && email.value.trim()) payload.author_email = email.value.trim();
+        const choice = email.value.trim() || account() ? f.querySelector("input[name=notify]:checked")?.value || "" : "";
+        if (!writer() && !sso && !account() && email.value.trim()) payload.author_email = email.value.trim();
         if (!writer() && choice) payload.notify = choice;
         const result = await api("POST", "/api/v1/comments", payload);
         if (!sso) store.setItem(key("name"), name.value.trim());
-        if (!writer() && !sso) {
+        if (account() && !store.getItem(key("account:name")) && result.comment.author.name) {
+          store.setItem(key("account:name"), result.comment.author.name);
+        }
+        if (!writer() && !sso && !account()) {
           store.setItem(key("email"), email.value.trim());
           store.setItem(key("notify"), choice);
         }
@@ -506,6 +526,7 @@
       actions.append(heart, reply);
       const editToken = asWriter && comment.author.is_writer ? writer() : store.getItem(key(`edit:${comment.id}`));
       if (editToken) actions.append(...ownActions(comment, editToken, article, body));
+      else if (mine.has(comment.id)) actions.append(...ownActions(comment, "", article, body)); // by the account
       if (asWriter && !comment.author.is_writer) actions.append(...writerActions(comment, depth, article));
       const liked = make("span", { class: "liked" }, strings.likedByWriter);
       liked.hidden = !comment.liked_by_writer;
@@ -714,6 +735,97 @@
     status(strings.writerSignedIn);
   });
 
+  // The reader's own sign-in: a popup on Parlour's origin mails them a link; once used,
+  // it hands the session over. Signed in, they can download their data or delete it all.
+  function setAccount(token, name) {
+    if (token) {
+      store.setItem(key("account"), token);
+      if (name) store.setItem(key("account:name"), name);
+    } else {
+      store.removeItem(key("account"));
+      store.removeItem(key("account:name"));
+      mine = new Set();
+    }
+    readerBar();
+    setSSO(sso); // the form follows
+  }
+  function readerBar() {
+    const bar = el(".reader");
+    if (writer() || sso) {
+      bar.replaceChildren();
+      return;
+    }
+    if (!account()) {
+      const signIn = make("button", { type: "button", class: "link" }, strings.readerSignIn);
+      signIn.addEventListener("click", () => {
+        const url = `${base}/readers/sign-in?${new URLSearchParams({ site, origin: location.origin })}`;
+        window.open(url, "parlour-reader", "popup,width=480,height=640");
+      });
+      bar.replaceChildren(signIn);
+      return;
+    }
+    const name = store.getItem(key("account:name"));
+    const data_ = make("button", { type: "button", class: "link" }, strings.myData);
+    data_.addEventListener("click", async () => {
+      try {
+        const everything = await api("GET", "/api/v1/me/export");
+        const link = make("a", { href: URL.createObjectURL(new Blob([JSON.stringify(everything, null, 2)], { type: "application/json" })), download: "parlour-my-data.json" });
+        link.click();
+      } catch (err) {
+        status(message(err));
+      }
+    });
+    const remove = make("button", { type: "button", class: "link" }, strings.deleteAccount);
+    remove.addEventListener("click", () => {
+      if (bar.querySelector("form")) return;
+      const f = make("form", { class: "compose leave" });
+      for (const [value, text] of [["remove", strings.deleteRemove], ["keep", strings.deleteKeep]]) {
+        const option = make("label", { class: "choice" });
+        const radio = make("input", { type: "radio", name: "comments", value, required: "" });
+        option.append(radio, ` ${text}`);
+        f.append(option);
+      }
+      const go = make("button", { type: "submit" }, strings.deleteConfirm);
+      const cancel = make("button", { type: "button" }, strings.cancel);
+      cancel.addEventListener("click", () => { f.remove(); remove.focus(); });
+      const buttons = make("div", { class: "buttons" });
+      buttons.append(go, cancel);
+      f.append(buttons);
+      f.addEventListener("submit", async (event) => {
+        event.preventDefault();
+        try {
+          await api("DELETE", "/api/v1/me", { comments: f.querySelector("input:checked").value });
+          setAccount(null);
+          reload();
+          status(strings.deleted);
+        } catch (err) {
+          status(message(err));
+        }
+      });
+      bar.append(f);
+      f.querySelector("input").focus();
+    });
+    const out = make("button", { type: "button", class: "link" }, strings.readerSignOut);
+    out.addEventListener("click", () => { setAccount(null); reload(); });
+    const who = make("span", {}, name ? strings.readerSignedIn.replace("{name}", name) : strings.verified);
+    bar.replaceChildren(who, " ", data_, " ", remove, " ", out);
+  }
+  addEventListener("message", (event) => {
+    if (event.origin !== base || event.data?.type !== "parlour:reader" || event.data.site !== site) return;
+    setAccount(event.data.token, event.data.name);
+    reload();
+  });
+  async function loadMine() {
+    if (!account() || sso) return;
+    try {
+      const me = await api("GET", `/api/v1/me?${new URLSearchParams({ site, thread })}`);
+      mine = new Set(me.comments);
+      if (me.account.name) store.setItem(key("account:name"), me.account.name);
+    } catch {
+      mine = new Set();
+    }
+  }
+
   // The form for a new top-level comment.
   function newForm() {
     return form(null, (created) => {
@@ -745,6 +857,7 @@
   function mayComment() {
     if (writer() || policy === "everyone") return true;
     if (policy === "closed") return false;
+    if (policy === "signed-in" && account()) return true;
     const claims = ssoClaims();
     return Boolean(claims) && (policy !== "paid" || claims.tier === "paid");
   }
@@ -786,8 +899,10 @@
       else setWriter(writer(), expires);
     }
     label();
+    await loadMine();
     el(".new").append(newForm());
     show(page);
+    readerBar();
     performance.mark("parlour:shown");
     showHeld();
     writerBar();
@@ -798,6 +913,7 @@
 
   async function reload() {
     cursor = null;
+    await loadMine();
     el(".thread").replaceChildren();
     try {
       show(await fetchPage(permalink()));
