@@ -196,3 +196,64 @@ def test_parlour_site_sso_secret_prints_the_secret_and_rotates_it(db_url: str, t
     )
     unknown = CliRunner().invoke(main, ["site", "sso-secret", "nope", "--database", db_url], env=env)
     assert unknown.exit_code == 1 and "unknown_site" in unknown.output
+
+
+@pytest.mark.parametrize(
+    "claims",
+    [
+        {"sub": "a\ud800"},
+        {"sub": "a\x00b"},
+        {"picture": "https://pics.example/\x00.png"},
+        {"picture": "https://pics.example/\ud800.png"},
+        {"picture": "https:///no-host"},
+        {"exp": float("nan")},
+        {"exp": True},
+        {"nbf": "soon"},
+        {"email": ["ada@example.org"]},
+        {"name": "Ada\x00"},
+    ],
+)
+def test_hostile_claims_are_a_401_never_a_server_error(
+    client: TestClient, secret: str, claims: dict[str, Any]
+) -> None:
+    import json
+
+    header = {"alg": "HS256", "typ": "JWT"}
+    body = {"sub": "reader-1", "name": "Ada", "exp": int(time.time()) + 600, **claims}
+    # Signed by hand: json.dumps writes NaN and lone surrogates as PyJWT would not.
+    import base64
+    import hashlib
+    import hmac
+
+    def part(data: dict[str, Any]) -> bytes:
+        raw = json.dumps(data, ensure_ascii=True, allow_nan=True).encode()
+        return base64.urlsafe_b64encode(raw).rstrip(b"=")
+
+    signing = part(header) + b"." + part(body)
+    signature = base64.urlsafe_b64encode(hmac.new(secret.encode(), signing, hashlib.sha256).digest()).rstrip(
+        b"="
+    )
+    forged = (signing + b"." + signature).decode()
+    response = client.post(
+        "/api/v1/comments",
+        json={"site": "blog", "thread": "/post", "body": "Hi"},
+        headers={"X-Parlour-SSO": forged},
+    )
+    assert response.status_code == 401 and error_code(response) == "invalid_sso_token", response.text
+
+
+def test_a_blocked_member_stays_blocked_from_any_address(
+    client: TestClient, ctx: Context, secret: str
+) -> None:
+    from parlour.services import accounts, moderation
+
+    owner = accounts.create_user(ctx, "wren@blog.example", "correct horse battery", is_owner=True)
+    comment_id = post(client, "Trouble", headers=as_member(secret))["comment"]["id"]
+    moderation.block_author(ctx, owner, comment_id, "reader", "trouble", None)
+    again = client.post(
+        "/api/v1/comments",
+        json={"site": "blog", "thread": "/post", "body": "Back again"},
+        headers={**as_member(secret), "X-Forwarded-For": "203.0.113.9"},
+    )
+    assert again.status_code == 403 and error_code(again) == "reader_blocked"
+    assert post(client, "Someone else", headers=as_member(secret, sub="reader-2", name="Bo"))

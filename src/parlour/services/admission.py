@@ -54,9 +54,13 @@ def check_open(site: Site, thread: Thread, now: int) -> None:
         )
 
 
-def check_author(tx: Tx, site: Site, actor: Actor, email: str | None, now: int) -> None:
-    """Refuse a blocked reader: by identity, email, or address."""
-    if store.is_blocked(tx, site.id, actor.ip_hash, actor.reader_id, email.lower() if email else None, now):
+def check_author(
+    tx: Tx, site: Site, actor: Actor, email: str | None, now: int, signed_key: str | None = None
+) -> None:
+    """Refuse a blocked reader: by identity (`signed_key` for a signed-in reader), email,
+    or address."""
+    reader = signed_key or actor.reader_id
+    if store.is_blocked(tx, site.id, actor.ip_hash, reader, email.lower() if email else None, now):
         raise errors.ReaderBlocked()
 
 

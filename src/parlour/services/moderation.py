@@ -158,7 +158,11 @@ def block_author(ctx: Context, user: User, comment_id: int, kind: str, reason: s
     site_id, author_key, email, ip_hash = marks
     accounts.require_site(ctx, user, site_id)
     value = {
-        "reader": author_key[2:] if author_key.startswith("r:") else "",
+        # A reader identity (r:), or a signed-in reader (s: by the writer's site, u: by email
+        # link), whatever address or device they come from next.
+        "reader": author_key[2:]
+        if author_key.startswith("r:")
+        else (author_key if author_key.startswith(("s:", "u:")) else ""),
         "email": email or "",
         "address": ip_hash,
     }.get(kind, "")

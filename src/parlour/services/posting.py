@@ -143,7 +143,7 @@ def post_comment(
                 admission.check_name(site, name)
                 sso.check_name(tx, site, name, signed_in, account.subject if account else None)
                 admission.check_open(site, thread, now)
-                admission.check_author(tx, site, actor, email, now)
+                admission.check_author(tx, site, actor, email, now, someone.key if someone else None)
                 status = admission.status_for(tx, site, body, html, akey)
             author = lifecycle.Author(
                 key=akey,

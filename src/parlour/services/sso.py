@@ -11,6 +11,7 @@ decides nothing else: a site's (or thread's) `WhoMayComment` says who may post.
 
 from __future__ import annotations
 
+import math
 import re
 import secrets
 from dataclasses import dataclass
@@ -32,7 +33,8 @@ from parlour.store import threads as thread_store
 MAX_AHEAD_S = 3600  # a token may not live longer than this
 LEEWAY_S = 60  # clocks of the writer's site and Parlour may differ this much
 TIERS = ("free", "paid")
-_SUBJECT = re.compile(r"[^\x00-\x1f\x7f]{1,200}")
+_SUBJECT = re.compile(r"[^\x00-\x1f\x7f\ud800-\udfff]{1,200}")  # storable: no controls, no lone surrogates
+_PICTURE = re.compile(r"https://[A-Za-z0-9.-]+(?::\d{1,5})?/[\x21-\x7e]*")  # printable ASCII only
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,35 +74,45 @@ def reader(ctx: Context, site: Site, token: str | None) -> SsoReader | None:
         raise errors.InvalidSsoToken(f"The sign-in token is not valid here: {exc}.") from None
     now = ctx.now() / 1000
     exp, nbf = claims.get("exp"), claims.get("nbf")
-    if not isinstance(exp, int | float) or isinstance(exp, bool):
+    if not _is_time(exp):
         raise errors.InvalidSsoToken("The sign-in token's exp is not a time.")
+    if nbf is not None and not _is_time(nbf):
+        raise errors.InvalidSsoToken("The sign-in token's nbf is not a time.")
+    assert isinstance(exp, int | float)
     if exp < now - LEEWAY_S:
         raise errors.InvalidSsoToken("The sign-in token has expired: sign in again.", expired=True)
     if exp > now + MAX_AHEAD_S + LEEWAY_S:
         raise errors.InvalidSsoToken("The sign-in token may live an hour at most (exp).")
-    if isinstance(nbf, int | float) and not isinstance(nbf, bool) and nbf > now + LEEWAY_S:
+    if isinstance(nbf, int | float) and nbf > now + LEEWAY_S:
         raise errors.InvalidSsoToken("The sign-in token is not valid yet (nbf).")
     subject = claims.get("sub")
     if not isinstance(subject, str) or not _SUBJECT.fullmatch(subject):
         raise errors.InvalidSsoToken("The sign-in token's sub must be 1 to 200 characters.")
+    email = claims.get("email")
+    if email is not None and not isinstance(email, str):
+        raise errors.InvalidSsoToken("The sign-in token's email is not text.")
     try:
         name = rules.name(claims.get("name"), ctx.settings)
-        email = claims.get("email")
-        email = rules.mail_address(email) if isinstance(email, str) and email else None
+        email = rules.mail_address(email) if email else None
     except errors.ParlourError as exc:
         raise errors.InvalidSsoToken(f"The sign-in token's name or email: {exc.message}") from None
     if name is None:
         raise errors.InvalidSsoToken("The sign-in token needs a name.")
     picture = claims.get("picture")
     if picture is not None and not (
-        isinstance(picture, str) and picture.startswith("https://") and len(picture) <= 2000
-        and not any(c in picture for c in " \"'<>\\")
+        isinstance(picture, str) and len(picture) <= 2000 and _PICTURE.fullmatch(picture)
+        and not any(c in picture for c in "\"'<>\\")
     ):  # fmt: skip
         raise errors.InvalidSsoToken("The sign-in token's picture must be an https:// address.")
     tier = claims.get("tier", "free")
     if tier not in TIERS:
         raise errors.InvalidSsoToken('The sign-in token\'s tier is "free" or "paid".')
     return SsoReader(site.id, subject, name, email, picture, str(tier))
+
+
+def _is_time(value: object) -> bool:
+    """A JSON number of seconds: not a boolean, not NaN or infinite."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def remember(tx: Tx, who: SsoReader, now: int) -> None:
@@ -158,6 +170,7 @@ def sso_secret(ctx: Context, site_id: str, rotate: bool = False) -> str:
         if secret is None or rotate:
             secret = secrets.token_urlsafe(32)
             store.set_sso_secret(tx, site_id, secret)
+            lifecycle.site_changed(tx, site_id, ctx.now())  # every process reloads the site now
     ctx.sites.invalidate()
     return secret
 
