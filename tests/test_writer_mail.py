@@ -148,6 +148,10 @@ def test_the_monday_mail_lists_what_is_still_waiting_for_an_answer(
     answered = post(client, "Answered one", author_name="Ada")
     post(client, "Thank you!", parent_id=answered["comment"]["id"], headers=writer_headers(ctx))
     post(client, "Still waiting", author_name="Bo")
+    at(ctx, "2026-12-10T08:00:00")  # a Thursday: not the day for it
+    assert writer_mail.send_digests(ctx) == 0
+    at(ctx, "2026-12-07T06:59:00")  # a Monday, before the digest hour
+    assert writer_mail.send_digests(ctx) == 0
     at(ctx, "2026-12-07T08:00:00")  # a Monday, after the digest hour
     assert writer_mail.send_digests(ctx) == 1
     assert writer_mail.send_digests(ctx) == 0

@@ -85,11 +85,15 @@ def _comment_link(
     return f"{page}#comment-{comment_id}" if page else None
 
 
-def _send(ctx: Context, tx: Tx, site: Site, subject: str, template: str, **values: object) -> None:
+def _send(
+    ctx: Context, tx: Tx, site: Site, subject: str, template: str, owners: list[str] | None = None,
+    **values: object,
+) -> None:  # fmt: skip
+    """Mail the site's owners (`owners`, or read now)."""
     values = {"site": site, "links": _links(ctx, site), **values}
     text = _templates.get_template(f"{template}.txt").render(values)
     html = _templates.get_template(f"{template}.html").render(values)
-    for address in account_store.site_owner_emails(tx, site.id):
+    for address in owners if owners is not None else account_store.site_owner_emails(tx, site.id):
         mail.enqueue(
             tx, ctx, address, subject[:300], text, html=html, headers={"Auto-Submitted": "auto-generated"}
         )
@@ -104,12 +108,22 @@ class CommentMail:
         self._ctx = ctx
 
     def handle(self, tx: Tx, batch: Sequence[Event]) -> None:
+        # Per batch, each site once, read in this transaction (a site made a moment ago in
+        # another process is not in this one's directory yet): only sites that want each
+        # comment and have someone to mail cost anything more.
+        wanted: dict[str, tuple[Site, list[str]] | None] = {}
         for event in batch:
             if event.kind not in ("posted", "held") or event.comment_id is None:
                 continue
-            site = self._ctx.sites.get(event.site_id)
-            if site is None or site.writer_mail is not WriterMail.EACH:
+            if event.site_id not in wanted:
+                found = site_store.get_site(tx, event.site_id)
+                owners = account_store.site_owner_emails(tx, event.site_id) if found else []
+                ok = found is not None and found.writer_mail is WriterMail.EACH and bool(owners)
+                wanted[event.site_id] = (found, owners) if ok and found is not None else None
+            target = wanted[event.site_id]
+            if target is None:
                 continue
+            site, owners = target
             comment = comment_store.get_comment(tx, event.comment_id)
             if comment is None or comment.is_writer or comment.created_at < event.created_at - IMPORTED_MS:
                 continue
@@ -118,9 +132,11 @@ class CommentMail:
                 continue  # decided (or removed) before this mail went out
             thread = thread_store.get_thread_by_id(tx, comment.thread_id)
             if thread is not None:
-                self._mail(tx, site, thread, comment, held)
+                self._mail(tx, site, thread, comment, held, owners)
 
-    def _mail(self, tx: Tx, site: Site, thread: Thread, comment: Comment, held: bool) -> None:
+    def _mail(
+        self, tx: Tx, site: Site, thread: Thread, comment: Comment, held: bool, owners: list[str]
+    ) -> None:
         ctx = self._ctx
         author = comment.author_name or "Someone"
         title = thread.title or thread.key
@@ -133,7 +149,7 @@ class CommentMail:
             if held
             else f"{one_line(author)} commented on “{one_line(title)}”"
         )
-        _send(ctx, tx, site, subject, "writer_comment", item=item, email=comment.author_email)
+        _send(ctx, tx, site, subject, "writer_comment", owners, item=item, email=comment.author_email)
 
 
 def _latest(now: int, hour: int) -> datetime:
@@ -152,15 +168,16 @@ def send_digests(ctx: Context) -> int:
     now = ctx.now()
     end = _latest(now, ctx.settings.digest_hour)
     day = (end - timedelta(days=1)).date().isoformat()
-    monday = end - timedelta(days=end.weekday())
-    year, week, _ = monday.isocalendar()
-    due = [("daily", day), ("unanswered", f"{year}-W{week:02d}")]
+    year, week, _ = end.isocalendar()
+    due = [("daily", day)]
+    if end.weekday() == 0:  # from Monday's digest hour to Tuesday's: that week's mail
+        due.append(("unanswered", f"{year}-W{week:02d}"))
     with ctx.db.read() as tx:
         waiting = {kind: site_store.sites_due_digest(tx, kind, period) for kind, period in due}
     sent = 0
     for site_id in waiting["daily"]:
         sent += _daily(ctx, site_id, day, _ms(end) - 86_400_000, _ms(end))
-    for site_id in waiting["unanswered"]:
+    for site_id in waiting.get("unanswered", []):
         sent += _unanswered(ctx, site_id, due[1][1])
     return sent
 
@@ -180,9 +197,9 @@ def _daily(ctx: Context, site_id: str, day: str, start: int, end: int) -> int:
                 title or key,
                 c.body,
                 c.html,
-                _comment_link(ctx, site, key, None, c.id),
+                _comment_link(ctx, site, key, url, c.id),
             )
-            for c, key, title in shown[:DIGEST_MAX]
+            for c, key, title, url in shown[:DIGEST_MAX]
         ]
         more = len(shown) - len(items)
         count = len(shown)

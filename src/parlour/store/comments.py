@@ -372,12 +372,17 @@ def count_recent_readers(tx: Tx, ip_hash: str, since: int) -> int:
 
 def site_comments_shown_between(
     tx: Tx, site_id: str, start: int, end: int, limit: int
-) -> list[tuple[Comment, str, str | None]]:
+) -> list[tuple[Comment, str, str | None, str | None]]:
     """Reader comments shown on a site in [start, end) (posted, or approved), oldest
-    first, with their thread's key and title: a day's digest. Found by the time they were
+    first, with their thread's key, title and url: a day's digest. Found by the time they were
     shown (ix_comments_published), so the cost follows that day's comments."""
     query = (
-        select(comments, threads.c.key.label("thread_key"), threads.c.title.label("thread_title"))
+        select(
+            comments,
+            threads.c.key.label("thread_key"),
+            threads.c.title.label("thread_title"),
+            threads.c.url.label("thread_url"),
+        )
         .join(threads, threads.c.id == comments.c.thread_id)
         .where(
             comments.c.published_at >= start,
@@ -389,4 +394,4 @@ def site_comments_shown_between(
         .order_by(comments.c.published_at, comments.c.id)
         .limit(limit)
     )
-    return [(_comment(r), r.thread_key, r.thread_title) for r in tx.execute(query)]
+    return [(_comment(r), r.thread_key, r.thread_title, r.thread_url) for r in tx.execute(query)]
