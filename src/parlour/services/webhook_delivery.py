@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
 from typing import TYPE_CHECKING, TypeVar
+from urllib.parse import urlsplit
 
 import standardwebhooks
 
@@ -241,13 +242,13 @@ def _record(item: store.Claimed, answer: Answer, now: int, tx: Tx) -> None:
     if again is None:
         log.warning(
             "Webhook %s: gave up on %s after %d attempt(s): %s",
-            item.url, delivery.message_id, delivery.attempts, answer.error,
+            _shown(item.url), delivery.message_id, delivery.attempts, answer.error,
         )  # fmt: skip
         store.mark_failed_for_good(tx, delivery.id, answer.status, answer.error, now)
         if answer.status == 410:  # Gone: the receiver asks for nothing more
             store.set_disabled(tx, delivery.webhook_id, now)
         return
-    log.info("Webhook %s: attempt %d failed: %s", item.url, delivery.attempts, answer.error)
+    log.info("Webhook %s: attempt %d failed: %s", _shown(item.url), delivery.attempts, answer.error)
     store.mark_failed(tx, delivery.id, answer.status, answer.error, again)
 
 
@@ -308,3 +309,9 @@ class WebhookWorker:
                     await self._task
             self._task = None
         await self._sender.aclose()
+
+
+def _shown(url: str) -> str:
+    """A webhook's address for the log: without its query, which may carry a token."""
+    parts = urlsplit(url)
+    return parts._replace(query="", fragment="").geturl() + ("?…" if parts.query else "")
