@@ -116,7 +116,7 @@ def test_a_signed_in_reader_changes_their_comments_from_any_device(popup: tuple[
     assert mine == {"account": {"email": "ada@example.org", "name": "Ada"}, "comments": [comment_id]}
     edited = client.patch(f"/api/v1/comments/{comment_id}", json={"body": "First"}, headers=me)
     assert edited.status_code == 200 and edited.json()["comment"]["body"] == "First"
-    renamed = client.patch("/api/v1/me", json={"name": "Ada L."}, headers=me)
+    renamed = client.patch("/api/v1/me", params={"site": "blog"}, json={"name": "Ada L."}, headers=me)
     assert renamed.json()["account"]["name"] == "Ada L."
     assert post(client, "New name", headers=me)["comment"]["author"]["name"] == "Ada L."
 
@@ -125,7 +125,7 @@ def test_a_reader_downloads_everything_parlour_holds_about_them(popup: tuple[Tes
     client, ctx = popup
     me = {"X-Parlour-Account": sign_in(client, ctx)}
     post(client, "My *words*", headers=me, notify="replies")
-    data = client.get("/api/v1/me/export", headers=me)
+    data = client.get("/api/v1/me/export", params={"site": "blog"}, headers=me)
     assert data.status_code == 200 and "attachment" in data.headers["content-disposition"]
     everything = data.json()
     assert everything["format"] == "parlour-reader-export/1"
@@ -134,7 +134,7 @@ def test_a_reader_downloads_everything_parlour_holds_about_them(popup: tuple[Tes
     assert everything["names"][0]["name"] == "Ada"
     assert everything["reply_mail"][0]["site"] == "blog"  # vouched by the sign-in: confirmed
     assert everything["reply_mail"][0]["confirmed_at"] is not None
-    assert client.get("/api/v1/me/export").status_code == 401
+    assert client.get("/api/v1/me/export", params={"site": "blog"}).status_code == 401
 
 
 @pytest.mark.parametrize("choice", ["keep", "remove"])
@@ -145,7 +145,9 @@ def test_deleting_the_account_keeps_comments_as_a_former_reader_or_removes_them(
     me = {"X-Parlour-Account": sign_in(client, ctx)}
     top = post(client, "Something personal", headers=me)["comment"]["id"]
     post(client, "An answer", parent_id=top, author_name="Bo")
-    gone = client.request("DELETE", "/api/v1/me", json={"comments": choice}, headers=me)
+    gone = client.request(
+        "DELETE", "/api/v1/me", params={"site": "blog"}, json={"comments": choice}, headers=me
+    )
     assert gone.status_code == 200 and gone.json() == {"deleted": True, "comments": 1}
     shown = read(client)["comments"][0]
     if choice == "keep":
@@ -162,5 +164,58 @@ def test_deleting_the_account_keeps_comments_as_a_former_reader_or_removes_them(
     assert ended.status_code == 401 and error_code(ended) == "invalid_token"
     # The name is free again.
     assert post(client, "Hello", author_name="Ada")["comment"]["author"]["name"] == "Ada"
-    bad = client.request("DELETE", "/api/v1/me", json={"comments": "maybe"}, headers=me)
+    bad = client.request(
+        "DELETE", "/api/v1/me", params={"site": "blog"}, json={"comments": "maybe"}, headers=me
+    )
     assert bad.status_code == 422
+
+
+def test_a_session_works_on_its_own_site_only_and_signing_out_ends_it_everywhere(
+    popup: tuple[TestClient, Context],
+) -> None:
+    client, ctx = popup
+    make_site(ctx, "other", origins=("https://other.example",))
+    me = {"X-Parlour-Account": sign_in(client, ctx)}
+    elsewhere = client.post(
+        "/api/v1/comments", json={"site": "other", "thread": "/p", "body": "Hi"},
+        headers={**me, "Origin": "https://other.example"},
+    )  # fmt: skip
+    assert elsewhere.status_code == 401 and error_code(elsewhere) == "invalid_token"
+    assert client.get("/api/v1/me/export", params={"site": "other"}, headers=me).status_code == 401
+    assert client.delete("/api/v1/me/sessions", params={"site": "blog"}, headers=me).status_code == 204
+    ended = client.get("/api/v1/me", params={"site": "blog"}, headers=me)
+    assert ended.status_code == 401 and error_code(ended) == "invalid_token"
+
+
+@pytest.mark.parametrize(
+    "token", ["ra1." + "9" * 5000 + ".1.1.x", "ra1.1.1.1.\u0000", "ra1.-1.1.1.x", "r" * 10_000]
+)
+def test_a_hostile_session_token_is_a_401(popup: tuple[TestClient, Context], token: str) -> None:
+    client, _ = popup
+    for response in (
+        client.get("/api/v1/me", params={"site": "blog"}, headers={"X-Parlour-Account": token}),
+        client.post(
+            "/api/v1/comments",
+            json={"site": "blog", "thread": "/p", "body": "x"},
+            headers={"X-Parlour-Account": token},
+        ),
+    ):
+        assert response.status_code == 401 and error_code(response) == "invalid_token"
+    assert client.get("/api/v1/me", params={"site": "\u0000"}).status_code == 404
+
+
+def test_a_held_comment_of_a_leaving_reader_leaves_the_queue(popup: tuple[TestClient, Context]) -> None:
+    from parlour.services import accounts, moderation
+
+    client, ctx = popup
+    owner = accounts.create_user(ctx, "wren@blog.example", "correct horse battery", is_owner=True)
+    form = {"name": "Blog", "writer_name": "Wren", "origins": BLOG, "moderation": "hold_all"}
+    moderation.save_settings(ctx, owner, "blog", moderation.read_settings(form))
+    me = {"X-Parlour-Account": sign_in(client, ctx)}
+    assert post(client, "Waiting for review", headers=me)["comment"]["held"]
+    assert len(moderation.queue(ctx, owner)) == 1
+    gone = client.request(
+        "DELETE", "/api/v1/me", params={"site": "blog"}, json={"comments": "remove"}, headers=me
+    )
+    assert gone.status_code == 200
+    assert moderation.queue(ctx, owner) == []

@@ -93,7 +93,7 @@ def post_comment(
         name, email = signed_in.name, signed_in.email or email
     # A reader signed in with an email link: under the name they chose (the first time,
     # the one typed now), with a mark.
-    account = None if is_writer or signed_in else reader_accounts.signed(ctx, actor.account)
+    account = None if is_writer or signed_in else reader_accounts.signed(ctx, actor.account, site.id)
     if account is not None:
         name, email = account.name or name, account.email
     if is_writer:
@@ -243,7 +243,7 @@ def _authorise_author(ctx: Context, actor: Actor, comment: Comment, site: Site, 
     ):
         # A signed-in reader (by the writer's site, or an email link) may change their
         # comment from any device.
-        signed_in = sso.reader(ctx, site, actor.sso) or reader_accounts.signed(ctx, actor.account)
+        signed_in = sso.reader(ctx, site, actor.sso) or reader_accounts.signed(ctx, actor.account, site.id)
         if signed_in is None or signed_in.key != comment.author_key:
             raise errors.InvalidToken("That token does not allow changing this comment.")
     window = ctx.settings.edit_window if site.edit_window is None else site.edit_window

@@ -15,14 +15,17 @@
 4. `export` is everything Parlour holds about them; `delete` ends the account, their
    comments removed or kept as "a former reader".
 
-Session tokens are signed, not stored (`ra1.ID.EXPIRES.EPOCH.SIG`); deleting the account
-(or its epoch changing) ends them all.
+Session tokens are signed, not stored (`ra1.ID.EXPIRES.EPOCH.SIG`), for one site only
+(the signature covers its id: a script on another site that embeds Parlour cannot use
+it); the epoch is a random number of the account's, renewed by "sign out" (every
+session ends), and an account made later under a reused id has another.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 from dataclasses import dataclass
 from typing import Any
@@ -30,7 +33,7 @@ from urllib.parse import urlencode
 
 from parlour.domain import errors
 from parlour.domain.model import Site, Status
-from parlour.services import accounts, lifecycle, mail, rules
+from parlour.services import accounts, admission, lifecycle, mail, rules
 from parlour.services.clock import iso
 from parlour.services.context import Context
 from parlour.services.folding import fold
@@ -43,6 +46,8 @@ from parlour.store import readers as readers_store
 
 LINK_MINUTES = 15
 SESSION_DAYS = 30
+LINKS_PER_HOUR = 5  # sign-in links mailed to one address (no account needed to ask)
+_TOKEN = re.compile(r"ra1\.(\d{1,18})\.(\d{1,18})\.(\d{1,18})\.([A-Za-z0-9_-]{1,64})")
 FORMER = "A former reader"
 
 
@@ -79,7 +84,10 @@ def start(ctx: Context, site_id: str, email: object, name: object, browser: str,
     address = rules.mail_address(rules.email(email, ctx.settings)).lower()
     chosen = rules.name(name, ctx.settings)
     limit = ctx.settings.sign_in_rate_limit
-    accounts.count_attempt(ctx, [(f"reader-link:{address}", limit), (f"reader-ip:{ip_hash}", 3 * limit)])
+    if limit:  # the address only as a hash, in the attempts table
+        accounts.count_attempt(
+            ctx, [(f"reader-link:{_hash(address)}", LINKS_PER_HOUR), (f"reader-ip:{ip_hash}", 3 * limit)]
+        )
     token = secrets.token_urlsafe(32)
     now = ctx.now()
     with ctx.db.write() as tx:
@@ -108,7 +116,7 @@ def finish(ctx: Context, token: object, browser: str | None) -> str:
             raise errors.InvalidSignInLink(
                 "Open this link in the browser where you asked to sign in (it signs in that one only)."
             )
-        account = store.account_for(tx, found.email, found.name, now)
+        account = store.account_for(tx, found.email, found.name, now, secrets.randbelow(2**31))
         if not store.finish_sign_in(tx, found.id, account.id, now):
             raise errors.InvalidSignInLink()
     site = ctx.sites.get(found.site_id)
@@ -130,29 +138,27 @@ def waiting(ctx: Context, browser: str | None, site_id: str) -> dict[str, Any] |
     if account is None:
         return None
     expires = ctx.now() + SESSION_DAYS * 86_400_000
-    return {
-        "token": _session(ctx, account.id, expires, account.epoch),
-        "name": account.name,
-        "expires": iso(expires),
-    }
+    token = _session(ctx, account.id, expires, account.epoch, site_id)
+    return {"token": token, "name": account.name, "expires": iso(expires)}
 
 
-def _session(ctx: Context, account_id: int, expires: int, epoch: int) -> str:
-    sig = ctx.signer.sign("reader-session", f"{account_id}:{expires}:{epoch}")
+def _session(ctx: Context, account_id: int, expires: int, epoch: int, site_id: str) -> str:
+    sig = ctx.signer.sign("reader-session", f"{account_id}:{expires}:{epoch}:{site_id}")
     return f"ra1.{account_id}.{expires}.{epoch}.{sig}"
 
 
-def signed(ctx: Context, token: str | None) -> Signed | None:
-    """The reader a session token names, or None without one; `invalid_token` (401) for
-    one Parlour did not sign, expired, or of a deleted account."""
+def signed(ctx: Context, token: str | None, site_id: str) -> Signed | None:
+    """The reader a session token names on this site, or None without one;
+    `invalid_token` (401) for one Parlour did not sign (or for another site), expired,
+    ended by "sign out", or of a deleted account."""
     if not token:
         return None
-    parts = token.split(".") if token.isascii() else []
-    if len(parts) != 5 or parts[0] != "ra1" or not all(p.isdigit() for p in parts[1:4]):
+    match = _TOKEN.fullmatch(token)
+    if match is None:
         raise errors.InvalidToken("The reader's sign-in is not valid here: sign in again.")
-    account_id, expires, epoch = int(parts[1]), int(parts[2]), int(parts[3])
-    expected = ctx.signer.sign("reader-session", f"{account_id}:{expires}:{epoch}")
-    if not hmac.compare_digest(parts[4], expected) or expires < ctx.now():
+    account_id, expires, epoch = int(match[1]), int(match[2]), int(match[3])
+    expected = ctx.signer.sign("reader-session", f"{account_id}:{expires}:{epoch}:{site_id}")
+    if not hmac.compare_digest(match[4], expected) or expires < ctx.now():
         raise errors.InvalidToken("The reader's sign-in has ended: sign in again.")
     with ctx.db.read() as tx:
         account = store.get_account(tx, account_id)
@@ -167,7 +173,7 @@ def remember(tx: Tx, site: Site, who: Signed, name: str | None, now: int) -> Non
     if not name:
         return
     if who.name is None:
-        store.set_name(tx, who.account_id, name)
+        store.set_name(tx, who.account_id, name, fold(" ".join(name.split())))
     readers_store.remember(tx, site.id, who.subject, name, fold(" ".join(name.split())), who.email, None,
                            "free", now)  # fmt: skip
 
@@ -175,7 +181,8 @@ def remember(tx: Tx, site: Site, who: Signed, name: str | None, now: int) -> Non
 def me(ctx: Context, token: str | None, site_id: str, thread: str | None) -> dict[str, Any]:
     """The signed-in reader, and the ids of their comments on one thread (to offer edit
     and delete on any device)."""
-    who = signed(ctx, token)
+    site_id = known_site(ctx, site_id).id
+    who = signed(ctx, token, site_id)
     if who is None:
         raise errors.ReaderRequired("Sign in first.")
     mine: list[int] = []
@@ -190,29 +197,52 @@ def me(ctx: Context, token: str | None, site_id: str, thread: str | None) -> dic
     return {"account": {"email": who.email, "name": who.name}, "comments": mine}
 
 
-def rename(ctx: Context, token: str | None, name: object) -> dict[str, Any]:
-    """Change the name the reader comments under (from now on)."""
-    who = signed(ctx, token)
+def rename(ctx: Context, token: str | None, site_id: str, name: object) -> dict[str, Any]:
+    """Change the name the reader comments under, from now on, on every site where their
+    name is kept: refused (`name_taken`) where another reader (or the writer) holds it."""
+    site_id = known_site(ctx, site_id).id
+    who = signed(ctx, token, site_id)
     if who is None:
         raise errors.ReaderRequired("Sign in first.")
     chosen = rules.name(name, ctx.settings)
     if chosen is None:
         raise errors.InvalidInput("Choose a name.", field="name")
+    folded = fold(" ".join(chosen.split()))
     with ctx.db.write() as tx:
-        store.set_name(tx, who.account_id, chosen)
+        for held_on in sorted({site_id, *store.sites_of(tx, who.subject)}):
+            site = ctx.sites.get(held_on)
+            if site is not None:
+                admission.check_name(site, chosen)
+            holder = readers_store.name_holder(tx, held_on, folded)
+            if holder is not None and holder != who.subject:
+                raise errors.NameTaken("A reader who signs in here goes by that name.", field="name")
+        store.set_name(tx, who.account_id, chosen, folded)
     return {"account": {"email": who.email, "name": chosen}}
 
 
-def export(ctx: Context, token: str | None) -> dict[str, Any]:
+def sign_out(ctx: Context, token: str | None, site_id: str) -> None:
+    """End every session of the reader (all devices, all sites)."""
+    site_id = known_site(ctx, site_id).id
+    who = signed(ctx, token, site_id)
+    if who is None:
+        raise errors.ReaderRequired("Sign in first.")
+    with ctx.db.write() as tx:
+        store.set_epoch(tx, who.account_id, secrets.randbelow(2**31))
+
+
+def export(ctx: Context, token: str | None, site_id: str) -> dict[str, Any]:
     """Everything Parlour holds about the reader, as JSON: the account, every comment
-    (every site, every state, the text as typed), the names kept for them, the reply
-    mail they asked for."""
-    who = signed(ctx, token)
+    (every site, every state, the text as typed; signed in, or posted with their
+    address), the names kept for them, the reply mail they asked for."""
+    site_id = known_site(ctx, site_id).id
+    who = signed(ctx, token, site_id)
     if who is None:
         raise errors.ReaderRequired("Sign in first.")
     with ctx.db.read() as tx:
         account = store.get_account(tx, who.account_id)
         found = store.comments_of(tx, who.key)
+        seen = {c.id for c, _, _ in found}
+        found += [row for row in store.comments_by_address(tx, who.email) if row[0].id not in seen]
         names = store.names_kept(tx, who.subject)
         subscriptions = store.mail_of(tx, who.email)
     assert account is not None
@@ -233,7 +263,7 @@ def export(ctx: Context, token: str | None) -> dict[str, Any]:
             }
             for c, site_id, key in found
         ],
-        "names": [{**n, "since": iso(n["since"])} for n in names],
+        "names": [{**n, "since": iso(n["since"]), "seen_at": iso(n["seen_at"])} for n in names],
         "reply_mail": [
             {
                 **m,
@@ -249,13 +279,14 @@ def export(ctx: Context, token: str | None) -> dict[str, Any]:
     }
 
 
-def delete(ctx: Context, token: str | None, comments: object) -> int:
+def delete(ctx: Context, token: str | None, site_id: str, comments: object) -> int:
     """End the account. `comments`: "remove" (each is removed, its text and name erased;
     replies stay under a placeholder) or "keep" (they stay, as "A former reader", linked
     to no one). Returns how many comments were removed or kept."""
     if comments not in ("remove", "keep"):
         raise errors.InvalidInput('comments is "remove" or "keep".', field="comments")
-    who = signed(ctx, token)
+    site_id = known_site(ctx, site_id).id
+    who = signed(ctx, token, site_id)
     if who is None:
         raise errors.ReaderRequired("Sign in first.")
     now = ctx.now()
@@ -265,16 +296,18 @@ def delete(ctx: Context, token: str | None, comments: object) -> int:
             raise errors.InvalidToken("The reader's sign-in has ended: sign in again.")
         found = store.comments_of(tx, who.key)
         if comments == "remove":
-            for comment, site_id, _ in found:
+            for comment, on_site, _ in found:
                 if comment.status is Status.PUBLISHED:
-                    lifecycle.remove(tx, comment, site_id, now, erase=True)
-                else:  # held, rejected, spam, or removed before: its text goes too
-                    comment_store.update_comment(
-                        tx, comment.id, body="", html="", author_name=None, author_email=None, body_hash=""
-                    )
+                    lifecycle.remove(tx, comment, on_site, now, erase=True)
+                    continue
+                if comment.status is Status.PENDING:  # out of the queue: nothing to approve
+                    lifecycle.refuse(tx, comment, on_site, Status.REJECTED, now)
+                comment_store.update_comment(  # rejected, spam, or removed before: its text goes too
+                    tx, comment.id, body="", html="", author_name=None, author_email=None, body_hash=""
+                )
         former = "x:" + content_hash("former", who.key, secrets.token_hex(8))[:32]
         store.keep_as_former_reader(tx, who.key, former)
-        for site_id, thread_id in sorted({(site, c.thread_id) for c, site, _ in found}):
-            lifecycle.thread_changed(tx, site_id, thread_id, now)  # its pages show the new name
+        for on_site, thread_id in sorted({(site, c.thread_id) for c, site, _ in found}):
+            lifecycle.thread_changed(tx, on_site, thread_id, now)  # its pages show the new name
         store.forget(tx, account, who.subject)
     return len(found)

@@ -118,8 +118,8 @@ def _is_time(value: object) -> bool:
 def remember(tx: Tx, who: SsoReader, now: int) -> None:
     """Keep the reader's name as theirs on the site (in the transaction of their post)."""
     store.remember(
-        tx, who.site_id, who.subject, who.name, fold(" ".join(who.name.split())), who.email, who.picture,
-        who.tier, now,
+        tx, who.site_id, f"sso:{who.subject}", who.name, fold(" ".join(who.name.split())), who.email,
+        who.picture, who.tier, now,
     )  # fmt: skip
 
 

@@ -6,13 +6,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 
 from parlour.domain.model import Comment
-from parlour.store.database import Tx
+from parlour.store.database import Tx, driver_rows
 from parlour.store.schema import (
     comments,
     mail_readers,
+    outbox,
     reader_accounts,
     reader_sign_ins,
     site_readers,
@@ -56,11 +57,18 @@ def get_account(tx: Tx, account_id: int) -> Account | None:
     return None if row is None else Account(*row)
 
 
-def account_for(tx: Tx, email: str, name: str | None, now: int) -> Account:
-    """The account of this (lower-cased) address, made if new (with `name`)."""
+def account_for(tx: Tx, email: str, name: str | None, now: int, epoch: int) -> Account:
+    """The account of this (lower-cased) address, made if new (with `name`, and `epoch`:
+    a random number its session tokens carry, so that an account made later under a
+    reused id honours none of an old one's)."""
     row = tx.execute(select(*_ACCOUNT).where(reader_accounts.c.email == email)).one_or_none()
     if row is None:
-        tx.execute(insert(reader_accounts).values(email=email, name=name, epoch=0, created_at=now))
+        driver_rows(
+            tx,
+            "INSERT INTO reader_accounts (email, name, epoch, created_at) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (email) DO NOTHING",
+            (email, name, epoch, now),
+        )
         row = tx.execute(select(*_ACCOUNT).where(reader_accounts.c.email == email)).one()
     elif row.name is None and name:
         tx.execute(update(reader_accounts).where(reader_accounts.c.id == row.id).values(name=name))
@@ -68,8 +76,22 @@ def account_for(tx: Tx, email: str, name: str | None, now: int) -> Account:
     return Account(*row)
 
 
-def set_name(tx: Tx, account_id: int, name: str) -> None:
+def set_name(tx: Tx, account_id: int, name: str, folded: str) -> None:
+    """The account's name, and on every site where it is kept as theirs."""
     tx.execute(update(reader_accounts).where(reader_accounts.c.id == account_id).values(name=name))
+    tx.execute(
+        update(site_readers)
+        .where(site_readers.c.subject == f"account:{account_id}")
+        .values(name=name, folded_name=folded)
+    )
+
+
+def sites_of(tx: Tx, subject: str) -> list[str]:
+    return list(tx.execute(select(site_readers.c.site_id).where(site_readers.c.subject == subject)).scalars())
+
+
+def set_epoch(tx: Tx, account_id: int, epoch: int) -> None:
+    tx.execute(update(reader_accounts).where(reader_accounts.c.id == account_id).values(epoch=epoch))
 
 
 def start_sign_in(
@@ -131,11 +153,15 @@ def comments_of(
 
 def names_kept(tx: Tx, subject: str) -> list[dict[str, Any]]:
     rows = tx.execute(
-        select(site_readers.c.site_id, site_readers.c.name, site_readers.c.created_at).where(
-            site_readers.c.subject == subject
-        )
-    )
-    return [{"site": r.site_id, "name": r.name, "since": r.created_at} for r in rows]
+        select(
+            site_readers.c.site_id, site_readers.c.name, site_readers.c.email, site_readers.c.created_at,
+            site_readers.c.seen_at,
+        ).where(site_readers.c.subject == subject)
+    )  # fmt: skip
+    return [
+        {"site": r.site_id, "name": r.name, "email": r.email, "since": r.created_at, "seen_at": r.seen_at}
+        for r in rows
+    ]
 
 
 def mail_of(tx: Tx, email: str) -> list[dict[str, Any]]:
@@ -157,8 +183,26 @@ def mail_of(tx: Tx, email: str) -> list[dict[str, Any]]:
     return found
 
 
+def comments_by_address(tx: Tx, email: str) -> list[tuple[Comment, str, str]]:
+    """Comments posted with this address (before signing in, or with reply mail)."""
+    from parlour.store.comments import _comment
+
+    query = (
+        select(comments, threads.c.site_id, threads.c.key.label("thread_key"))
+        .join(threads, threads.c.id == comments.c.thread_id)
+        .where(func.lower(comments.c.author_email) == email)
+        .order_by(comments.c.id)
+    )
+    return [(_comment(r), r.site_id, r.thread_key) for r in tx.execute(query)]
+
+
 def forget(tx: Tx, account: Account, subject: str) -> None:
-    """Delete the account, the names kept for it, its mail subscriptions and sign-ins."""
+    """Delete the account, the names kept for it, its mail subscriptions and sign-ins, the
+    mail sent to it, and its address on the comments it was given with."""
+    tx.execute(delete(outbox).where(outbox.c.recipient == account.email))
+    tx.execute(
+        update(comments).where(func.lower(comments.c.author_email) == account.email).values(author_email=None)
+    )
     tx.execute(delete(site_readers).where(site_readers.c.subject == subject))
     reader_ids = select(mail_readers.c.id).where(mail_readers.c.email == account.email)
     tx.execute(delete(subscriptions).where(subscriptions.c.reader_id.in_(reader_ids)))

@@ -385,7 +385,8 @@ site_readers = Table(
     "site_readers",
     metadata,
     Column("site_id", String(64), ForeignKey("sites.id", ondelete="CASCADE"), primary_key=True),
-    Column("subject", String(200), primary_key=True),  # the token's `sub`
+    # "sso:" + the token's `sub`, or "account:" + a reader account's id (email sign-in)
+    Column("subject", String(220), primary_key=True),
     Column("name", String(200), nullable=False),
     Column("folded_name", String(200), nullable=False),  # services/folding.py: compared, never shown
     Column("email", String(320)),

@@ -155,24 +155,31 @@ async def reader_me(request: Request, site: str, thread: str | None = None) -> R
     return http.json(await http.call(ctx, lambda: reader_accounts.me(ctx, token, site, thread)))
 
 
-async def reader_rename(request: Request, payload: ReaderName) -> Response:
+async def reader_rename(request: Request, site: str, payload: ReaderName) -> Response:
     """Change the name the reader comments under, from now on."""
     ctx, token = http.context(request), _account(request)
-    return http.json(await http.call(ctx, lambda: reader_accounts.rename(ctx, token, payload.name)))
+    return http.json(await http.call(ctx, lambda: reader_accounts.rename(ctx, token, site, payload.name)))
 
 
-async def reader_export(request: Request) -> Response:
+async def reader_sign_out(request: Request, site: str) -> Response:
+    """End every session of the reader, on every device."""
+    ctx, token = http.context(request), _account(request)
+    await http.call(ctx, lambda: reader_accounts.sign_out(ctx, token, site))
+    return Response(status_code=204)
+
+
+async def reader_export(request: Request, site: str) -> Response:
     """Everything Parlour holds about the reader, as a JSON file."""
     ctx, token = http.context(request), _account(request)
-    data = await http.call(ctx, lambda: reader_accounts.export(ctx, token))
+    data = await http.call(ctx, lambda: reader_accounts.export(ctx, token, site))
     return http.json(data, headers={"Content-Disposition": 'attachment; filename="parlour-my-data.json"',
                                     "Cache-Control": "no-store"})  # fmt: skip
 
 
-async def reader_delete(request: Request, payload: ReaderDelete) -> Response:
+async def reader_delete(request: Request, site: str, payload: ReaderDelete) -> Response:
     """End the reader's account; their comments removed, or kept as "a former reader"."""
     ctx, token = http.context(request), _account(request)
-    count = await http.call(ctx, lambda: reader_accounts.delete(ctx, token, payload.comments))
+    count = await http.call(ctx, lambda: reader_accounts.delete(ctx, token, site, payload.comments))
     return http.json({"deleted": True, "comments": count})
 
 

@@ -79,7 +79,9 @@ async def sign_in(request: Request) -> Response:
         form = await request.form()
         fields = {k: v for k, v in form.items() if isinstance(v, str)}
         site_id, name, origin = _target(request, fields.get("site", ""), fields.get("origin", ""))
-        browser = secrets.token_urlsafe(24)
+        # One value per browser: a second link asked for does not break the first.
+        known = request.cookies.get(BROWSER_COOKIE) or ""
+        browser = known if 20 <= len(known) <= 64 and known.isascii() else secrets.token_urlsafe(24)
         ip_hash = ctx.signer.ip_hash(http.client_address(request, ctx.settings))
         await http.call(
             ctx,

@@ -71,6 +71,7 @@ def routes() -> list[BaseRoute]:
         _api("/me", api.reader_rename, "PATCH", None, tags=["readers"], summary="Change the reader's name"),
         _api("/me", api.reader_delete, "DELETE", None, tags=["readers"], summary="Delete the reader's account"),
         _api("/me/export", api.reader_export, "GET", None, tags=["readers"], summary="Everything Parlour holds about the reader"),
+        _api("/me/sessions", api.reader_sign_out, "DELETE", None, 204, tags=["readers"], summary="Sign the reader out everywhere"),
     ]  # fmt: skip
     # The writer's desk: server-rendered pages for signed-in people. Session cookie,
     # CSRF token and same-origin check on every POST, no-store and a strict CSP (web/desk.py).

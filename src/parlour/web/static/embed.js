@@ -768,7 +768,7 @@
     const data_ = make("button", { type: "button", class: "link" }, strings.myData);
     data_.addEventListener("click", async () => {
       try {
-        const everything = await api("GET", "/api/v1/me/export");
+        const everything = await api("GET", `/api/v1/me/export?${new URLSearchParams({ site })}`);
         const link = make("a", { href: URL.createObjectURL(new Blob([JSON.stringify(everything, null, 2)], { type: "application/json" })), download: "parlour-my-data.json" });
         link.click();
       } catch (err) {
@@ -794,7 +794,7 @@
       f.addEventListener("submit", async (event) => {
         event.preventDefault();
         try {
-          await api("DELETE", "/api/v1/me", { comments: f.querySelector("input:checked").value });
+          await api("DELETE", `/api/v1/me?${new URLSearchParams({ site })}`, { comments: f.querySelector("input:checked").value });
           setAccount(null);
           reload();
           status(strings.deleted);
@@ -806,7 +806,11 @@
       f.querySelector("input").focus();
     });
     const out = make("button", { type: "button", class: "link" }, strings.readerSignOut);
-    out.addEventListener("click", () => { setAccount(null); reload(); });
+    out.addEventListener("click", () => {
+      api("DELETE", `/api/v1/me/sessions?${new URLSearchParams({ site })}`).catch(() => {}); // every device
+      setAccount(null);
+      reload();
+    });
     const who = make("span", {}, name ? strings.readerSignedIn.replace("{name}", name) : strings.verified);
     bar.replaceChildren(who, " ", data_, " ", remove, " ", out);
   }

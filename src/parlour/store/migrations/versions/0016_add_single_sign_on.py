@@ -28,7 +28,7 @@ def upgrade() -> None:
     op.create_table(
         "site_readers",
         sa.Column("site_id", sa.String(64), nullable=False),
-        sa.Column("subject", sa.String(200), nullable=False),
+        sa.Column("subject", sa.String(220), nullable=False),
         sa.Column("name", sa.String(200), nullable=False),
         sa.Column("folded_name", sa.String(200), nullable=False),
         sa.Column("email", sa.String(320), nullable=True),
