@@ -135,3 +135,13 @@ def drain_all(ctx: Context, consumer: Any) -> None:
         assert left == 0, f"{left} events not handled yet"
 
     within(15, done)
+
+
+def mail_bodies(ctx: Context, address: str) -> list[str]:
+    """The text of every message to `address` in the outbox, sent or not (without
+    PARLOUR_SMTP_URL a running server "sends" it to its log within a second)."""
+    from sqlalchemy import text
+
+    with ctx.db.read() as tx:
+        rows = tx.execute(text("SELECT body FROM outbox WHERE recipient = :r ORDER BY id"), {"r": address})
+        return [str(row[0]) for row in rows]

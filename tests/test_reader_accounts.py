@@ -12,11 +12,10 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from factories import BLOG, error_code, make_site, post, read
+from factories import BLOG, error_code, mail_bodies, make_site, post, read
 from parlour.app import create_app
 from parlour.services import sso
 from parlour.services.context import Context
-from parlour.store import outbox
 
 PUBLIC = "https://comments.example"
 
@@ -31,8 +30,7 @@ def popup(make_ctx: Any) -> Iterator[tuple[TestClient, Context]]:
 
 
 def mailed_link(ctx: Context, address: str) -> str:
-    with ctx.db.read() as tx:
-        bodies = [m.body for m in outbox.pending(tx) if m.recipient == address]
+    bodies = mail_bodies(ctx, address)
     found = re.search(r"https://comments\.example(/readers/sign-in/link\?token=[\w-]+)", bodies[-1])
     assert found, bodies
     return found.group(1)

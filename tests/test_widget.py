@@ -961,7 +961,7 @@ def test_a_reader_signs_in_from_the_widget_by_email_link_in_a_popup(  # type: ig
 
     from playwright.sync_api import expect
 
-    from parlour.store import outbox
+    from factories import mail_bodies
 
     database = served_database(db_url, tmp_path)
     # Parlour at `localhost` (a secure context, like https) for the popup's Secure cookie.
@@ -986,8 +986,7 @@ def test_a_reader_signs_in_from_the_widget_by_email_link_in_a_popup(  # type: ig
         try:
 
             def link() -> str:
-                with ctx.db.read() as tx:
-                    bodies = [m.body for m in outbox.pending(tx) if m.recipient == "ada@example.org"]
+                bodies = mail_bodies(ctx, "ada@example.org")
                 found = re.search(
                     r"http://localhost:\d+/readers/sign-in/link\?token=[\w-]+", " ".join(bodies)
                 )
