@@ -257,3 +257,13 @@ def test_a_blocked_member_stays_blocked_from_any_address(
     )
     assert again.status_code == 403 and error_code(again) == "reader_blocked"
     assert post(client, "Someone else", headers=as_member(secret, sub="reader-2", name="Bo"))
+
+
+def test_posting_the_same_comment_again_after_the_thread_closed_is_refused(
+    client: TestClient, ctx: Context
+) -> None:
+    make_site(ctx)
+    post(client, "Said once")
+    sso.set_who_may_comment(ctx, "blog", "closed")
+    again = client.post("/api/v1/comments", json={"site": "blog", "thread": "/post", "body": "Said once"})
+    assert again.status_code == 403 and error_code(again) == "commenting_restricted"

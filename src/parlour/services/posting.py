@@ -124,6 +124,8 @@ def post_comment(
                     raise errors.RateLimited(limit=settings.comment_rate_limit, per="minute", retry_after=60)
             thread = thread_store.get_or_create_thread(tx, site.id, key, title, on_site(site, url), now)
             parent = _parent(tx, new.parent_id, thread.id)
+            if not is_writer:  # before the duplicate rule: a thread closed since answers 403 too
+                sso.check_may_comment(site, thread, signed_in, account is not None)
             since = now - settings.dedupe_window * 1000
             duplicate = store.find_recent_duplicate(tx, thread.id, new.parent_id, akey, body_hash, since)
             if duplicate is not None:
@@ -139,7 +141,6 @@ def post_comment(
                 return _posted(ctx, site, duplicate, akey, created=False, with_token=proven, notify=asked)
             status = Status.PUBLISHED
             if not is_writer:
-                sso.check_may_comment(site, thread, signed_in, account is not None)
                 admission.check_name(site, name)
                 sso.check_name(tx, site, name, signed_in, account.subject if account else None)
                 admission.check_open(site, thread, now)
