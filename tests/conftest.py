@@ -24,7 +24,7 @@ TABLES = (
     "meta, sites, site_origins, tokens, threads, comments, hearts, readers, idempotency_keys, "
     "users, memberships, sign_in_links, sign_in_attempts, outbox, audit_log, blocks, events, event_cursors, inbox, "
     "revoked_tokens, widget_grants, mail_readers, subscriptions, digests, site_readers, webhooks, "
-    "webhook_deliveries, reader_accounts, reader_sign_ins"
+    "webhook_deliveries, reader_accounts, reader_sign_ins, imports, imported_comments"
 )
 
 

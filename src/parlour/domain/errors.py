@@ -276,6 +276,10 @@ class CommentRejected(InvalidInput):
     default_message = "This site does not accept comments with some of these words."
 
 
+class InvalidImportFile(InvalidInput):
+    default_message = "The file cannot be imported: nothing was imported."
+
+
 class WeakPassword(InvalidInput):
     default_message = "Choose a password of at least 10 characters."
 

@@ -466,3 +466,32 @@ reader_sign_ins = Table(
     Column("account_id", Id, ForeignKey("reader_accounts.id", ondelete="CASCADE")),
     Index("ix_reader_sign_ins_browser", "browser_hash", "id"),
 )
+
+# Each import run: what it read, what it did (the report, JSON), and for a pasted comment
+# section, the writer's review (`review`: "pending" until she publishes, then "done").
+imports = Table(
+    "imports",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("site_id", String(64), ForeignKey("sites.id", ondelete="CASCADE"), nullable=False),
+    Column("format", String(32), nullable=False),
+    Column("file_name", String(500)),
+    Column("thread_key", String(500)),  # the thread a paste (or --thread) went to
+    Column("report", Text, nullable=False),
+    Column("review", String(16)),  # NULL: nothing to review
+    Column("created_at", BigInteger, nullable=False),
+    Index("ix_imports_site", "site_id", "id"),
+)
+
+# Where an imported comment came from: "FORMAT:ID" in its old home. Importing the same
+# file again finds each comment here and adds nothing; an export names comments by it.
+imported_comments = Table(
+    "imported_comments",
+    metadata,
+    Column("comment_id", Id, ForeignKey("comments.id", ondelete="CASCADE"), primary_key=True),
+    Column("site_id", String(64), ForeignKey("sites.id", ondelete="CASCADE"), nullable=False),
+    Column("source", String(300), nullable=False),
+    Column("import_id", Id, ForeignKey("imports.id", ondelete="SET NULL")),
+    UniqueConstraint("site_id", "source"),
+    Index("ix_imported_comments_import", "import_id"),
+)

@@ -1,0 +1,97 @@
+"""What an importer reads from another system's file, in Parlour's terms.
+
+Each format's module in `parlour/importers/` turns its file into a stream of these
+records; `services/importing.py` stores them through the comment lifecycle. The records
+say what the file says and nothing more: an importer never looks at the database, and
+the runner never looks at a file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from parlour.domain.errors import InvalidImportFile
+
+
+class State(StrEnum):
+    """Where an imported comment stands in its old home."""
+
+    PUBLISHED = "published"
+    PENDING = "pending"  # awaiting moderation there: goes to the queue, not the page
+    REMOVED = "removed"  # deleted there: kept as "removed" so its replies keep their place
+    SPAM = "spam"
+
+
+@dataclass(slots=True)
+class ThreadRecord:
+    """A post (or page) of the old system.
+
+    `source_id` is how the file's comments name it. The thread's key is `key` when the
+    format knows it (Parlour's own export), else the path of `url` after `--map-url`.
+    """
+
+    source_id: str
+    url: str | None = None
+    key: str | None = None
+    title: str | None = None
+    closed: bool = False  # closed for comments there: the thread is locked here
+    line: int | None = None  # where the file says it, for messages
+    extra: dict[str, object] = field(default_factory=dict)  # format-specific, e.g. Parlour's own
+
+
+@dataclass(slots=True)
+class CommentRecord:
+    """One comment. `body` is Markdown (importers convert HTML with importers/html.py).
+
+    `source_id` is unique within the format (the runner prefixes the format's name), so
+    importing the same file again finds the comment already there. `parent` is the
+    parent's `source_id`; `thread` the thread's. Times are integer milliseconds, UTC.
+    """
+
+    source_id: str
+    thread: str
+    body: str
+    created_at: int
+    parent: str | None = None
+    author_name: str | None = None
+    author_email: str | None = None  # kept private, like every reader's address
+    state: State = State.PUBLISHED
+    hearts: int = 0
+    is_writer: bool = False  # the format's own "this is the post's author" flag
+    edited_at: int | None = None
+    line: int | None = None
+    extra: dict[str, object] = field(default_factory=dict)  # format-specific, e.g. Parlour's own
+
+
+@dataclass(slots=True)
+class Skipped:
+    """Something in the file that is not imported, and why (counted in the report)."""
+
+    reason: str  # a short stable phrase: "trackback", "pingback", "empty comment", ...
+    source_id: str | None = None
+    line: int | None = None
+
+
+@dataclass(slots=True)
+class ExtraRecord:
+    """What only Parlour's own export carries besides threads and comments (the site's
+    settings, hearts by reader, readers' mail and subscriptions, blocks, ...): `kind`
+    names it, `data` is its JSON object. services/restoring.py stores these."""
+
+    kind: str
+    data: dict[str, object]
+    line: int | None = None
+
+
+Record = ThreadRecord | CommentRecord | ExtraRecord | Skipped
+
+
+def bad_file(reason: str, *, line: int | None = None, where: str | None = None) -> InvalidImportFile:
+    """The error an importer raises when its file cannot be read: nothing is imported.
+
+    The message names the line (or the entry of an archive) where reading stopped.
+    """
+    parts = [p for p in (where, f"line {line}" if line else None) if p]
+    message = f"{', '.join(parts)}: {reason}" if parts else reason
+    return InvalidImportFile(message, line=line, where=where)
