@@ -255,7 +255,7 @@ def heart(
             if on
             else store.remove_heart(tx, comment.id, reader_id)
         )
-        hearts = store.recount_hearts(tx, comment.id) if changed else comment.hearts
+        hearts = store.change_hearts(tx, comment.id, 1 if on else -1) if changed else comment.hearts
     if changed:
         thread_store.bump_thread(tx, comment.thread_id)
         _record(tx, "hearted", site_id, comment, comment.thread_id, now)

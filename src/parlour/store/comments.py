@@ -10,6 +10,7 @@ from sqlalchemy import (
     ColumnElement,
     Select,
     and_,
+    case,
     delete,
     exists,
     func,
@@ -338,9 +339,18 @@ def remove_heart(tx: Tx, comment_id: int, reader_id: str) -> bool:
     return bool(result.rowcount)
 
 
-def recount_hearts(tx: Tx, comment_id: int) -> int:
-    count = tx.execute(select(func.count()).where(hearts.c.comment_id == comment_id)).scalar_one()
-    tx.execute(update(comments).where(comments.c.id == comment_id).values(hearts=count))
+def change_hearts(tx: Tx, comment_id: int, delta: int) -> int:
+    """Add `delta` (+1 or -1) to a comment's heart count, never below 0; the new count.
+
+    Counted, not recounted from `hearts`: an imported comment keeps the hearts it had in
+    its old home, which no row of `hearts` stands for.
+    """
+    count = tx.execute(
+        update(comments)
+        .where(comments.c.id == comment_id)
+        .values(hearts=case((comments.c.hearts + delta < 0, 0), else_=comments.c.hearts + delta))
+        .returning(comments.c.hearts)
+    ).scalar_one()
     return int(count)
 
 
