@@ -9,16 +9,19 @@ import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import click
+import orjson
 from rich.console import Console
 from rich.table import Table
 
 from parlour import __version__
 from parlour.domain.errors import ParlourError
 from parlour.domain.model import Role
+from parlour.importers import FORMATS
 from parlour.services import accounts, demo, sites
 from parlour.services.checks import run_checks
 from parlour.services.context import Context, open_context
@@ -469,6 +472,88 @@ def webhook_resume(webhook_id: int, database: str | None) -> None:
     with _migrated_context(_settings(database=database)) as ctx:
         resumed = webhooks.pause(ctx, _webhook_id(webhook_id), False)
     console.print(f"Webhook {resumed.id} ({resumed.url}) resumed.", soft_wrap=True, markup=False)
+
+
+@main.command(name="import")
+@click.argument("format_name", metavar="FORMAT", type=click.Choice(sorted(FORMATS)))
+@click.argument("file", type=click.Path(exists=True, dir_okay=True, path_type=Path))
+@click.option("--site", "site_id", required=True, help="The site the comments go to.")
+@click.option(
+    "--map-url",
+    "map_url",
+    multiple=True,
+    metavar="OLD=NEW",
+    help="Rewrite thread addresses that start with OLD to start with NEW (repeatable; the first match wins).",
+)
+@click.option("--thread", "thread_key", default=None, help="The thread key for a file that names no address.")
+@click.option("--writer-email", default=None, help="Comments from this address are the writer's replies.")
+@click.option("--writer-name", default=None, help="Comments signed with this name are the writer's replies.")
+@click.option("--dry-run", is_flag=True, help="Store nothing; print what would be imported.")
+@click.option("--atomic", is_flag=True, help="All or nothing: one transaction for the whole file.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON object.")
+@database_option
+def import_command(
+    format_name: str, file: Path, site_id: str, map_url: tuple[str, ...], thread_key: str | None,
+    writer_email: str | None, writer_name: str | None, dry_run: bool, atomic: bool, as_json: bool,
+    database: str | None,
+) -> None:  # fmt: skip
+    """Import the comments of FILE, exported from another system, into a site.
+
+    Importing the same file again adds nothing. Threads are matched by their address's
+    path, as the widget keys them; --map-url rewrites old domains and paths first.
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from parlour.importers import reader
+    from parlour.services import importing
+
+    options = importing.Options(
+        site_id=site_id, format=format_name, file_name=file.name,
+        map_url=tuple(importing.parse_map_url(rule) for rule in map_url), thread_key=thread_key,
+        writer_email=writer_email, writer_name=writer_name, dry_run=dry_run, atomic=atomic,
+    )  # fmt: skip
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with (
+        _migrated_context(_settings(database=database)) as ctx,
+        Progress(*columns, console=err, transient=True) as bar,
+    ):
+        reading = bar.add_task("Reading", total=None)
+        storing = bar.add_task("Storing", total=None, visible=False)
+
+        def progress(phase: str, done: int, total: int | None) -> None:
+            task = reading if phase == "reading" else storing
+            bar.update(task, completed=done, total=total, visible=True)
+
+        report = importing.run(ctx, reader(format_name)(file), options, progress)
+    if as_json:
+        click.echo(orjson.dumps(report.as_dict()).decode())
+        return
+    _print_report(report.as_dict(), file.name)
+
+
+def _print_report(report: dict[str, Any], file_name: str) -> None:
+    would = "would be " if report["dry_run"] else ""
+    table = Table(title=f"{'Dry run: nothing stored. ' if report['dry_run'] else ''}Import of {file_name}")
+    table.add_column("")
+    table.add_column("", justify="right")
+    for label, key in (
+        (f"threads {would}given comments", "threads"),
+        (f"threads {would}created", "threads_new"),
+        (f"comments {would}imported", "comments"),
+        ("  of which replies", "replies"),
+        ("  of which the writer's", "writer_replies"),
+        ("  held for review", "held"),
+        ("  removed", "removed"),
+        ("  spam", "spam"),
+        ("replies kept at the top level (parent not in the file)", "orphans"),
+        ("already imported before (left as they are)", "already"),
+    ):
+        table.add_row(label, str(report[key]))
+    for reason, count in report["skipped"].items():
+        table.add_row(f"skipped: {reason}", str(count))
+    console.print(table)
+    if report.get("import_id") and not report["dry_run"]:
+        console.print(f"Import {report['import_id']} recorded.")
 
 
 @main.command()

@@ -9,14 +9,16 @@ row by itself (triggers on SQLite, an expression index on PostgreSQL). So a cras
 either keeps all of a change or none of it.
 
 Every path that writes a comment goes through here: readers posting (services/posting),
-moderators deciding (services/moderation), the writer's inbox (services/inbox) and, next,
-importers, which `create` comments with a given author, time and status.
+moderators deciding (services/moderation), the writer's inbox (services/inbox) and
+imports (services/importing), which store a thread's comments at once with
+`import_comments`.
 
 Callers check who may do what; this module checks what the comment's state allows.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from parlour.domain import errors
@@ -25,6 +27,7 @@ from parlour.services import admission
 from parlour.services.security import content_hash
 from parlour.store import Tx, audit, events
 from parlour.store import comments as store
+from parlour.store import imports as import_store
 from parlour.store import inbox as inbox_store
 from parlour.store import moderation as moderation_store
 from parlour.store import readers as readers_store
@@ -130,6 +133,64 @@ def create(
     _record(tx, "posted" if published else "held", site.id, comment, thread.id, now)
     _audit(tx, who, site.id, comment.id, now)
     return comment
+
+
+@dataclass(frozen=True, slots=True)
+class Imported:
+    """A comment an import stores. `key` names it among the others of the same call;
+    its parent is another's `parent_key`, or `parent_id`, a comment stored before."""
+
+    key: str
+    author: Author
+    text: Text
+    status: Status
+    created_at: int
+    parent_key: str | None = None
+    parent_id: int | None = None
+    hearts: int = 0
+    edited_at: int | None = None
+
+
+def import_comments(
+    tx: Tx, site: Site, thread: Thread, items: Sequence[Imported], now: int
+) -> dict[str, Comment]:
+    """Store many comments of one thread, with their own authors, dates, states and hearts.
+
+    Parents come before their replies in `items`. The thread's counters are recounted
+    once, and one `imported` event stands for them all: live pages reload their counts,
+    but nobody is mailed, no webhook fires and the writer's inbox gains nothing for
+    comments that may be years old. Returns the stored comments by key.
+    """
+    ids = import_store.reserve_comment_ids(tx, len(items))
+    earlier = import_store.depths(tx, sorted({i.parent_id for i in items if i.parent_id is not None}))
+    tree: dict[int, tuple[int | None, int]] = dict(earlier)  # comment id -> (root id, depth)
+    stored: dict[str, Comment] = {}
+    rows = []
+    for item, comment_id in zip(items, ids, strict=True):
+        parent_id = stored[item.parent_key].id if item.parent_key is not None else item.parent_id
+        if parent_id is None:
+            root_id, depth = None, 0
+        else:
+            parent_root, parent_depth = tree[parent_id]
+            root_id, depth = parent_root or parent_id, parent_depth + 1
+        tree[comment_id] = (root_id, depth)
+        a = item.author
+        shown = item.status in (Status.PUBLISHED, Status.REMOVED)
+        rows.append((
+            comment_id, thread.id, parent_id, root_id, depth, a.name, a.email, a.key, a.ip_hash, a.is_writer,
+            item.text.body, content_hash(item.text.body), item.text.html, item.status.value, False,
+            max(item.hearts, 0), False, 0, item.created_at, item.created_at if shown else None,
+            item.edited_at, a.verified,
+        ))  # fmt: skip
+        stored[item.key] = Comment(
+            comment_id, thread.id, parent_id, root_id, depth, a.name, a.email, a.key, a.is_writer,
+            item.text.body, item.text.html, item.status, False, max(item.hearts, 0), False, 0,
+            item.created_at, item.edited_at, a.verified,
+        )  # fmt: skip
+    import_store.insert_comments(tx, rows)
+    import_store.recount_thread(tx, thread.id)
+    _record(tx, "imported", site.id, None, thread.id, now)
+    return stored
 
 
 def publish(tx: Tx, comment: Comment, site_id: str, now: int, who: Audit | None = None) -> bool:

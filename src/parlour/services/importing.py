@@ -1,0 +1,527 @@
+"""Imports: store what a format's reader yields (`domain.imports` records) on a site.
+
+Two passes. First every record is checked and spooled to a scratch file
+(store/staging.py), its Markdown rendered once: a file that breaks half-way stops here
+and nothing is stored. Then each thread is stored in one transaction (or all of them in
+one with `atomic`) through `lifecycle.import_comments`: parents before replies, the
+comments' own dates, authors, states and hearts, no rate limit and no admission rule
+(they were published, held or removed in their old home already).
+
+Each comment remembers its source ("FORMAT:ID") in `imported_comments`, so running the
+same import again adds nothing, and a later file's replies find parents stored before.
+A dry run stores every thread in a transaction that is rolled back: its report is
+exactly what the import would do.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from typing import Any, Protocol
+from urllib.parse import quote, unquote, urlsplit
+
+import orjson
+
+from parlour.domain import errors
+from parlour.domain.imports import (
+    CommentRecord,
+    ExtraRecord,
+    Skipped,
+    State,
+    ThreadRecord,
+    bad_file,
+)
+from parlour.domain.model import Comment, Site, Status, Thread
+from parlour.services import lifecycle, markup, rules
+from parlour.services.context import Context
+from parlour.services.folding import fold
+from parlour.services.security import content_hash
+from parlour.store import Tx
+from parlour.store import imports as store
+from parlour.store import sites as site_store
+from parlour.store import threads as thread_store
+from parlour.store.staging import Staging
+
+BATCH = 2000  # records spooled per statement
+IMPORTED_IP = "imported"  # the ip_hash of an imported comment: no address is known
+
+_STATUS = {
+    State.PUBLISHED: Status.PUBLISHED,
+    State.PENDING: Status.PENDING,
+    State.REMOVED: Status.REMOVED,
+    State.SPAM: Status.SPAM,
+}
+_SHOWN = (Status.PUBLISHED, Status.REMOVED)  # a reply can hang under these
+
+
+class Restorer(Protocol):
+    """What only Parlour's own format carries besides the generic records (exact states,
+    pins, hearts by reader, the site's settings, readers, blocks): services/restoring.py."""
+
+    def thread(self, tx: Tx, thread: Thread, extra: dict[str, Any], now: int) -> None: ...
+
+    def comment(self, tx: Tx, comment: Comment, extra: dict[str, Any], now: int) -> None: ...
+
+    def extra(
+        self, tx: Tx, site: Site, record: ExtraRecord, comment_id_of: Callable[[str], int | None], now: int
+    ) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Options:
+    """What `parlour import` was asked. `map_url`: (old prefix, new prefix) pairs, the
+    first that matches a thread's address rewrites it. `thread_key`: the key of a
+    thread whose file names no address. `hold`: every comment goes to the queue."""
+
+    site_id: str
+    format: str
+    file_name: str | None = None
+    map_url: tuple[tuple[str, str], ...] = ()
+    thread_key: str | None = None
+    writer_email: str | None = None
+    writer_name: str | None = None
+    dry_run: bool = False
+    atomic: bool = False
+    hold: bool = False
+    restorer: Restorer | None = None  # Parlour's own format: services.restoring
+
+
+@dataclass(slots=True)
+class Report:
+    """What an import did (or, in a dry run, would do)."""
+
+    threads: int = 0  # threads with comments imported
+    threads_new: int = 0  # of which created by the import
+    comments: int = 0  # comments stored, replies included
+    replies: int = 0
+    writer_replies: int = 0  # comments marked as the writer's
+    held: int = 0  # in the moderation queue
+    removed: int = 0
+    spam: int = 0
+    already: int = 0  # stored by an earlier import of the same source: left as they are
+    orphans: int = 0  # replies whose parent is not in the file: kept at the top level
+    skipped: Counter[str] = field(default_factory=Counter)
+    import_id: int | None = None
+    dry_run: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "threads": self.threads,
+            "threads_new": self.threads_new,
+            "comments": self.comments,
+            "replies": self.replies,
+            "writer_replies": self.writer_replies,
+            "held": self.held,
+            "removed": self.removed,
+            "spam": self.spam,
+            "already": self.already,
+            "orphans": self.orphans,
+            "skipped": dict(sorted(self.skipped.items())),
+            "import_id": self.import_id,
+            "dry_run": self.dry_run,
+        }
+
+
+Progress = Callable[[str, int, int | None], None]  # (phase, done, total or None)
+
+
+def _restorer(options: Options) -> Restorer:
+    if options.restorer is None:
+        raise bad_file(
+            f"this file carries what only Parlour's own import restores, not the {options.format} import"
+        )
+    return options.restorer
+
+
+class _DryRun(Exception):
+    """Raised to roll back a dry run's transaction."""
+
+
+def parse_map_url(rule: str) -> tuple[str, str]:
+    """`OLD=NEW` from the command line: a prefix of old addresses and what replaces it."""
+    old, sep, new = rule.partition("=")
+    if not sep or not old.strip():
+        raise errors.InvalidParameter(
+            f"--map-url wants OLD=NEW (an address prefix and its replacement), not {rule!r}.", field="map_url"
+        )
+    return old.strip(), new.strip()
+
+
+def thread_key_of(url: str, map_url: Iterable[tuple[str, str]]) -> str:
+    """The key the widget uses for a page at `url`, after the first matching rewrite.
+
+    The widget keys a thread by `location.pathname` (or the canonical link's path), which
+    browsers give percent-encoded: so is this, with the same characters left alone.
+    """
+    for old, new in map_url:
+        if url.startswith(old):
+            url = new + url[len(old) :]
+            break
+    path = (
+        urlsplit(url.strip()).path
+        if "://" in url or url.startswith("//")
+        else url.split("?")[0].split("#")[0]
+    )
+    if not path:
+        path = "/"
+    if not path.startswith("/"):
+        path = "/" + path
+    return quote(unquote(path), safe="/!$&'()*+,;=:@-._~")
+
+
+def run(
+    ctx: Context, records: Iterable[ThreadRecord | CommentRecord | ExtraRecord | Skipped], options: Options,
+    progress: Progress | None = None,
+) -> Report:  # fmt: skip
+    """Import `records` into the site `options.site_id` and report what was done."""
+    with ctx.db.read() as tx:
+        site = site_store.get_site(tx, options.site_id)
+    if site is None:
+        raise errors.UnknownSite(options.site_id)
+    if options.format == "paste":
+        options = replace(options, hold=True)  # a pasted copy is reviewed before anyone sees it
+    report = Report(dry_run=options.dry_run)
+    staging = Staging()
+    try:
+        _spool(ctx, staging, records, options, report, progress)
+        _store(ctx, site, staging, options, report, progress)
+    finally:
+        staging.close()
+    return report
+
+
+def _spool(
+    ctx: Context, staging: Staging, records: Iterable[Any], options: Options, report: Report,
+    progress: Progress | None,
+) -> None:  # fmt: skip
+    threads: list[tuple[Any, ...]] = []
+    comments: list[tuple[Any, ...]] = []
+    extras: list[tuple[str, dict[str, object], int | None]] = []
+    seen = 0
+
+    def flush() -> None:
+        if threads:
+            staging.add_threads(threads)
+            threads.clear()
+        if comments:
+            repeated = len(comments) - staging.add_comments(comments)
+            if repeated:
+                report.skipped["named twice in the file"] += repeated
+            comments.clear()
+        if extras:
+            staging.add_extras(extras)
+            extras.clear()
+
+    for record in records:
+        seen += 1
+        if isinstance(record, CommentRecord):
+            comments.append(_checked_comment(ctx, record))
+        elif isinstance(record, ThreadRecord):
+            threads.append(
+                (
+                    record.source_id,
+                    record.url,
+                    record.key,
+                    record.title,
+                    record.closed,
+                    record.line,
+                    record.extra,
+                )
+            )
+        elif isinstance(record, ExtraRecord):
+            extras.append((record.kind, record.data, record.line))
+        elif isinstance(record, Skipped):
+            report.skipped[record.reason] += 1
+        if seen % BATCH == 0:
+            flush()
+            if progress:
+                progress("reading", seen, None)
+    flush()
+    staging.done_adding()
+    if progress:
+        progress("reading", seen, seen)
+
+
+def _clean(value: str | None, limit: int) -> str | None:
+    """An imported name or address: NFC, no control characters, at most `limit` long."""
+    if value is None:
+        return None
+    value = "".join(ch for ch in unicodedata.normalize("NFC", value) if ch >= " " and ch != "\x7f").strip()
+    return value[:limit] or None
+
+
+def _checked_comment(ctx: Context, r: CommentRecord) -> tuple[Any, ...]:
+    """A comment record as a staging row, its Markdown rendered; refused if malformed."""
+    if not isinstance(r.body, str) or not isinstance(r.created_at, int) or isinstance(r.created_at, bool):
+        raise bad_file("a comment without text or without a time", line=r.line)
+    if not r.source_id or not r.thread:
+        raise bad_file("a comment without an id or a thread", line=r.line)
+    body = r.body.replace("\x00", "").strip()
+    if len(body) > ctx.settings.body_max * 4:
+        body = body[: ctx.settings.body_max * 4]  # kept (old systems allowed more), but bounded
+    html = markup.render(body) if body else ""
+    return (
+        str(r.source_id), str(r.thread), None if r.parent in (None, "") else str(r.parent), body, html,
+        r.created_at, _clean(r.author_name, 200), _clean(r.author_email, 320), State(r.state).value,
+        max(int(r.hearts or 0), 0), bool(r.is_writer), r.edited_at, r.line, r.extra,
+    )  # fmt: skip
+
+
+@contextmanager
+def _transaction(ctx: Context, dry_run: bool) -> Iterator[Tx]:
+    """A write transaction; a dry run's is rolled back at the end."""
+    try:
+        with ctx.db.write() as tx:
+            yield tx
+            if dry_run:
+                raise _DryRun
+    except _DryRun:
+        pass
+
+
+def _store(
+    ctx: Context, site: Site, staging: Staging, options: Options, report: Report, progress: Progress | None
+) -> None:
+    for _source, count in staging.unknown_threads():
+        report.skipped["thread not in the file"] += count
+    threads = list(staging.threads())
+    total = sum(t["comments"] for t in threads)
+    writer_email = (options.writer_email or "").strip().lower() or None
+    writer_name = fold(options.writer_name) if options.writer_name else None
+    stored_so_far = 0
+    review = "pending" if options.hold else None
+
+    def each_thread(tx: Tx, import_id: int | None) -> None:
+        nonlocal stored_so_far
+        for t in threads:
+            if t["comments"]:
+                _store_thread(
+                    ctx, tx, site, staging, t, options, report, import_id, writer_email, writer_name
+                )
+            stored_so_far += t["comments"]
+            if progress:
+                progress("storing", stored_so_far, total)
+
+    if options.atomic:
+        with _transaction(ctx, options.dry_run) as tx:
+            import_id = None if options.dry_run else _begin(ctx, tx, site, options, review)
+            each_thread(tx, import_id)
+            _restore_extras(ctx, tx, site, staging, options)
+            if import_id is not None:
+                store.finish_import(
+                    tx, import_id, orjson.dumps(report.as_dict() | {"import_id": import_id}).decode()
+                )
+        report.import_id = import_id
+        return
+    import_id = None
+    if not options.dry_run:
+        with ctx.db.write() as tx:
+            import_id = _begin(ctx, tx, site, options, review)
+    for t in threads:
+        if t["comments"]:
+            with _transaction(ctx, options.dry_run) as tx:
+                _store_thread(
+                    ctx, tx, site, staging, t, options, report, import_id, writer_email, writer_name
+                )
+        stored_so_far += t["comments"]
+        if progress:
+            progress("storing", stored_so_far, total)
+    with _transaction(ctx, options.dry_run) as tx:
+        _restore_extras(ctx, tx, site, staging, options)
+        if import_id is not None:
+            report.import_id = import_id
+            store.finish_import(tx, import_id, orjson.dumps(report.as_dict()).decode())
+
+
+def _begin(ctx: Context, tx: Tx, site: Site, options: Options, review: str | None) -> int:
+    return store.record_import(
+        tx, site.id, options.format, options.file_name, options.thread_key, review, ctx.now()
+    )
+
+
+def _key_of(ctx: Context, thread: dict[str, Any], options: Options) -> str | None:
+    """The thread's key here, or None when the file names no usable address."""
+    if thread["key"]:
+        candidate = thread["key"]
+    elif thread["url"]:
+        candidate = thread_key_of(thread["url"], options.map_url)
+    elif options.thread_key:
+        candidate = options.thread_key
+    else:
+        return None
+    try:
+        return rules.thread_key(candidate, ctx.settings)
+    except errors.InvalidThreadKey:
+        return None
+
+
+def _author_key(site_id: str, email: str | None, name: str | None, source: str) -> str:
+    """The same imported author keeps one key (blocks and "first comment" rules find them)."""
+    who = f"e:{email.lower()}" if email else f"n:{fold(name)}" if name else f"c:{source}"
+    return "imported:" + content_hash(site_id, who)[:40]
+
+
+def _store_thread(
+    ctx: Context, tx: Tx, site: Site, staging: Staging, t: dict[str, Any], options: Options, report: Report,
+    import_id: int | None, writer_email: str | None, writer_name: str | None,
+) -> None:  # fmt: skip
+    now = ctx.now()
+    key = _key_of(ctx, t, options)
+    rows = staging.comments(t["source_id"])
+    if key is None:
+        reason = (
+            "thread without an address (give --thread KEY)"
+            if not t["url"]
+            else "thread address not usable as a key"
+        )
+        report.skipped[reason] += len(rows)
+        return
+    prefix = f"{options.format}:"
+    already = store.find_sources(tx, site.id, [prefix + r["source_id"] for r in rows])
+    existing = thread_store.get_thread(tx, site.id, key)
+    thread = thread_store.get_or_create_thread(
+        tx, site.id, key, _clean(t["title"], 500), _clean(t["url"], 2000), now
+    )
+    if existing is None:
+        report.threads_new += 1
+        if t["closed"]:
+            lifecycle.lock(tx, thread, True, now)
+    else:
+        thread_store.fill_details(tx, thread, _clean(t["title"], 500), _clean(t["url"], 2000))
+    if t["extra"]:
+        _restorer(options).thread(tx, thread, t["extra"], now)
+
+    by_source = {r["source_id"]: r for r in rows}
+    status_of: dict[str, Status] = {}
+    order: list[dict[str, Any]] = []
+    placed: set[str] = set()
+    parent_of: dict[str, tuple[str | None, int | None]] = {}
+
+    def status(r: dict[str, Any]) -> Status:
+        s = _STATUS[State(r["state"])]
+        return Status.PENDING if options.hold and s is Status.PUBLISHED else s
+
+    # Where each reply hangs: its parent in this file, a comment an earlier import
+    # stored, or (parent missing, or one readers cannot see) the nearest shown ancestor.
+    for r in rows:
+        source = r["source_id"]
+        status_of[source] = status(r)
+    for r in rows:
+        source = r["source_id"]
+        if prefix + source in already:
+            continue
+        parent, seen = r["parent"], {source}
+        target: tuple[str | None, int | None] = (None, None)
+        while parent is not None and parent not in seen:
+            seen.add(parent)
+            if prefix + parent in already:
+                comment_id, thread_id = already[prefix + parent]
+                target = (None, comment_id) if thread_id == thread.id else (None, None)
+                break
+            found = by_source.get(parent)
+            if found is None:
+                break
+            if status_of[parent] in _SHOWN or status_of[source] not in _SHOWN:
+                target = (parent, None)
+                break
+            parent = found["parent"]
+        if r["parent"] is not None and target == (None, None):
+            report.orphans += 1
+        parent_of[source] = target
+
+    # Parents before replies: the file's order, with a reply waiting for its parent.
+    waiting: dict[str, list[dict[str, Any]]] = {}
+
+    def place(r: dict[str, Any]) -> None:
+        stack = [r]
+        while stack:
+            item = stack.pop()
+            placed.add(item["source_id"])
+            order.append(item)
+            stack.extend(reversed(waiting.pop(item["source_id"], [])))
+
+    for r in rows:
+        source = r["source_id"]
+        if prefix + source in already:
+            report.already += 1
+            continue
+        parent_key = parent_of[source][0]
+        if parent_key is None or parent_key in placed:
+            place(r)
+        else:
+            waiting.setdefault(parent_key, []).append(r)
+    for r in rows:  # a cycle of parents: what is left goes to the top level, in file order
+        source = r["source_id"]
+        if source not in placed and prefix + source not in already:
+            waiting.get(parent_of[source][0] or "", []).remove(r)
+            parent_of[source] = (None, None)
+            report.orphans += 1
+            place(r)
+
+    items = []
+    for r in order:
+        source = r["source_id"]
+        is_writer = bool(
+            r["is_writer"]
+            or (writer_email and (r["author_email"] or "").lower() == writer_email)
+            or (writer_name and r["author_name"] and fold(r["author_name"]) == writer_name)
+        )
+        parent_key, parent_id = parent_of[source]
+        items.append(
+            lifecycle.Imported(
+                key=source,
+                author=lifecycle.Author(
+                    key=_author_key(site.id, r["author_email"], r["author_name"], prefix + source),
+                    ip_hash=IMPORTED_IP,
+                    name=r["author_name"],
+                    email=r["author_email"],
+                    is_writer=is_writer,
+                ),
+                text=lifecycle.Text(r["body"], r["html"]),
+                status=status_of[source],
+                created_at=r["created_at"],
+                parent_key=parent_key,
+                parent_id=parent_id,
+                hearts=r["hearts"],
+                edited_at=r["edited_at"],
+            )
+        )
+        st = status_of[source]
+        report.comments += 1
+        report.replies += parent_key is not None or parent_id is not None
+        report.writer_replies += is_writer
+        report.held += st is Status.PENDING
+        report.removed += st is Status.REMOVED
+        report.spam += st is Status.SPAM
+    if not items:
+        return
+    report.threads += 1
+    stored = lifecycle.import_comments(tx, site, thread, items, now)
+    store.insert_sources(tx, site.id, import_id, [(c.id, prefix + key) for key, c in stored.items()])
+    extras = [(stored[r["source_id"]], r["extra"]) for r in order if r["extra"]]
+    if extras:
+        restorer = _restorer(options)
+        for comment, extra in extras:
+            restorer.comment(tx, comment, extra, now)
+
+
+def _restore_extras(ctx: Context, tx: Tx, site: Site, staging: Staging, options: Options) -> None:
+    extras = list(staging.extras())
+    if not extras:
+        return
+    restorer = _restorer(options)
+    prefix = f"{options.format}:"
+    cache: dict[str, int | None] = {}
+
+    def comment_id_of(source: str) -> int | None:
+        if source not in cache:
+            found = store.find_sources(tx, site.id, [prefix + source])
+            cache[source] = found[prefix + source][0] if found else None
+        return cache[source]
+
+    now = ctx.now()
+    for kind, data, line in extras:
+        restorer.extra(tx, site, ExtraRecord(kind, data, line), comment_id_of, now)

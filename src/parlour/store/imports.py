@@ -1,0 +1,139 @@
+"""Imports: the runs and their reports, where each imported comment came from, and the
+batched writes an import makes (many comments of one thread at a time)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import func, insert, select, update
+
+from parlour.store.database import Tx, driver_rows
+from parlour.store.schema import comments, imported_comments, imports, threads
+
+_IN_CHUNK = 500  # values in one IN (...) list
+
+# Columns of a comment an import writes, in this order (see `insert_comments`).
+COMMENT_COLUMNS = (
+    "id", "thread_id", "parent_id", "root_id", "depth", "author_name", "author_email", "author_key",
+    "ip_hash", "is_writer", "body", "body_hash", "html", "status", "pinned", "hearts", "liked_by_writer",
+    "reply_count", "created_at", "published_at", "edited_at", "author_verified",
+)  # fmt: skip
+_INSERT_COMMENT = (
+    f"INSERT INTO comments ({', '.join(COMMENT_COLUMNS)}) VALUES ({', '.join('?' for _ in COMMENT_COLUMNS)})"
+)
+_INSERT_SOURCE = "INSERT INTO imported_comments (comment_id, site_id, source, import_id) VALUES (?, ?, ?, ?)"
+
+
+def _executemany(tx: Tx, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+    """Many rows of one statement straight on the driver (psycopg pipelines them)."""
+    if not rows:
+        return
+    if tx.dialect.name != "sqlite":
+        sql = sql.replace("?", "%s")
+    cursor = tx.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.executemany(sql, rows)
+    finally:
+        cursor.close()
+
+
+def reserve_comment_ids(tx: Tx, n: int) -> list[int]:
+    """`n` new comment ids, so an import can name parents before inserting children.
+
+    PostgreSQL: from the column's sequence. SQLite: past the largest id, which is safe
+    because the caller holds SQLite's one write lock until its transaction ends.
+    """
+    if n <= 0:
+        return []
+    if tx.dialect.name == "sqlite":
+        top = int(driver_rows(tx, "SELECT coalesce(max(id), 0) FROM comments", ())[0][0])
+        return list(range(top + 1, top + 1 + n))
+    rows = driver_rows(
+        tx, "SELECT nextval(pg_get_serial_sequence('comments', 'id')) FROM generate_series(1, ?)", (n,)
+    )
+    return [int(r[0]) for r in rows]
+
+
+def insert_comments(tx: Tx, rows: Sequence[Sequence[Any]]) -> None:
+    """Insert comments given in COMMENT_COLUMNS order, parents before their replies."""
+    _executemany(tx, _INSERT_COMMENT, rows)
+
+
+def insert_sources(tx: Tx, site_id: str, import_id: int | None, pairs: Iterable[tuple[int, str]]) -> None:
+    """Remember where each comment came from: (comment id, "FORMAT:ID")."""
+    _executemany(tx, _INSERT_SOURCE, [(cid, site_id, source, import_id) for cid, source in pairs])
+
+
+def find_sources(tx: Tx, site_id: str, sources: Sequence[str]) -> dict[str, tuple[int, int]]:
+    """Which of these sources are stored already: source -> (comment id, thread id)."""
+    found: dict[str, tuple[int, int]] = {}
+    for start in range(0, len(sources), _IN_CHUNK):
+        chunk = sources[start : start + _IN_CHUNK]
+        query = (
+            select(imported_comments.c.source, comments.c.id, comments.c.thread_id)
+            .join(comments, comments.c.id == imported_comments.c.comment_id)
+            .where(imported_comments.c.site_id == site_id, imported_comments.c.source.in_(chunk))
+        )
+        for row in tx.execute(query):
+            found[row.source] = (row.id, row.thread_id)
+    return found
+
+
+def depths(tx: Tx, comment_ids: Sequence[int]) -> dict[int, tuple[int | None, int]]:
+    """Stored comments' (root id, depth), for replies to comments an earlier import stored."""
+    found: dict[int, tuple[int | None, int]] = {}
+    for start in range(0, len(comment_ids), _IN_CHUNK):
+        chunk = comment_ids[start : start + _IN_CHUNK]
+        for row in tx.execute(
+            select(comments.c.id, comments.c.root_id, comments.c.depth).where(comments.c.id.in_(chunk))
+        ):
+            found[row.id] = (row.root_id, row.depth)
+    return found
+
+
+def recount_thread(tx: Tx, thread_id: int) -> None:
+    """Set a thread's comment count and its comments' reply counts from what is shown."""
+    child = comments.alias("child")
+    shown_replies = (
+        select(func.count())
+        .where(child.c.parent_id == comments.c.id, child.c.status == "published")
+        .scalar_subquery()
+    )
+    tx.execute(update(comments).where(comments.c.thread_id == thread_id).values(reply_count=shown_replies))
+    shown = (
+        select(func.count())
+        .where(comments.c.thread_id == thread_id, comments.c.status == "published")
+        .scalar_subquery()
+    )
+    tx.execute(
+        update(threads)
+        .where(threads.c.id == thread_id)
+        .values(comment_count=shown, version=threads.c.version + 1)
+    )
+
+
+def record_import(
+    tx: Tx,
+    site_id: str,
+    format: str,
+    file_name: str | None,
+    thread_key: str | None,
+    review: str | None,
+    now: int,
+) -> int:
+    """A new import run; its report is written when it ends (`finish_import`)."""
+    return int(
+        tx.execute(
+            insert(imports)
+            .values(
+                site_id=site_id, format=format, file_name=file_name, thread_key=thread_key, report="{}",
+                review=review, created_at=now,
+            )
+            .returning(imports.c.id)
+        ).scalar_one()
+    )  # fmt: skip
+
+
+def finish_import(tx: Tx, import_id: int, report: str) -> None:
+    tx.execute(update(imports).where(imports.c.id == import_id).values(report=report))

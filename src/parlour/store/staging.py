@@ -1,0 +1,130 @@
+"""A scratch SQLite file an import reads its file into before storing anything.
+
+Formats list threads and comments in any order (Disqus: every thread, then every post;
+Remark42: comments naming their page). Spooled here, an import can store one thread at
+a time, parents before replies, with memory bounded by the largest thread instead of
+the whole file; and a file that turns out to be broken half-way has written nothing.
+The file lives in a temporary directory and is deleted when the import ends.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+_SCHEMA = """
+CREATE TABLE threads (
+  seq INTEGER PRIMARY KEY, source_id TEXT NOT NULL UNIQUE, url TEXT, key TEXT, title TEXT,
+  closed INTEGER NOT NULL, line INTEGER, extra BLOB
+);
+CREATE TABLE comments (
+  seq INTEGER PRIMARY KEY, source_id TEXT NOT NULL UNIQUE, thread TEXT NOT NULL, parent TEXT,
+  body TEXT NOT NULL, html TEXT NOT NULL, created_at INTEGER NOT NULL, author_name TEXT,
+  author_email TEXT, state TEXT NOT NULL, hearts INTEGER NOT NULL, is_writer INTEGER NOT NULL,
+  edited_at INTEGER, line INTEGER, extra BLOB
+);
+CREATE INDEX comments_by_thread ON comments (thread, seq);
+CREATE TABLE extras (seq INTEGER PRIMARY KEY, kind TEXT NOT NULL, data BLOB NOT NULL, line INTEGER);
+"""
+
+THREAD_FIELDS = ("source_id", "url", "key", "title", "closed", "line", "extra")
+COMMENT_FIELDS = (
+    "source_id", "thread", "parent", "body", "html", "created_at", "author_name", "author_email",
+    "state", "hearts", "is_writer", "edited_at", "line", "extra",
+)  # fmt: skip
+
+
+def _blob(value: dict[str, object] | None) -> bytes | None:
+    return orjson.dumps(value) if value else None
+
+
+def _unblob(value: bytes | None) -> dict[str, Any]:
+    return orjson.loads(value) if value else {}
+
+
+class Staging:
+    """The spool: add records in batches, then read threads and their comments back."""
+
+    def __init__(self) -> None:
+        self._dir = tempfile.TemporaryDirectory(prefix="parlour-import-")
+        self._conn = sqlite3.connect(Path(self._dir.name) / "staging.db", isolation_level=None)
+        self._conn.executescript(
+            "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; PRAGMA temp_store=FILE;"
+            "PRAGMA cache_size=-8000;" + _SCHEMA
+        )
+        self._conn.execute("BEGIN")
+
+    def add_threads(self, rows: list[tuple[Any, ...]]) -> int:
+        """Rows in THREAD_FIELDS order; a thread named twice keeps its first. Returns how many were new."""
+        before = self._conn.total_changes
+        self._conn.executemany(
+            f"INSERT OR IGNORE INTO threads ({', '.join(THREAD_FIELDS)}) VALUES ({', '.join('?' * len(THREAD_FIELDS))})",
+            [(*r[:-1], _blob(r[-1])) for r in rows],
+        )
+        return self._conn.total_changes - before
+
+    def add_comments(self, rows: list[tuple[Any, ...]]) -> int:
+        """Rows in COMMENT_FIELDS order; a comment named twice keeps its first. Returns how many were new."""
+        before = self._conn.total_changes
+        self._conn.executemany(
+            f"INSERT OR IGNORE INTO comments ({', '.join(COMMENT_FIELDS)}) "
+            f"VALUES ({', '.join('?' * len(COMMENT_FIELDS))})",
+            [(*r[:-1], _blob(r[-1])) for r in rows],
+        )
+        return self._conn.total_changes - before
+
+    def add_extras(self, rows: list[tuple[str, dict[str, object], int | None]]) -> None:
+        self._conn.executemany(
+            "INSERT INTO extras (kind, data, line) VALUES (?, ?, ?)",
+            [(kind, orjson.dumps(data), line) for kind, data, line in rows],
+        )
+
+    def done_adding(self) -> None:
+        self._conn.execute("COMMIT")
+
+    def threads(self) -> Iterator[dict[str, Any]]:
+        """Threads in the order the file named them, with the number of their comments."""
+        cursor = self._conn.execute(
+            f"SELECT {', '.join('t.' + f for f in THREAD_FIELDS)}, "
+            "(SELECT count(*) FROM comments c WHERE c.thread = t.source_id) FROM threads t ORDER BY t.seq"
+        )
+        for row in cursor:
+            thread = dict(zip(THREAD_FIELDS, row[:-1], strict=True))
+            thread["extra"] = _unblob(thread["extra"])
+            thread["comments"] = row[-1]
+            yield thread
+
+    def unknown_threads(self) -> list[tuple[str, int]]:
+        """Threads comments name that the file never described: (source id, comments)."""
+        return [
+            (r[0], r[1])
+            for r in self._conn.execute(
+                "SELECT thread, count(*) FROM comments WHERE thread NOT IN (SELECT source_id FROM threads) "
+                "GROUP BY thread ORDER BY min(seq)"
+            )
+        ]
+
+    def comments(self, thread: str) -> list[dict[str, Any]]:
+        """A thread's comments in the file's order."""
+        rows = self._conn.execute(
+            f"SELECT {', '.join(COMMENT_FIELDS)} FROM comments WHERE thread = ? ORDER BY seq", (thread,)
+        )
+        found = []
+        for row in rows:
+            comment = dict(zip(COMMENT_FIELDS, row, strict=True))
+            comment["extra"] = _unblob(comment["extra"])
+            found.append(comment)
+        return found
+
+    def extras(self) -> Iterator[tuple[str, dict[str, Any], int | None]]:
+        for kind, data, line in self._conn.execute("SELECT kind, data, line FROM extras ORDER BY seq"):
+            yield kind, orjson.loads(data), line
+
+    def close(self) -> None:
+        self._conn.close()
+        self._dir.cleanup()
