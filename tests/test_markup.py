@@ -144,3 +144,34 @@ def test_preview_shows_the_html_a_comment_would_have_and_stores_nothing(
 def test_the_fast_path_renders_exactly_what_linkify_would(text: str) -> None:
     """Text without a link hint skips linkify; the result must be the same as with it."""
     assert markup.render(text) == markup.sanitise(markup._md.render(text))
+
+
+@settings(max_examples=3000, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from(
+            ["a", "Ann", "é", "😊", " ", "  ", "\n", "\n\n", "\n\n\n", "\t", "1", "2.", "3)", ".", ",", "'", '"',
+             "?", ":", ";", "(", ")", "%", "$", "/", "-", "*", "_", "#", ">", "<", "&", "[", "]", "`", "~", "|",
+             "=", "+", "!", "\\", "\u00a0", "\u2028", "\r", "\x00", "www", ".com", "@"]
+        ),
+        max_size=16,
+    ).map("".join)
+)  # fmt: skip
+def test_plain_prose_renders_exactly_what_markdown_would(text: str) -> None:
+    """The fast path for prose must give what the Markdown renderer gives, or step aside."""
+    md = markup._md if markup._LINK_HINT.search(text) else markup._md_plain
+    assert markup.render(text) == markup.sanitise(md.render(text))
+
+
+def test_plain_prose_takes_the_fast_path() -> None:
+    assert markup._plain("Thank you.\nI needed this today.\n\nWith love, Ann") == (
+        "<p>Thank you.\nI needed this today.</p>\n<p>With love, Ann</p>\n"
+    )
+    assert markup._plain("1. first") is None and markup._plain("    code") is None
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=20))
+def test_any_text_renders_the_same_on_either_path(text: str) -> None:
+    md = markup._md if markup._LINK_HINT.search(text) else markup._md_plain
+    assert markup.render(text) == markup.sanitise(md.render(text))
