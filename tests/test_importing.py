@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 from starlette.testclient import TestClient
 
-from factories import make_site, read, walk
+from factories import drain_all, make_site, read, walk
 from parlour.cli.main import main
 from parlour.domain import errors
 from parlour.domain.imports import CommentRecord, Skipped, State, ThreadRecord, bad_file
@@ -18,7 +18,8 @@ from parlour.services import importing
 from parlour.services.context import Context
 from parlour.store import events
 from parlour.store import threads as thread_store
-from parlour.store.schema import comments, imported_comments, imports, outbox
+from parlour.store.schema import comments, imported_comments, imports, outbox, webhook_deliveries
+from parlour.store.schema import inbox as inbox_table
 from sqlalchemy import func, select
 
 DAY = 86_400_000
@@ -132,11 +133,23 @@ def test_states_go_where_they_belong(ctx: Context, client: TestClient, site: str
 
 
 def test_imported_comments_mail_nobody_and_announce_one_event_per_thread(ctx: Context, site: str) -> None:
+    from parlour.services import inbox, notifications, webhooks, writer_mail
+
+    webhooks.add(ctx, "blog", "https://hooks.example/in", ())
     run(ctx, [*conversation(), a_thread(2), a_comment(9, thread="t2")])
     with ctx.db.read() as tx:
         kinds = [e.kind for e in events.read_after(tx, 0, 0, 100)]
     assert kinds.count("imported") == 2 and "posted" not in kinds
-    assert count(ctx, outbox) == 0
+    for consumer in (
+        inbox.CONSUMER,
+        notifications.ReplyMail(ctx),
+        writer_mail.CommentMail(ctx),
+        webhooks.WebhookConsumer(ctx),
+    ):
+        drain_all(ctx, consumer)
+    assert count(ctx, outbox) == 0 and count(ctx, webhook_deliveries) == 0
+    with ctx.db.read() as tx:
+        assert tx.execute(select(func.count()).select_from(inbox_table)).scalar_one() == 0
 
 
 def test_map_url_rewrites_old_addresses_into_thread_keys(ctx: Context, site: str) -> None:
