@@ -79,7 +79,16 @@ ALLOWED = {
     "importers": {"importers", "domain", "settings"},
     "exporters": {"exporters", "services", "domain", "settings"},
     "web": {"web", "services", "importers", "exporters", "domain", "settings"},
-    "cli": {"cli", "services", "importers", "exporters", "store", "domain", "settings", "app"},  # cli migrates (architecture.md)
+    "cli": {
+        "cli",
+        "services",
+        "importers",
+        "exporters",
+        "store",
+        "domain",
+        "settings",
+        "app",
+    },  # cli migrates (architecture.md)
     "app": {"app", "web", "services", "domain", "settings"},
 }
 

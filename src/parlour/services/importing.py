@@ -46,6 +46,7 @@ from parlour.store import threads as thread_store
 from parlour.store.staging import Staging
 
 BATCH = 2000  # records spooled per statement
+TX_COMMENTS = 2000  # comments stored per transaction, in whole threads
 IMPORTED_IP = "imported"  # the ip_hash of an imported comment: no address is known
 
 _STATUS = {
@@ -294,46 +295,51 @@ def _store(
     stored_so_far = 0
     review = "pending" if options.hold else None
 
-    def each_thread(tx: Tx, import_id: int | None) -> None:
+    def store_threads(tx: Tx, batch: list[dict[str, Any]], import_id: int | None) -> None:
         nonlocal stored_so_far
-        for t in threads:
-            if t["comments"]:
-                _store_thread(
-                    ctx, tx, site, staging, t, options, report, import_id, writer_email, writer_name
-                )
+        for t in batch:
+            _store_thread(ctx, tx, site, staging, t, options, report, import_id, writer_email, writer_name)
             stored_so_far += t["comments"]
             if progress:
                 progress("storing", stored_so_far, total)
 
+    def finish(tx: Tx, import_id: int | None) -> None:
+        _restore_extras(ctx, tx, site, staging, options)
+        if import_id is not None:
+            report.import_id = import_id
+            store.finish_import(tx, import_id, orjson.dumps(report.as_dict()).decode())
+
+    with_comments = [t for t in threads if t["comments"]]
     if options.atomic:
         with _transaction(ctx, options.dry_run) as tx:
             import_id = None if options.dry_run else _begin(ctx, tx, site, options, review)
-            each_thread(tx, import_id)
-            _restore_extras(ctx, tx, site, staging, options)
-            if import_id is not None:
-                store.finish_import(
-                    tx, import_id, orjson.dumps(report.as_dict() | {"import_id": import_id}).decode()
-                )
-        report.import_id = import_id
+            store_threads(tx, with_comments, import_id)
+            finish(tx, import_id)
         return
     import_id = None
     if not options.dry_run:
         with ctx.db.write() as tx:
             import_id = _begin(ctx, tx, site, options, review)
-    for t in threads:
-        if t["comments"]:
-            with _transaction(ctx, options.dry_run) as tx:
-                _store_thread(
-                    ctx, tx, site, staging, t, options, report, import_id, writer_email, writer_name
-                )
-        stored_so_far += t["comments"]
-        if progress:
-            progress("storing", stored_so_far, total)
+    for batch in _batches(with_comments):
+        with _transaction(ctx, options.dry_run) as tx:
+            store_threads(tx, batch, import_id)
     with _transaction(ctx, options.dry_run) as tx:
-        _restore_extras(ctx, tx, site, staging, options)
-        if import_id is not None:
-            report.import_id = import_id
-            store.finish_import(tx, import_id, orjson.dumps(report.as_dict()).decode())
+        finish(tx, import_id)
+
+
+def _batches(threads: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
+    """Whole threads, grouped so one transaction stores about TX_COMMENTS comments: a
+    thread is never split, and a blog of many small threads does not pay a commit each."""
+    batch: list[dict[str, Any]] = []
+    size = 0
+    for t in threads:
+        if batch and size + t["comments"] > TX_COMMENTS:
+            yield batch
+            batch, size = [], 0
+        batch.append(t)
+        size += t["comments"]
+    if batch:
+        yield batch
 
 
 def _begin(ctx: Context, tx: Tx, site: Site, options: Options, review: str | None) -> int:

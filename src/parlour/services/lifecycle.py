@@ -18,6 +18,7 @@ Callers check who may do what; this module checks what the comment's state allow
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -156,39 +157,47 @@ def import_comments(
 ) -> dict[str, Comment]:
     """Store many comments of one thread, with their own authors, dates, states and hearts.
 
-    Parents come before their replies in `items`. The thread's counters are recounted
-    once, and one `imported` event stands for them all: live pages reload their counts,
-    but nobody is mailed, no webhook fires and the writer's inbox gains nothing for
-    comments that may be years old. Returns the stored comments by key.
+    Parents come before their replies in `items`. The counters are counted here, and one
+    `imported` event stands for them all: live pages reload their counts, but nobody is
+    mailed, no webhook fires and the writer's inbox gains nothing for comments that may
+    be years old. Returns the stored comments by key.
     """
     ids = import_store.reserve_comment_ids(tx, len(items))
-    earlier = import_store.depths(tx, sorted({i.parent_id for i in items if i.parent_id is not None}))
-    tree: dict[int, tuple[int | None, int]] = dict(earlier)  # comment id -> (root id, depth)
-    stored: dict[str, Comment] = {}
-    rows = []
+    tree = import_store.depths(tx, sorted({i.parent_id for i in items if i.parent_id is not None}))
+    keys = {item.key: n for n, item in enumerate(items)}
+    placed: list[tuple[Imported, int, int | None, int | None, int]] = []
+    shown_replies: Counter[int] = Counter()  # parent id -> replies shown
     for item, comment_id in zip(items, ids, strict=True):
-        parent_id = stored[item.parent_key].id if item.parent_key is not None else item.parent_id
+        parent_id = placed[keys[item.parent_key]][1] if item.parent_key is not None else item.parent_id
         if parent_id is None:
             root_id, depth = None, 0
         else:
             parent_root, parent_depth = tree[parent_id]
             root_id, depth = parent_root or parent_id, parent_depth + 1
         tree[comment_id] = (root_id, depth)
+        placed.append((item, comment_id, parent_id, root_id, depth))
+        if parent_id is not None and item.status is Status.PUBLISHED:
+            shown_replies[parent_id] += 1
+    stored: dict[str, Comment] = {}
+    rows = []
+    for item, comment_id, parent_id, root_id, depth in placed:
         a = item.author
         shown = item.status in (Status.PUBLISHED, Status.REMOVED)
+        hearts, replies = max(item.hearts, 0), shown_replies.pop(comment_id, 0)
         rows.append((
             comment_id, thread.id, parent_id, root_id, depth, a.name, a.email, a.key, a.ip_hash, a.is_writer,
-            item.text.body, content_hash(item.text.body), item.text.html, item.status.value, False,
-            max(item.hearts, 0), False, 0, item.created_at, item.created_at if shown else None,
-            item.edited_at, a.verified,
+            item.text.body, content_hash(item.text.body), item.text.html, item.status.value, False, hearts,
+            False, replies, item.created_at, item.created_at if shown else None, item.edited_at, a.verified,
         ))  # fmt: skip
         stored[item.key] = Comment(
             comment_id, thread.id, parent_id, root_id, depth, a.name, a.email, a.key, a.is_writer,
-            item.text.body, item.text.html, item.status, False, max(item.hearts, 0), False, 0,
-            item.created_at, item.edited_at, a.verified,
+            item.text.body, item.text.html, item.status, False, hearts, False, replies, item.created_at,
+            item.edited_at, a.verified,
         )  # fmt: skip
     import_store.insert_comments(tx, rows)
-    import_store.recount_thread(tx, thread.id)
+    for parent_id, replies in shown_replies.items():  # parents an earlier import stored
+        store.change_reply_count(tx, parent_id, replies)
+    thread_store.bump_thread(tx, thread.id, sum(1 for i in items if i.status is Status.PUBLISHED))
     _record(tx, "imported", site.id, None, thread.id, now)
     return stored
 

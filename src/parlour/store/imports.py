@@ -6,10 +6,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import insert, select, update
 
 from parlour.store.database import Tx, driver_rows
-from parlour.store.schema import comments, imported_comments, imports, threads
+from parlour.store.schema import comments, imported_comments, imports
 
 _IN_CHUNK = 500  # values in one IN (...) list
 
@@ -90,27 +90,6 @@ def depths(tx: Tx, comment_ids: Sequence[int]) -> dict[int, tuple[int | None, in
         ):
             found[row.id] = (row.root_id, row.depth)
     return found
-
-
-def recount_thread(tx: Tx, thread_id: int) -> None:
-    """Set a thread's comment count and its comments' reply counts from what is shown."""
-    child = comments.alias("child")
-    shown_replies = (
-        select(func.count())
-        .where(child.c.parent_id == comments.c.id, child.c.status == "published")
-        .scalar_subquery()
-    )
-    tx.execute(update(comments).where(comments.c.thread_id == thread_id).values(reply_count=shown_replies))
-    shown = (
-        select(func.count())
-        .where(comments.c.thread_id == thread_id, comments.c.status == "published")
-        .scalar_subquery()
-    )
-    tx.execute(
-        update(threads)
-        .where(threads.c.id == thread_id)
-        .values(comment_count=shown, version=threads.c.version + 1)
-    )
 
 
 def record_import(

@@ -26,7 +26,9 @@ def upgrade() -> None:
         sa.Column("report", sa.Text(), nullable=False),
         sa.Column("review", sa.String(16), nullable=True),
         sa.Column("created_at", sa.BigInteger(), nullable=False),
-        sa.ForeignKeyConstraint(["site_id"], ["sites.id"], name="fk_imports_site_id_sites", ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(
+            ["site_id"], ["sites.id"], name="fk_imports_site_id_sites", ondelete="CASCADE"
+        ),
         sa.PrimaryKeyConstraint("id", name="pk_imports"),
     )
     op.create_index("ix_imports_site", "imports", ["site_id", "id"])
