@@ -1,0 +1,167 @@
+"""Isso's SQLite database (`comments.db`) as import records.
+
+The file is the writer's old Isso database, opened read-only here with the standard
+library: it is an input file like any other format's, not Parlour's database, so this is
+no concern of `store/` (which only ever opens Parlour's own).
+
+Isso's schema (isso/db/threads.py, isso/db/comments.py): `threads(id, uri, title)` and
+`comments(tid, id, parent, created, modified, mode, remote_addr, text, author, email,
+website, likes, dislikes, voters, notification)`. `created` and `modified` are seconds
+(floats); `mode` is 1 published, 2 awaiting moderation, 4 deleted (kept, emptied, because
+it has replies); `text` is the Markdown the reader wrote. Isso flattens replies: a
+reply's `parent` is always a top-level comment, which is kept as it is. Likes become
+hearts (dislikes have no counterpart). A thread's `uri` is the page's path.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+from parlour.domain.imports import CommentRecord, Record, Skipped, State, ThreadRecord, bad_file
+from parlour.importers.fields import MAX_COUNT, Place, seconds_to_millis
+
+_MODES = {1: State.PUBLISHED, 2: State.PENDING, 4: State.REMOVED}
+_NEEDED = {
+    "threads": {"id", "uri", "title"},
+    "comments": {"tid", "id", "parent", "created", "modified", "mode", "text", "author", "email", "likes"},
+}
+_QUERY = """
+    SELECT c.id, c.tid, t.id, t.uri, t.title, c.parent, c.created, c.modified, c.mode,
+           c.text, c.author, c.email, c.likes
+      FROM comments AS c LEFT JOIN threads AS t ON t.id = c.tid
+     ORDER BY c.tid, c.id
+"""
+
+
+def read(path: Path) -> Iterator[Record]:
+    """Every thread that has comments, each followed by its comments, oldest first."""
+    with path.open("rb") as probe:
+        if probe.read(16) != b"SQLite format 3\x00":
+            raise bad_file("this is not an SQLite database (Isso keeps its comments in one)")
+    uri = f"{path.resolve().as_uri()}?mode=ro"
+    try:
+        conn = sqlite3.connect(uri, uri=True)
+    except sqlite3.Error as exc:
+        raise bad_file(f"the database cannot be opened ({exc})") from None
+    try:
+        yield from _records(conn)
+    finally:
+        conn.close()
+
+
+def _records(conn: sqlite3.Connection) -> Iterator[Record]:
+    place = Place(where="comments")
+    try:
+        # A hostile file's schema runs no functions of ours, and nothing is written.
+        conn.execute("PRAGMA trusted_schema = OFF")
+        conn.execute("PRAGMA query_only = ON")
+        conn.text_factory = bytes  # decoded field by field, so bad UTF-8 is named
+        _check_schema(conn)
+        cursor = conn.execute(_QUERY)
+        thread_seen: object = None
+        while True:
+            try:
+                row = cursor.fetchone()
+            except sqlite3.Error as exc:
+                raise place.bad(f"the database is damaged ({exc})") from None
+            if row is None:
+                return
+            (
+                comment_id,
+                tid,
+                thread_id,
+                uri,
+                title,
+                parent,
+                created,
+                modified,
+                mode,
+                body,
+                author,
+                email,
+                likes,
+            ) = row
+            place.where = f"comment id {comment_id}"
+            if thread_id is None:
+                yield Skipped("comment of no thread", source_id=str(comment_id))
+                continue
+            if tid != thread_seen:
+                thread_seen = tid
+                url = _opt_str(uri, "uri", Place(where=f"thread id {thread_id}"))
+                if url is None:
+                    raise bad_file("the thread has no uri", where=f"thread id {thread_id}")
+                yield ThreadRecord(source_id=str(thread_id), url=url, title=_opt_str(title, "title", place))
+            yield _comment(
+                place, comment_id, thread_id, parent, created, modified, mode, body, author, email, likes
+            )
+    except sqlite3.Error as exc:
+        raise place.bad(f"the database cannot be read ({exc})") from None
+
+
+def _check_schema(conn: sqlite3.Connection) -> None:
+    tables = {
+        bytes(name).decode("utf-8", "replace")
+        for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+    }
+    for table, columns in _NEEDED.items():
+        if table not in tables:
+            raise bad_file(f"this is not an Isso database: it has no {table} table")
+        have = {
+            bytes(row[1]).decode("utf-8", "replace") for row in conn.execute(f"PRAGMA table_info({table})")
+        }
+        missing = sorted(columns - have)
+        if missing:
+            raise bad_file(f"this is not an Isso database: {table} has no {', '.join(missing)}")
+
+
+def _comment(
+    place: Place,
+    comment_id: object,
+    thread_id: object,
+    parent: object,
+    created: object,
+    modified: object,
+    mode: object,
+    body: object,
+    author: object,
+    email: object,
+    likes: object,
+) -> CommentRecord:
+    if not isinstance(comment_id, int):
+        raise place.bad("the comment id is not a number")
+    if parent is not None and not isinstance(parent, int):
+        raise place.bad("parent is not a comment id")
+    state = _MODES.get(mode) if isinstance(mode, int) else None
+    if state is None:
+        raise place.bad(f"mode {mode!r} is not one of Isso's (1, 2 or 4)")
+    if likes is None:
+        likes = 0
+    if not isinstance(likes, int) or not 0 <= likes <= MAX_COUNT:
+        raise place.bad("likes is not a count")
+    return CommentRecord(
+        source_id=str(comment_id),
+        thread=str(thread_id),
+        body=_opt_str(body, "text", place) or "",
+        created_at=seconds_to_millis(created, "created", place),
+        parent=None if parent is None else str(parent),
+        author_name=_opt_str(author, "author", place),
+        author_email=_opt_str(email, "email", place),
+        state=state,
+        hearts=likes,
+        edited_at=None if modified is None else seconds_to_millis(modified, "modified", place),
+    )
+
+
+def _opt_str(value: object, field: str, place: Place) -> str | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, bytes):
+        try:
+            value = value.decode("utf-8")
+        except UnicodeDecodeError:
+            raise place.bad(f"{field} is not UTF-8 text") from None
+    if not isinstance(value, str):
+        raise place.bad(f"{field} is not text")
+    return value

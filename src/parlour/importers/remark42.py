@@ -1,0 +1,138 @@
+"""Remark42's backup file (its own export) as import records.
+
+Remark42 writes (backend/app/migrator/native.go) one JSON object a line, gzipped in its
+automatic backups and plain from `/api/v1/admin/export?mode=stream`: first a meta record,
+`{"version": 1, "users": [...], "posts": [{"url", "read_only"}]}`, then every comment as
+its `store.Comment`: `id`, `pid` (the parent's id, "" for none), `text` (HTML), `orig`
+(the Markdown the reader typed, in newer versions), `user {name, id, picture, ip, admin,
+block, verified}`, `locator {site, url}`, `score`, `votes {user id: up?}`, `time`
+(RFC 3339), `edit {time, summary}`, `pin`, `delete`, `title`.
+
+Threads are the comments' `locator.url`s, in the order first seen, closed when the meta
+record marks the post read-only. The body is `orig` when there is one, else `text`
+converted to Markdown. `user.admin` marks the writer's replies; `delete` keeps a removed
+comment in its place. Hearts are the up votes in `votes` when it is there (Remark42 keeps
+who voted which way), else `score` when above zero: score is up votes less down votes, so
+it can only undercount, and a down vote has no counterpart here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from parlour.domain.imports import CommentRecord, Record, State, ThreadRecord, bad_file
+from parlour.importers.fields import (
+    MAX_COUNT,
+    Place,
+    count,
+    flag,
+    html_to_markdown,
+    ident,
+    millis,
+    obj,
+    open_maybe_gzip,
+    opt_millis,
+    opt_obj,
+    opt_text,
+    text,
+)
+
+# A line longer than this is not a comment: refused rather than read into memory.
+_MAX_LINE = 16 * 1024 * 1024
+
+
+def read(path: Path) -> Iterator[Record]:
+    """A thread the first time its URL is seen, then its comments, line by line."""
+    closed: set[str] = set()
+    seen: set[str] = set()
+    with open_maybe_gzip(path) as stream:
+        for number, record in _lines(stream):
+            place = Place(line=number)
+            if number == 1 and "locator" not in record:
+                closed = _meta(record, place)
+                continue
+            comment, url, title = _comment(record, place)
+            if url not in seen:
+                seen.add(url)
+                yield ThreadRecord(source_id=url, url=url, title=title, closed=url in closed, line=number)
+            yield comment
+
+
+def _lines(stream: Any) -> Iterator[tuple[int, Mapping[str, Any]]]:
+    number = 0
+    while True:
+        number += 1
+        try:
+            raw = stream.readline(_MAX_LINE + 1)
+        except (OSError, EOFError) as exc:
+            raise bad_file(f"the file cannot be read ({exc})", line=number) from None
+        if not raw:
+            return
+        if len(raw) > _MAX_LINE:
+            raise bad_file("the line is too long to be a comment", line=number)
+        if not raw.strip():
+            continue
+        try:
+            value = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            raise bad_file(f"this line is not JSON ({str(exc).splitlines()[0]})", line=number) from None
+        yield number, obj(value, "the line", Place(line=number))
+
+
+def _meta(record: Mapping[str, Any], place: Place) -> set[str]:
+    """The URLs of read-only posts, from the meta record (versions 0 and 1 are Remark42's)."""
+    version = record.get("version", 0)
+    if version not in (0, 1) or isinstance(version, bool):
+        raise place.bad(f"version {version!r} of Remark42's backup is not known here")
+    posts = record.get("posts") or []
+    if not isinstance(posts, list):
+        raise place.bad("posts should be a list")
+    closed = set()
+    for post in posts:
+        post = obj(post, "a post", place)
+        if flag(post, "read_only", place):
+            closed.add(text(post, "url", place))
+    return closed
+
+
+def _comment(record: Mapping[str, Any], place: Place) -> tuple[CommentRecord, str, str | None]:
+    comment_id = ident(record, "id", place)
+    place.where = f"comment {comment_id[:80]}"
+    locator = obj(record.get("locator"), "locator", place)
+    url = text(locator, "url", place)
+    if not url:
+        raise place.bad("locator.url is empty")
+    user = opt_obj(record, "user", place)
+    orig = opt_text(record, "orig", place)
+    html = opt_text(record, "text", place)
+    deleted = flag(record, "delete", place)
+    edit = opt_obj(record, "edit", place)
+    comment = CommentRecord(
+        source_id=comment_id,
+        thread=url,
+        body=orig if orig is not None else html_to_markdown(html) if html else "",
+        created_at=millis(record.get("time"), "time", place),
+        parent=opt_text(record, "pid", place),
+        author_name=opt_text(user, "name", place),
+        author_email=opt_text(user, "email", place),
+        state=State.REMOVED if deleted else State.PUBLISHED,
+        hearts=_hearts(record, place),
+        is_writer=flag(user, "admin", place),
+        edited_at=opt_millis(edit.get("time"), "edit.time", place),
+        line=place.line,
+    )
+    return comment, url, opt_text(record, "title", place)
+
+
+def _hearts(record: Mapping[str, Any], place: Place) -> int:
+    votes = record.get("votes")
+    if votes:
+        votes = obj(votes, "votes", place)
+        if len(votes) > MAX_COUNT:
+            raise place.bad("votes is out of range")
+        return sum(1 for up in votes.values() if up is True)
+    return max(count(record.get("score"), "score", place), 0)

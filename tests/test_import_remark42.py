@@ -1,0 +1,142 @@
+"""The Remark42 importer: Remark42's own backup (JSON lines, gzipped or not) as records."""
+
+from __future__ import annotations
+
+import gzip
+import importlib
+import sys
+import types
+from pathlib import Path
+
+import pytest
+
+from parlour.domain.errors import InvalidImportFile
+from parlour.domain.imports import CommentRecord, State, ThreadRecord
+from parlour.importers import remark42
+
+BACKUP = Path(__file__).parent / "importers" / "remark42" / "backup.jsonl"
+POST = "https://blog.example.org/posts/winter-garden/"
+
+
+@pytest.fixture
+def to_markdown(monkeypatch: pytest.MonkeyPatch) -> types.ModuleType:
+    """importers/html.py, or a stand-in until the XML importers bring it."""
+    try:
+        return importlib.import_module("parlour.importers.html")
+    except ModuleNotFoundError:
+        stub = types.ModuleType("parlour.importers.html")
+        stub.to_markdown = lambda html: f"converted {html}"  # type: ignore[attr-defined]
+        monkeypatch.setitem(sys.modules, "parlour.importers.html", stub)
+        return stub
+
+
+def comments_of(path: Path) -> dict[str, CommentRecord]:
+    return {r.source_id[-4:]: r for r in remark42.read(path) if isinstance(r, CommentRecord)}
+
+
+def test_remark42_yields_a_thread_the_first_time_its_url_comes(to_markdown: types.ModuleType) -> None:
+    threads = [r for r in remark42.read(BACKUP) if isinstance(r, ThreadRecord)]
+    assert threads == [
+        ThreadRecord(source_id=POST, url=POST, title="A winter garden", closed=True, line=2),
+        ThreadRecord(
+            source_id="https://blog.example.org/posts/bees/",
+            url="https://blog.example.org/posts/bees/",
+            line=5,
+        ),
+    ]
+
+
+def test_remark42_keeps_the_tree_the_original_markdown_and_the_writer(to_markdown: types.ModuleType) -> None:
+    comments = comments_of(BACKUP)
+    first, reply, removed = comments["0001"], comments["0002"], comments["0003"]
+    assert first.body == "Which **kale** survives frost best?"
+    assert first.parent is None and first.thread == POST
+    assert first.created_at == 1_610_262_930_123  # 08:15:30.123456789 at +01:00, in ms UTC
+    assert first.hearts == 3  # the up votes, not the score (up less down)
+    assert first.author_name == "Anselm" and not first.is_writer
+    assert reply.parent.endswith("0001") and reply.is_writer  # type: ignore[union-attr]
+    assert (reply.hearts, reply.edited_at) == (4, 1_610_269_500_000)
+    assert removed.state is State.REMOVED and removed.body == ""
+    assert removed.created_at == 1_610_384_400_000
+
+
+def test_remark42_converts_the_html_when_no_original_is_kept(to_markdown: types.ModuleType) -> None:
+    old = comments_of(BACKUP)["0004"]
+    assert old.body == to_markdown.to_markdown("<p>Old comment, no original kept.</p>")
+    assert old.hearts == 0  # a score below zero is no hearts
+
+
+def test_remark42_reads_a_gzipped_backup(tmp_path: Path, to_markdown: types.ModuleType) -> None:
+    packed = tmp_path / "remark-backup-blog-20210111.gz"
+    packed.write_bytes(gzip.compress(BACKUP.read_bytes()))
+    assert list(remark42.read(packed)) == list(remark42.read(BACKUP))
+
+
+def test_remark42_reads_a_file_without_the_meta_record(tmp_path: Path, to_markdown: types.ModuleType) -> None:
+    path = tmp_path / "export.json"
+    path.write_bytes(b"".join(BACKUP.read_bytes().splitlines(keepends=True)[1:]))
+    threads = [r for r in remark42.read(path) if isinstance(r, ThreadRecord)]
+    assert [t.closed for t in threads] == [False, False]
+
+
+def replace_line(tmp_path: Path, number: int, line: bytes) -> Path:
+    lines = BACKUP.read_bytes().splitlines(keepends=True)
+    lines[number - 1] = line + b"\n"
+    path = tmp_path / "backup.jsonl"
+    path.write_bytes(b"".join(lines))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        (
+            b'{"id":"x","pid":"","text":"a","locator":{"url":"https://a/"},"time":"2021-01-10T09',
+            "line 3: this line is not JSON",
+        ),
+        (
+            b'{"id":"x","pid":"","text":"\xff","locator":{"url":"https://a/"},"time":"2021-01-10T09:00:00Z"}',
+            "line 3: this line is not JSON",
+        ),
+        (
+            b'{"id":"x","pid":"","text":"a","locator":{"url":"https://a/"},"time":"yesterday"}',
+            "comment x, line 3: time is not a date",
+        ),
+        (
+            b'{"id":"x","pid":"","text":"a","locator":{"url":"https://a/"},"time":"2021-01-10T09:00:00Z","score":1e30}',
+            "score is out of range",
+        ),
+        (
+            b'{"id":"x","pid":"","text":"a","locator":"https://a/","time":"2021-01-10T09:00:00Z"}',
+            "locator should be a JSON object",
+        ),
+        (
+            b'{"id":["x"],"pid":"","text":"a","locator":{"url":"https://a/"},"time":"2021-01-10T09:00:00Z"}',
+            "line 3: id is missing",
+        ),
+        (b'{"id":"x","pid":"","text":"a","locator":{"url":"https://a/"}}', "time is missing"),
+        (
+            b'{"id":"x","pid":"","text":"a","user":{"admin":"yes"},"locator":{"url":"https://a/"},"time":"2021-01-10T09:00:00Z"}',
+            "admin should be true or false",
+        ),
+        (b"[1, 2, 3]", "line 3: the line should be a JSON object"),
+    ],
+)
+def test_remark42_stops_at_a_bad_line_naming_it(
+    tmp_path: Path, line: bytes, message: str, to_markdown: types.ModuleType
+) -> None:
+    with pytest.raises(InvalidImportFile, match=message):
+        list(remark42.read(replace_line(tmp_path, 3, line)))
+
+
+def test_remark42_refuses_an_unknown_backup_version(tmp_path: Path) -> None:
+    with pytest.raises(InvalidImportFile, match="line 1: version 2"):
+        list(remark42.read(replace_line(tmp_path, 1, b'{"version":2,"users":[],"posts":[]}')))
+
+
+def test_remark42_refuses_a_truncated_gzip(tmp_path: Path, to_markdown: types.ModuleType) -> None:
+    packed = gzip.compress(BACKUP.read_bytes())
+    path = tmp_path / "backup.gz"
+    path.write_bytes(packed[: len(packed) - 20])
+    with pytest.raises(InvalidImportFile, match=r"cannot be read|not JSON"):
+        list(remark42.read(path))
