@@ -243,3 +243,14 @@ def test_the_import_command_needs_a_known_format(db_url: str, tmp_path: Any) -> 
         main, ["import", "nonsense", str(path), "--site", "blog", "--database", db_url]
     )
     assert result.exit_code == 2 and "nonsense" in result.output
+
+
+def test_pins_and_rejections_come_along(ctx: Context, client: TestClient, site: str) -> None:
+    report = run(ctx, [
+        a_thread(1), a_comment(1), a_comment(2, pinned=True), a_comment(3, parent=2, pinned=True),
+        a_comment(4, state=State.REJECTED),
+    ])  # fmt: skip
+    assert report.rejected == 1
+    tops = read(client, thread="/post-1/")["comments"]
+    assert [c["pinned"] for c in tops] == [True, False]  # a reply cannot be pinned
+    assert not tops[0]["replies"][0]["pinned"] and len(tops) == 2

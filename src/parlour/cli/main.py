@@ -545,6 +545,7 @@ def _print_report(report: dict[str, Any], file_name: str) -> None:
         ("  held for review", "held"),
         ("  removed", "removed"),
         ("  spam", "spam"),
+        ("  rejected", "rejected"),
         ("replies kept at the top level (parent not in the file)", "orphans"),
         ("already imported before (left as they are)", "already"),
     ):

@@ -21,6 +21,7 @@ class State(StrEnum):
     PENDING = "pending"  # awaiting moderation there: goes to the queue, not the page
     REMOVED = "removed"  # deleted there: kept as "removed" so its replies keep their place
     SPAM = "spam"
+    REJECTED = "rejected"  # refused by a moderator there: kept, never shown
 
 
 @dataclass(slots=True)
@@ -59,6 +60,7 @@ class CommentRecord:
     state: State = State.PUBLISHED
     hearts: int = 0
     is_writer: bool = False  # the format's own "this is the post's author" flag
+    pinned: bool = False  # pinned to the top of its thread (top-level comments only)
     edited_at: int | None = None
     line: int | None = None
     extra: dict[str, object] = field(default_factory=dict)  # format-specific, e.g. Parlour's own

@@ -19,7 +19,7 @@ the fields in that order), so the file is read twice: once for the commenters an
 marks the writer's replies; a positive score (up votes less down votes) becomes hearts.
 "unapproved" and "flagged" (held by the spam check) go to the queue for the writer to
 decide; a comment Comentario's moderators rejected (neither approved nor pending) comes in
-removed. The anonymous commenter ("anonymous", or the all-zero id) has no name here.
+rejected (kept, never shown). The anonymous commenter ("anonymous", or the all-zero id) has no name here.
 """
 
 from __future__ import annotations
@@ -223,7 +223,7 @@ def _comment_v3(
     elif flag(record, "isPending", place):
         state = State.PENDING
     else:
-        state = State.REMOVED  # rejected by a moderator there
+        state = State.REJECTED  # rejected by a moderator there
     comment = CommentRecord(
         source_id=comment_id,
         thread=page_id,

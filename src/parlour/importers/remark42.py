@@ -122,6 +122,7 @@ def _comment(record: Mapping[str, Any], place: Place) -> tuple[CommentRecord, st
         state=State.REMOVED if deleted else State.PUBLISHED,
         hearts=_hearts(record, place),
         is_writer=flag(user, "admin", place),
+        pinned=flag(record, "pin", place),
         edited_at=opt_millis(edit.get("time"), "edit.time", place),
         line=place.line,
     )

@@ -54,6 +54,7 @@ _STATUS = {
     State.PENDING: Status.PENDING,
     State.REMOVED: Status.REMOVED,
     State.SPAM: Status.SPAM,
+    State.REJECTED: Status.REJECTED,
 }
 _SHOWN = (Status.PUBLISHED, Status.REMOVED)  # a reply can hang under these
 
@@ -102,6 +103,7 @@ class Report:
     held: int = 0  # in the moderation queue
     removed: int = 0
     spam: int = 0
+    rejected: int = 0
     already: int = 0  # stored by an earlier import of the same source: left as they are
     orphans: int = 0  # replies whose parent is not in the file: kept at the top level
     skipped: Counter[str] = field(default_factory=Counter)
@@ -118,6 +120,7 @@ class Report:
             "held": self.held,
             "removed": self.removed,
             "spam": self.spam,
+            "rejected": self.rejected,
             "already": self.already,
             "orphans": self.orphans,
             "skipped": dict(sorted(self.skipped.items())),
@@ -267,7 +270,7 @@ def _checked_comment(ctx: Context, r: CommentRecord) -> tuple[Any, ...]:
     return (
         str(r.source_id), str(r.thread), None if r.parent in (None, "") else str(r.parent), body, html,
         r.created_at, _clean(r.author_name, 200), _clean(r.author_email, 320), State(r.state).value,
-        max(int(r.hearts or 0), 0), bool(r.is_writer), r.edited_at, r.line, r.extra,
+        max(int(r.hearts or 0), 0), bool(r.is_writer), r.edited_at, bool(r.pinned), r.line, r.extra,
     )  # fmt: skip
 
 
@@ -493,6 +496,7 @@ def _store_thread(
                 parent_id=parent_id,
                 hearts=r["hearts"],
                 edited_at=r["edited_at"],
+                pinned=bool(r["pinned"]) and parent_key is None and parent_id is None,
             )
         )
         st = status_of[source]
@@ -502,6 +506,7 @@ def _store_thread(
         report.held += st is Status.PENDING
         report.removed += st is Status.REMOVED
         report.spam += st is Status.SPAM
+        report.rejected += st is Status.REJECTED
     if not items:
         return
     report.threads += 1

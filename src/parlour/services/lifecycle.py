@@ -150,6 +150,7 @@ class Imported:
     parent_id: int | None = None
     hearts: int = 0
     edited_at: int | None = None
+    pinned: bool = False  # a top-level published comment only
 
 
 def import_comments(
@@ -184,14 +185,15 @@ def import_comments(
         a = item.author
         shown = item.status in (Status.PUBLISHED, Status.REMOVED)
         hearts, replies = max(item.hearts, 0), shown_replies.pop(comment_id, 0)
+        pinned = item.pinned and parent_id is None and item.status is Status.PUBLISHED
         rows.append((
             comment_id, thread.id, parent_id, root_id, depth, a.name, a.email, a.key, a.ip_hash, a.is_writer,
-            item.text.body, content_hash(item.text.body), item.text.html, item.status.value, False, hearts,
+            item.text.body, content_hash(item.text.body), item.text.html, item.status.value, pinned, hearts,
             False, replies, item.created_at, item.created_at if shown else None, item.edited_at, a.verified,
         ))  # fmt: skip
         stored[item.key] = Comment(
             comment_id, thread.id, parent_id, root_id, depth, a.name, a.email, a.key, a.is_writer,
-            item.text.body, item.text.html, item.status, False, hearts, False, replies, item.created_at,
+            item.text.body, item.text.html, item.status, pinned, hearts, False, replies, item.created_at,
             item.edited_at, a.verified,
         )  # fmt: skip
     import_store.insert_comments(tx, rows)
