@@ -312,7 +312,8 @@ def _store(
             report.import_id = import_id
             store.finish_import(tx, import_id, orjson.dumps(report.as_dict()).decode())
 
-    with_comments = [t for t in threads if t["comments"]]
+    # Threads with comments, and those a Parlour export lists without any (their extras).
+    with_comments = [t for t in threads if t["comments"] or t["extra"]]
     if options.atomic:
         with _transaction(ctx, options.dry_run) as tx:
             import_id = None if options.dry_run else _begin(ctx, tx, site, options, review)
