@@ -131,6 +131,52 @@ def migrate_command(database: str | None) -> None:
     console.print(f"Database is up to date ({len(pending)} migration(s) applied).")
 
 
+@main.command(name="export")
+@click.option("--site", "site_id", required=True, help="The site to export.")
+@click.option(
+    "--format",
+    "format_",
+    type=click.Choice(["parlour", "disqus"]),
+    default="parlour",
+    show_default=True,
+    help="parlour: everything, for `parlour import parlour` (JSON lines); disqus: Disqus's XML export.",
+)
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False, writable=True),
+    default=None,
+    help="The file to write (replaced only once the export is complete). [default: standard output]",
+)
+@database_option
+def export_command(site_id: str, format_: str, output: str | None, database: str | None) -> None:
+    """Export a site, in Parlour's own format or as Disqus XML.
+
+    Parlour's format holds everything that belongs to the site (comments, threads,
+    settings, readers, their mail subscriptions, blocks), never a secret, password or
+    token; `parlour import parlour` restores it."""
+    from pathlib import Path
+
+    from parlour.services import exporting
+
+    write = exporting.parlour if format_ == "parlour" else exporting.disqus
+    with _migrated_context(_settings(database=database)) as ctx:
+        if output is None:
+            sys.stdout.flush()
+            write(ctx, site_id, sys.stdout.buffer.write)
+            sys.stdout.buffer.flush()
+            return
+        target = Path(output)
+        partial = target.with_name(target.name + ".partial")
+        try:
+            with partial.open("wb") as file:
+                count = write(ctx, site_id, file.write)
+            partial.replace(target)
+        finally:
+            partial.unlink(missing_ok=True)
+    what = "lines" if format_ == "parlour" else "comments"
+    err.print(f"Site `{site_id}` exported to {output} ({count} {what}).", soft_wrap=True, markup=False)
+
+
 @main.command(name="demo")
 @database_option
 @click.option(
@@ -505,12 +551,13 @@ def import_command(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from parlour.importers import reader
-    from parlour.services import importing
+    from parlour.services import importing, restoring
 
     options = importing.Options(
         site_id=site_id, format=format_name, file_name=file.name,
         map_url=tuple(importing.parse_map_url(rule) for rule in map_url), thread_key=thread_key,
         writer_email=writer_email, writer_name=writer_name, dry_run=dry_run, atomic=atomic,
+        restorer=restoring if format_name == "parlour" else None,
     )  # fmt: skip
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with (
@@ -524,6 +571,8 @@ def import_command(
             task = reading if phase == "reading" else storing
             bar.update(task, completed=done, total=total, visible=True)
 
+        if format_name == "parlour" and not dry_run:
+            restoring.make_site(ctx, site_id)  # a Parlour export brings its site's settings
         report = importing.run(ctx, reader(format_name)(file), options, progress)
     if as_json:
         click.echo(orjson.dumps(report.as_dict()).decode())

@@ -204,6 +204,42 @@ def import_comments(
     return stored
 
 
+@dataclass(frozen=True, slots=True)
+class Restored:
+    """What Parlour's own export says of a comment beyond what `Imported` carries."""
+
+    status: Status
+    pinned: bool
+    liked_by_writer: bool
+    inbox_done: bool
+    published_at: int | None
+    author_key: str
+    ip_hash: str
+    verified: bool
+    hearted_by: Sequence[tuple[str, int]] = ()  # (reader id, when)
+
+
+def restore_imported(tx: Tx, comment: Comment, restored: Restored) -> None:
+    """Give a comment `import_comments` stored, in this same transaction, the rest of
+    what a Parlour export says of it: its pin, the writer's heart, "no reply needed",
+    when it was shown, its author's key and marks, and its readers' hearts (the count
+    came with it).
+
+    The thread's `imported` event stands for this change too; the status is the one
+    `import_comments` stored (checked), so no counter moves.
+    """
+    if restored.status is not comment.status:
+        raise ValueError(f"an imported {comment.status} comment cannot become {restored.status} here")
+    values: dict[str, object] = {
+        "pinned": restored.pinned, "liked_by_writer": restored.liked_by_writer,
+        "inbox_done": restored.inbox_done, "published_at": restored.published_at,
+        "author_key": restored.author_key, "ip_hash": restored.ip_hash, "author_verified": restored.verified,
+    }  # fmt: skip
+    store.update_comment(tx, comment.id, **values)
+    store.restore_hearts(tx, comment.id, restored.hearted_by)
+    thread_store.bump_thread(tx, comment.thread_id)
+
+
 def publish(tx: Tx, comment: Comment, site_id: str, now: int, who: Audit | None = None) -> bool:
     """Show a held comment (approved from the queue). False if it was not held."""
     if comment.status is not Status.PENDING:

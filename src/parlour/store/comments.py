@@ -405,3 +405,11 @@ def site_comments_shown_between(
         .limit(limit)
     )
     return [(_comment(r), r.thread_key, r.thread_title, r.thread_url) for r in tx.execute(query)]
+
+
+def restore_hearts(tx: Tx, comment_id: int, given: Sequence[tuple[str, int]]) -> None:
+    """Readers' hearts (reader id, when) as a site's export lists them, leaving the
+    stored count alone (the export carries it too); one already there is kept."""
+    sql = "INSERT INTO hearts (comment_id, reader_id, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING"
+    for reader_id, created_at in given:
+        driver_rows(tx, sql, (comment_id, reader_id, created_at))

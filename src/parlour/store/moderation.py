@@ -132,3 +132,15 @@ def author_marks(tx: Tx, comment_id: int) -> tuple[str, str, str | None, str] | 
     )
     row = tx.execute(query).one_or_none()
     return None if row is None else (row[0], row[1], row[2], row[3])
+
+
+def restore_block(
+    tx: Tx, site_id: str, kind: str, value: str, reason: str, expires_at: int | None, created_at: int
+) -> None:
+    """A block as a site's export says, unless the same one is here already."""
+    same = select(blocks.c.id).where(
+        blocks.c.site_id == site_id, blocks.c.kind == kind, blocks.c.value == value,
+        blocks.c.created_at == created_at,
+    )  # fmt: skip
+    if tx.execute(same.limit(1)).first() is None:
+        insert_block(tx, site_id, kind, value, reason, expires_at, created_at)

@@ -220,3 +220,23 @@ def keep_as_former_reader(tx: Tx, author_key: str, former_key: str) -> None:
             author_name="A former reader", author_email=None, author_key=former_key, author_verified=False
         )
     )
+
+
+def restore_account(tx: Tx, email: str, name: str | None, created_at: int, epoch: int) -> int:
+    """The id of the account of this (lower-cased) address, made as a site's export
+    says if new; one already here keeps its name if it has one, and the earlier time."""
+    driver_rows(
+        tx,
+        "INSERT INTO reader_accounts (email, name, epoch, created_at) VALUES (?, ?, ?, ?) "
+        "ON CONFLICT (email) DO NOTHING",
+        (email, name, epoch, created_at),
+    )
+    row = tx.execute(select(*_ACCOUNT).where(reader_accounts.c.email == email)).one()
+    account = Account(*row)
+    if (account.name is None and name) or created_at < account.created_at:
+        tx.execute(
+            update(reader_accounts)
+            .where(reader_accounts.c.id == account.id)
+            .values(name=account.name or name, created_at=min(created_at, account.created_at))
+        )
+    return account.id

@@ -51,3 +51,15 @@ def set_thread_policy(tx: Tx, thread_id: int, who: WhoMayComment | None) -> None
         .where(threads.c.id == thread_id)
         .values(who_may_comment=value, version=threads.c.version + 1)
     )
+
+
+def restore(
+    tx: Tx, site_id: str, subject: str, name: str, folded: str, email: str | None, picture: str | None,
+    tier: str, created_at: int, seen_at: int,
+) -> None:  # fmt: skip
+    """A signed-in reader as a site's export says; one already here is kept as it is."""
+    driver_rows(
+        tx,
+        _UPSERT.split(" ON CONFLICT")[0] + " ON CONFLICT (site_id, subject) DO NOTHING",
+        (site_id, subject, name, folded, email, picture, tier, created_at, seen_at),
+    )

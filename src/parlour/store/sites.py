@@ -120,3 +120,8 @@ def sites_due_digest(tx: Tx, kind: str, period: str) -> list[str]:
     sent = select(digests.c.site_id).where(digests.c.kind == kind, digests.c.period == period)
     query = select(sites.c.id).where(wanted, sites.c.id.not_in(sent)).order_by(sites.c.id)
     return list(tx.execute(query).scalars())
+
+
+def set_created_at(tx: Tx, site_id: str, created_at: int) -> None:
+    """When the site was made, as its export says (services/restoring.py)."""
+    tx.execute(update(sites).where(sites.c.id == site_id).values(created_at=created_at))

@@ -145,3 +145,43 @@ def watched_threads(tx: Tx, thread_ids: set[int]) -> set[int]:
         .distinct()
     )
     return {int(r[0]) for r in rows}
+
+
+def restore_reader(
+    tx: Tx, site_id: str, email: str, created_at: int, confirm_sent_at: int | None, confirmed_at: int | None,
+    unsubscribed_at: int | None,
+) -> int:  # fmt: skip
+    """The id of the site's row for this address, made as a site's export says if new
+    (one already here is kept as it is)."""
+    sql = (
+        "INSERT INTO mail_readers (site_id, email, created_at, confirm_sent_at, confirmed_at, unsubscribed_at) "
+        "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (site_id, email) DO NOTHING"
+    )
+    driver_rows(tx, sql, (site_id, email, created_at, confirm_sent_at, confirmed_at, unsubscribed_at))
+    found = tx.execute(
+        select(mail_readers.c.id).where(mail_readers.c.site_id == site_id, mail_readers.c.email == email)
+    ).scalar_one()
+    return int(found)
+
+
+def restore_subscription(
+    tx: Tx, reader_id: int, thread_id: int, comment_id: int | None, kind: str, created_at: int,
+    ended_at: int | None,
+) -> None:  # fmt: skip
+    """A subscription as a site's export says, unless the same one is here already."""
+    same = select(subscriptions.c.id).where(
+        subscriptions.c.reader_id == reader_id,
+        subscriptions.c.thread_id == thread_id,
+        subscriptions.c.kind == kind,
+        subscriptions.c.created_at == created_at,
+        subscriptions.c.comment_id.is_(None)
+        if comment_id is None
+        else subscriptions.c.comment_id == comment_id,
+    )
+    if tx.execute(same.limit(1)).first() is None:
+        tx.execute(
+            insert(subscriptions).values(
+                reader_id=reader_id, thread_id=thread_id, comment_id=comment_id, kind=kind,
+                created_at=created_at, ended_at=ended_at,
+            )
+        )  # fmt: skip

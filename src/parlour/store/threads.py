@@ -105,3 +105,8 @@ def bump_thread(tx: Tx, thread_id: int, count_delta: int = 0) -> None:
 def bump_site_threads(tx: Tx, site_id: str) -> None:
     """Invalidate every cached page of a site (after a change shown on all of them)."""
     tx.execute(update(threads).where(threads.c.site_id == site_id).values(version=threads.c.version + 1))
+
+
+def set_created_at(tx: Tx, thread_id: int, created_at: int) -> None:
+    """When the thread began, as the site's export says (services/restoring.py)."""
+    tx.execute(update(threads).where(threads.c.id == thread_id).values(created_at=created_at))
