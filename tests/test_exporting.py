@@ -342,3 +342,27 @@ def test_parlour_reader_refuses_a_time_without_milliseconds(tmp_path: Path) -> N
     thread = '{"type":"thread","key":"/a","locked":false,"created_at":"2020-01-01T00:00:00Z"}'
     with pytest.raises(InvalidImportFile, match="line 2: `created_at` must be a time"):
         list(parlour_format.read(lines_file(tmp_path, HEADER, thread, '{"type":"end","records":1}')))
+
+
+def test_an_export_imported_back_where_it_came_from_adds_nothing(
+    ctx: Context, db_url: str, tmp_path: Path
+) -> None:
+    a_site_with_everything(ctx)
+    first = export(db_url)
+    (tmp_path / "blog.jsonl").write_bytes(first)
+    out = run(
+        "import", "parlour", str(tmp_path / "blog.jsonl"), "--site", "blog", "--json", "--database", db_url
+    )
+    report = orjson.loads(out)
+    assert report["comments"] == 0 and report["already"] > 0
+    assert export(db_url) == first
+
+
+def test_a_broken_parlour_export_makes_no_site(db_url: str, empty_url: str, tmp_path: Path) -> None:
+    path = lines_file(tmp_path, '{"format":"parlour","site":"blog","version":1}', '{"type":"thread"')
+    result = CliRunner().invoke(
+        main, ["import", "parlour", str(path), "--site", "new", "--database", empty_url]
+    )
+    assert result.exit_code == 1 and "invalid_import_file" in result.output
+    result = CliRunner().invoke(main, ["site", "list", "--database", empty_url])
+    assert "new" not in result.output.split()

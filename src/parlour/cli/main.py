@@ -557,7 +557,7 @@ def import_command(
         site_id=site_id, format=format_name, file_name=file.name,
         map_url=tuple(importing.parse_map_url(rule) for rule in map_url), thread_key=thread_key,
         writer_email=writer_email, writer_name=writer_name, dry_run=dry_run, atomic=atomic,
-        restorer=restoring if format_name == "parlour" else None,
+        restorer=restoring if format_name == "parlour" else None, create_site=format_name == "parlour",
     )  # fmt: skip
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with (
@@ -571,8 +571,6 @@ def import_command(
             task = reading if phase == "reading" else storing
             bar.update(task, completed=done, total=total, visible=True)
 
-        if format_name == "parlour" and not dry_run:
-            restoring.make_site(ctx, site_id)  # a Parlour export brings its site's settings
         report = importing.run(ctx, reader(format_name)(file), options, progress)
     if as_json:
         click.echo(orjson.dumps(report.as_dict()).decode())

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import unicodedata
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
@@ -35,7 +35,7 @@ from parlour.domain.imports import (
     bad_file,
 )
 from parlour.domain.model import Comment, Site, Status, Thread
-from parlour.services import lifecycle, markup, rules
+from parlour.services import lifecycle, markup, rules, sites
 from parlour.services.context import Context
 from parlour.services.folding import fold
 from parlour.services.security import content_hash
@@ -71,6 +71,11 @@ class Restorer(Protocol):
         self, tx: Tx, site: Site, record: ExtraRecord, comment_id_of: Callable[[str], int | None], now: int
     ) -> None: ...
 
+    def own_comments(self, tx: Tx, site_id: str, sources: Sequence[str]) -> dict[str, tuple[int, int]]:
+        """Comments of this database that an export of it names (its own ids, not an
+        import's): source -> (comment id, thread id), so importing it here adds nothing."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class Options:
@@ -89,6 +94,7 @@ class Options:
     atomic: bool = False
     hold: bool = False
     restorer: Restorer | None = None  # Parlour's own format: services.restoring
+    create_site: bool = False  # make the site if it does not exist (its settings come from the file)
 
 
 @dataclass(slots=True)
@@ -183,7 +189,7 @@ def run(
     """Import `records` into the site `options.site_id` and report what was done."""
     with ctx.db.read() as tx:
         site = site_store.get_site(tx, options.site_id)
-    if site is None:
+    if site is None and not (options.create_site and not options.dry_run):
         raise errors.UnknownSite(options.site_id)
     if options.format == "paste":
         options = replace(options, hold=True)  # a pasted copy is reviewed before anyone sees it
@@ -191,6 +197,8 @@ def run(
     staging = Staging()
     try:
         _spool(ctx, staging, records, options, report, progress)
+        if site is None:  # made only now that the whole file has been read and checked
+            site = sites.create_site(ctx, options.site_id, "", "", [])
         _store(ctx, site, staging, options, report, progress)
     finally:
         staging.close()
@@ -391,6 +399,10 @@ def _store_thread(
         return
     prefix = f"{options.format}:"
     already = store.find_sources(tx, site.id, [prefix + r["source_id"] for r in rows])
+    if options.restorer is not None:
+        missing = [r["source_id"] for r in rows if prefix + r["source_id"] not in already]
+        own = options.restorer.own_comments(tx, site.id, missing)
+        already.update((prefix + source, found) for source, found in own.items())
     existing = thread_store.get_thread(tx, site.id, key)
     thread = thread_store.get_or_create_thread(
         tx, site.id, key, _clean(t["title"], 500), _clean(t["url"], 2000), now

@@ -15,16 +15,18 @@ author key names this site, a reader account's key and subject name its row here
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, cast
 
 from parlour.domain import errors
 from parlour.domain.imports import ExtraRecord, bad_file
-from parlour.domain.model import Comment, Moderation, Site, Status, Thread, WhoMayComment, WriterMail
+from parlour.domain.model import Comment, Moderation, Site, Status, Thread, WhoMayComment, WriterMail, is_id
 from parlour.services import lifecycle, rules
-from parlour.services.context import Context
+from parlour.services.exporting import PREFIX_META_KEY
 from parlour.services.folding import fold
 from parlour.store import Tx
+from parlour.store import exports as export_store
+from parlour.store import imports as import_store
 from parlour.store import moderation as moderation_store
 from parlour.store import reader_accounts as account_store
 from parlour.store import readers as readers_store
@@ -33,16 +35,21 @@ from parlour.store import subscriptions as subscription_store
 from parlour.store import threads as thread_store
 
 
-def make_site(ctx: Context, site_id: str) -> bool:
-    """Make the site a Parlour export is imported into, if it does not exist yet (its
-    name, origins and settings then come from the file). True if it was made."""
-    from parlour.services import sites
-
-    with ctx.db.read() as tx:
-        if site_store.get_site(tx, site_id) is not None:
-            return False
-    sites.create_site(ctx, site_id, "", "", [])
-    return True
+def own_comments(tx: Tx, site_id: str, sources: Sequence[str]) -> dict[str, tuple[int, int]]:
+    """Which of these export ids name comments of this database, on this site: made here
+    (PREFIX-ID) or imported here from another format (its source, FORMAT:ID). An export
+    imported back where it came from finds them all and adds nothing."""
+    found = import_store.find_sources(tx, site_id, [s for s in sources if ":" in s])
+    prefix = site_store.get_meta(tx, PREFIX_META_KEY)
+    if not prefix:
+        return found
+    wanted: dict[int, str] = {}
+    for source in sources:
+        head, dash, number = source.rpartition("-")
+        if dash and head == prefix and number.isdigit() and is_id(int(number)):
+            wanted[int(number)] = source
+    made_here = export_store.comments_of_site(tx, site_id, sorted(wanted))
+    return found | {wanted[comment_id]: (comment_id, thread_id) for comment_id, thread_id in made_here}
 
 
 def thread(tx: Tx, thread: Thread, extra: dict[str, Any], now: int) -> None:

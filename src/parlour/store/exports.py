@@ -231,3 +231,17 @@ def site_blocks(tx: Tx, site_id: str) -> list[Any]:
         blocks.c.site_id == site_id
     )  # fmt: skip
     return list(tx.execute(query))
+
+
+def comments_of_site(tx: Tx, site_id: str, comment_ids: Sequence[int]) -> list[tuple[int, int]]:
+    """(comment id, thread id) of those of these comments that belong to the site."""
+    found: list[tuple[int, int]] = []
+    for start in range(0, len(comment_ids), 500):
+        chunk = comment_ids[start : start + 500]
+        query = (
+            select(comments.c.id, comments.c.thread_id)
+            .join(threads, threads.c.id == comments.c.thread_id)
+            .where(threads.c.site_id == site_id, comments.c.id.in_(chunk))
+        )
+        found.extend((row.id, row.thread_id) for row in tx.execute(query))
+    return found
