@@ -251,6 +251,70 @@ def publish(tx: Tx, comment: Comment, site_id: str, now: int, who: Audit | None 
     return True
 
 
+@dataclass(frozen=True, slots=True)
+class Placement:
+    """Where a held comment goes when a reviewed paste is published: under `parent_id`
+    (None: the top), the writer's (her mark, no name of its own) or `author_name`'s,
+    with `text` if it changed (paragraphs joined in the review)."""
+
+    comment_id: int
+    parent_id: int | None
+    author_name: str | None
+    is_writer: bool
+    text: Text | None = None
+
+
+def publish_reviewed(
+    tx: Tx, site_id: str, thread_id: int, placements: Sequence[Placement], now: int, who: Audit | None = None
+) -> list[Comment]:
+    """Show a pasted comment section's held comments, each placed as the writer's review
+    decided, in the order given (a parent before its replies).
+
+    Each must be held on this thread with nothing answering it yet, so no subtree's tree
+    fields go stale; a parent must be shown (placed earlier in the same call, or before).
+    Like an import, and unlike `publish`, it is quiet: one `imported` event for the
+    thread (pages reload), no mail, no webhook, nothing in the writer's inbox for
+    comments written long before; each comment keeps its time and gets an audit line.
+    """
+    shown: list[Comment] = []
+    for p in placements:
+        comment = store.get_comment(tx, p.comment_id)
+        if comment is None or comment.thread_id != thread_id:
+            raise errors.UnknownComment(field="comment_id")
+        if comment.status is not Status.PENDING or store.has_replies(tx, comment.id):
+            raise errors.InvalidInput(
+                "Only a held comment that nothing answers can be placed.", field="comment_id"
+            )
+        parent = None if p.parent_id is None else store.get_comment(tx, p.parent_id)
+        if p.parent_id is not None:
+            if parent is None or parent.thread_id != thread_id:
+                raise errors.ParentInOtherThread(field="parent_id")
+            if parent.status not in (Status.PUBLISHED, Status.REMOVED):
+                raise errors.InvalidInput("A comment can only answer one shown before it.", field="parent_id")
+        values: dict[str, object] = {
+            "parent_id": parent.id if parent else None,
+            "root_id": (parent.root_id or parent.id) if parent else None,
+            "depth": parent.depth + 1 if parent else 0,
+            "is_writer": p.is_writer,
+            "author_name": None if p.is_writer else p.author_name,
+            "status": Status.PUBLISHED.value,
+            "published_at": comment.created_at,
+        }
+        if p.is_writer:
+            values["author_email"] = None
+        if p.text is not None:
+            values.update(body=p.text.body, html=p.text.html, body_hash=content_hash(p.text.body))
+        store.update_comment(tx, comment.id, **values)
+        placed = store.get_comment(tx, comment.id)
+        assert placed is not None
+        _shown(tx, placed, +1)
+        _audit(tx, who, site_id, comment.id, now)
+        shown.append(placed)
+    if shown:
+        _record(tx, "imported", site_id, None, thread_id, now)
+    return shown
+
+
 def refuse(
     tx: Tx, comment: Comment, site_id: str, status: Status, now: int, who: Audit | None = None
 ) -> bool:

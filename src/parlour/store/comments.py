@@ -138,6 +138,12 @@ def change_reply_count(tx: Tx, comment_id: int, delta: int) -> None:
     driver_rows(tx, _CHANGE_REPLY_COUNT, (delta, comment_id))
 
 
+def has_replies(tx: Tx, comment_id: int) -> bool:
+    """Whether any comment (in any state) answers this one."""
+    found = tx.execute(select(comments.c.id).where(comments.c.parent_id == comment_id).limit(1)).first()
+    return found is not None
+
+
 def update_comment(tx: Tx, comment_id: int, **values: Any) -> None:
     tx.execute(update(comments).where(comments.c.id == comment_id).values(**values))
 
