@@ -8,7 +8,7 @@ from starlette.responses import Response
 
 from parlour.domain import errors
 from parlour.domain.model import Role, is_id
-from parlour.services import accounts, lifecycle, mail, moderation, webhooks
+from parlour.services import accounts, lifecycle, mail, moderation, reviews, webhooks
 from parlour.services import sites as site_service
 from parlour.web.desk import Desk, form_text, path_comment_id, safe_next, signed_in
 from parlour.web.errors import status_of
@@ -21,7 +21,10 @@ async def queue_page(desk: Desk) -> Response:
     user = desk.me
     site = desk.request.query_params.get("site") or None
     held = await desk.call(lambda: moderation.queue(desk.ctx, user, site))
-    return desk.render("queue.html", held=held, site=site, decided=desk.request.query_params.get("decided"))
+    pastes = await desk.call(lambda: reviews.awaiting(desk.ctx, user, site))
+    return desk.render(
+        "queue.html", held=held, site=site, decided=desk.request.query_params.get("decided"), pastes=pastes
+    )
 
 
 @signed_in
@@ -108,6 +111,7 @@ async def site_page(desk: Desk) -> Response:
     blocks = await desk.call(lambda: [b for b in moderation.blocks(desk.ctx, user) if b.site_id == site_id])
     grants = await desk.call(lambda: accounts.widget_grants(desk.ctx, user, site_id))
     # Owners only: the receivers' answers and the payloads sent are theirs (never the secret).
+    pastes = await desk.call(lambda: reviews.awaiting(desk.ctx, user, site_id))
     hooks = (
         await desk.call(lambda: webhooks.delivery_log(desk.ctx, user, site_id))
         if role is Role.OWNER
@@ -123,6 +127,7 @@ async def site_page(desk: Desk) -> Response:
         blocks=blocks,
         grants=grants,
         hooks=hooks,
+        pastes=pastes,
         session_days=desk.ctx.settings.session_days,
         base=desk.public_url(),
     )

@@ -1,7 +1,8 @@
 """Checks on every request body, before any route sees it: the content type each part of
-Parlour takes (JSON for the API, a urlencoded form for the desk; multipart only for the
-few bytes of a mail client's one-click unsubscribe, which nothing parses, so nothing is
-ever spooled to a temporary file), and not too big."""
+Parlour takes (JSON for the API, a urlencoded form for the desk; multipart for the few
+bytes of a mail client's one-click unsubscribe, which nothing parses, and for the desk's
+import page, whose upload of up to IMPORT_MAX_BYTES Starlette spools to a temporary
+file), and not too big."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ _BODY_METHODS = {b"POST", b"PUT", b"PATCH", b"DELETE"}
 
 
 FORM_MAX_BYTES = 262_144  # the desk's largest form: a site's settings with long word lists
+IMPORT_MAX_BYTES = 50_000_000  # the desk's import page: an export file, spooled to disk
 MAIL_LINK_MAX_BYTES = 4_096  # a mail link's button, or RFC 8058's "List-Unsubscribe=One-Click"
 _JSON = b"application/json"
 _FORM = b"application/x-www-form-urlencoded"
@@ -40,6 +42,8 @@ class BodyGuard:
         """The content types a path takes, and how many bytes of them."""
         if path.startswith("/api/"):
             return (_JSON,), self.api_max
+        if path.startswith("/desk/sites/") and path.endswith("/import"):  # web/desk_imports.py
+            return (_MULTIPART, _FORM), IMPORT_MAX_BYTES
         if path.startswith("/desk/") or path == "/desk":
             return (_FORM,), self.form_max
         if path.startswith("/mail/"):  # the views never read these bodies (web/mail_pages.py)

@@ -10,6 +10,7 @@ from starlette.routing import BaseRoute, Route
 from parlour.web import (
     api,
     desk,
+    desk_imports,
     desk_inbox,
     desk_moderation,
     events,
@@ -99,6 +100,8 @@ def routes() -> list[BaseRoute]:
         Route("/desk/sites/{site_id}/unblock", desk_moderation.unblock_reader, methods=["POST"]),
         Route("/desk/sites/{site_id}/lock", desk_moderation.lock_thread, methods=["POST"]),
         Route("/desk/sites/{site_id}/widget-sign-ins", desk_moderation.end_widget_sign_in, methods=["POST"]),
+        Route("/desk/sites/{site_id}/import", desk_imports.import_page, methods=["GET", "POST"]),
+        Route("/desk/imports/{import_id}", desk_imports.review_page, methods=["GET", "POST"]),
         Route("/desk/audit", desk_moderation.audit_page, methods=["GET"]),
         Route("/desk/mail", desk_moderation.mail_page, methods=["GET"]),
         Route("/desk/posts", desk_inbox.posts_page, methods=["GET"]),

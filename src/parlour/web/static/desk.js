@@ -55,3 +55,17 @@ document.addEventListener("htmx:afterSettle", (event) => {
   const waiting = document.querySelector("[data-waiting]");
   if (waiting) waiting.textContent = String(Math.max(0, Number(waiting.textContent) - 1));
 });
+
+// A pasted comment section's review: a comment marked as hers starts out answering the
+// comment just above it (she can choose another); unmarked, it goes back to the top.
+(() => {
+  "use strict";
+  document.addEventListener("change", (event) => {
+    const box = event.target.closest?.("[data-mine]");
+    const select = box?.closest("li")?.querySelector("[data-parent]");
+    if (!select) return;
+    const above = box.closest("li").previousElementSibling?.id?.replace(/^c/, "");
+    if (box.checked && select.value === "" && above) select.value = above;
+    else if (!box.checked && select.value === above) select.value = "";
+  });
+})();
