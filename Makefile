@@ -34,6 +34,10 @@ pytest: install  ## The test suite, on SQLite and PostgreSQL, in parallel.
 bench: install  ## Parlour against Isso and nginx (see bench/README.md).
 	bench/compare-isso
 
+.PHONY: bench-import
+bench-import: install  ## Importing a 100,000-comment Disqus export, against Isso's importer.
+	bench/import
+
 .PHONY: bench-widget
 bench-widget: install  ## The reader widget: gzipped size and time to first comments, against Isso.
 	bench/widget-size
