@@ -305,11 +305,15 @@ def _store(
     writer_name = fold(options.writer_name) if options.writer_name else None
     stored_so_far = 0
     review = "pending" if options.hold else None
+    with ctx.db.read() as tx:  # a first import of this format finds nothing to skip: no look-ups
+        earlier = store.has_sources(tx, site.id, f"{options.format}:")
 
     def store_threads(tx: Tx, batch: list[dict[str, Any]], import_id: int | None) -> None:
         nonlocal stored_so_far
         for t in batch:
-            _store_thread(ctx, tx, site, staging, t, options, report, import_id, writer_email, writer_name)
+            _store_thread(
+                ctx, tx, site, staging, t, options, report, import_id, writer_email, writer_name, earlier
+            )
             stored_so_far += t["comments"]
             if progress:
                 progress("storing", stored_so_far, total)
@@ -384,7 +388,7 @@ def _author_key(site_id: str, email: str | None, name: str | None, source: str) 
 
 def _store_thread(
     ctx: Context, tx: Tx, site: Site, staging: Staging, t: dict[str, Any], options: Options, report: Report,
-    import_id: int | None, writer_email: str | None, writer_name: str | None,
+    import_id: int | None, writer_email: str | None, writer_name: str | None, earlier: bool,
 ) -> None:  # fmt: skip
     now = ctx.now()
     key = _key_of(ctx, t, options)
@@ -398,7 +402,7 @@ def _store_thread(
         report.skipped[reason] += len(rows)
         return
     prefix = f"{options.format}:"
-    already = store.find_sources(tx, site.id, [prefix + r["source_id"] for r in rows])
+    already = store.find_sources(tx, site.id, [prefix + r["source_id"] for r in rows]) if earlier else {}
     if options.restorer is not None:
         missing = [r["source_id"] for r in rows if prefix + r["source_id"] not in already]
         own = options.restorer.own_comments(tx, site.id, missing)

@@ -65,18 +65,39 @@ def insert_sources(tx: Tx, site_id: str, import_id: int | None, pairs: Iterable[
     _executemany(tx, _INSERT_SOURCE, [(cid, site_id, source, import_id) for cid, source in pairs])
 
 
+def has_sources(tx: Tx, site_id: str, prefix: str) -> bool:
+    """Did an earlier import bring comments to this site from sources starting `prefix`?"""
+    query = (
+        select(imported_comments.c.comment_id)
+        .where(
+            imported_comments.c.site_id == site_id,
+            imported_comments.c.source.startswith(prefix, autoescape=True),
+        )
+        .limit(1)
+    )
+    return tx.execute(query).first() is not None
+
+
 def find_sources(tx: Tx, site_id: str, sources: Sequence[str]) -> dict[str, tuple[int, int]]:
-    """Which of these sources are stored already: source -> (comment id, thread id)."""
-    found: dict[str, tuple[int, int]] = {}
+    """Which of these sources are stored already: source -> (comment id, thread id).
+
+    Two look-ups by unique index (no join: on a table an import is still filling,
+    PostgreSQL's statistics are stale and a join was planned as a scan per call)."""
+    ids: dict[int, str] = {}
     for start in range(0, len(sources), _IN_CHUNK):
         chunk = sources[start : start + _IN_CHUNK]
-        query = (
-            select(imported_comments.c.source, comments.c.id, comments.c.thread_id)
-            .join(comments, comments.c.id == imported_comments.c.comment_id)
-            .where(imported_comments.c.site_id == site_id, imported_comments.c.source.in_(chunk))
+        query = select(imported_comments.c.source, imported_comments.c.comment_id).where(
+            imported_comments.c.site_id == site_id, imported_comments.c.source.in_(chunk)
         )
-        for row in tx.execute(query):
-            found[row.source] = (row.id, row.thread_id)
+        ids.update((row.comment_id, row.source) for row in tx.execute(query))
+    found: dict[str, tuple[int, int]] = {}
+    comment_ids = sorted(ids)
+    for start in range(0, len(comment_ids), _IN_CHUNK):
+        chunk_ids = comment_ids[start : start + _IN_CHUNK]
+        for row in tx.execute(
+            select(comments.c.id, comments.c.thread_id).where(comments.c.id.in_(chunk_ids))
+        ):
+            found[ids[row.id]] = (row.id, row.thread_id)
     return found
 
 
