@@ -138,6 +138,11 @@ _URL_DROPPED = re.compile(r"[\t\n\r]")  # browsers drop these anywhere in an add
 _LINKED_SCHEMES = frozenset(("http:", "https:"))
 _TAG = re.compile(r"<[^>]*>?")
 
+# Paragraphs of plain text, nothing else: converted without parsing (a property test
+# checks the result is the parser's).
+_SIMPLE_PARAGRAPHS = re.compile(r"(?:[ \n]*<p>[^<>&\x00-\x08\x0b-\x1f\x7f-\x9f]*</p>)+[ \n]*")
+_PARAGRAPH_TEXT = re.compile(r"<p>([^<]*)</p>")
+
 BREAK = "\n"  # in an inline run: a <br> (text's own newlines are collapsed before)
 
 
@@ -151,6 +156,15 @@ def to_markdown(html: str, *, breaks: bool = False) -> str:
     if "<" not in html and "&" not in html:
         writer = _Writer(breaks)
         return writer.paragraphs([writer.text(html)])
+    if _SIMPLE_PARAGRAPHS.fullmatch(html):  # most comments: no need to parse them
+        writer = _Writer(breaks)
+        paragraphs = (writer.paragraphs([writer.text(p)]) for p in _PARAGRAPH_TEXT.findall(html))
+        return "\n\n".join(p for p in paragraphs if p)
+    return _parsed(html, breaks)
+
+
+def _parsed(html: str, breaks: bool) -> str:
+    """to_markdown by parsing the HTML (lxml's HTML parser, which mends what is broken)."""
     writer = _Writer(breaks)
     try:
         root = etree.fromstring(html, _PARSER)
