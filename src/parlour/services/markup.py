@@ -79,7 +79,8 @@ def _inline(text: str) -> str | None:
         m = _INLINE.match(text, pos)
         if m is None:
             return None
-        kind, value = m.lastgroup, m.group(m.lastgroup or 0)
+        kind = m.lastgroup or ""
+        value = m.group(kind)
         if kind in ("text", "strong", "em", "url") and _LINK_HINT.search(m.group("label") or value):
             return None  # linkify might find an address in it
         if kind in ("strong", "em") and (text[m.end() : m.end() + 1] == "*" or text[pos - 1 : pos] == "*"):
