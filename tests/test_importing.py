@@ -168,6 +168,9 @@ def test_thread_keys_are_percent_encoded_as_browsers_do() -> None:
     assert importing.thread_key_of("https://x.example/café déjà", ()) == "/caf%C3%A9%20d%C3%A9j%C3%A0"
     assert importing.thread_key_of("https://x.example", ()) == "/"
     assert importing.thread_key_of("/p/a-post?x=1#c", ()) == "/p/a-post"
+    assert importing.thread_key_of("https://blog.example/?p=42", ()) == "/?p=42"  # WordPress, plain links
+    assert importing.thread_key_of("http://blog.example/index.php?page_id=7#x", ()) == "/index.php?page_id=7"
+    assert importing.thread_key_of("/?p=1", ()) == "/?p=1"
 
 
 def test_a_file_that_names_no_address_needs_a_thread_key(ctx: Context, site: str) -> None:

@@ -164,22 +164,25 @@ def thread_key_of(url: str, map_url: Iterable[tuple[str, str]]) -> str:
     """The key the widget uses for a page at `url`, after the first matching rewrite.
 
     The widget keys a thread by `location.pathname` (or the canonical link's path), which
-    browsers give percent-encoded: so is this, with the same characters left alone.
+    browsers give percent-encoded: so is this, with the same characters left alone. An
+    address whose path names no page (WordPress's plain `/?p=42`, `/index.php?p=42`)
+    keeps its query, or every post of such a blog would be one thread.
     """
     for old, new in map_url:
         if url.startswith(old):
             url = new + url[len(old) :]
             break
-    path = (
-        urlsplit(url.strip()).path
-        if "://" in url or url.startswith("//")
-        else url.split("?")[0].split("#")[0]
+    url = url.strip()
+    parts = urlsplit(
+        url if "://" in url or url.startswith("//") else "//x" + ("" if url.startswith("/") else "/") + url
     )
-    if not path:
-        path = "/"
+    path = parts.path or "/"
     if not path.startswith("/"):
         path = "/" + path
-    return quote(unquote(path), safe="/!$&'()*+,;=:@-._~")
+    key = quote(unquote(path), safe="/!$&'()*+,;=:@-._~")
+    if parts.query and (path == "/" or path.endswith(".php")):
+        key += "?" + quote(unquote(parts.query), safe="/!$&'()*+,;=:@-._~?")
+    return key
 
 
 def run(
