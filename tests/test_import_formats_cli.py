@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import importlib
 import shutil
 import sqlite3
-import sys
-import types
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -28,17 +25,6 @@ FIXTURES = Path(__file__).parent / "importers"
 @pytest.fixture
 def site(ctx: Context) -> Iterator[str]:
     yield make_site(ctx)
-
-
-@pytest.fixture(autouse=True)
-def html_converter(monkeypatch: pytest.MonkeyPatch) -> None:
-    """importers/html.py, or a stand-in until the XML importers bring it."""
-    try:
-        importlib.import_module("parlour.importers.html")
-    except ModuleNotFoundError:
-        stub = types.ModuleType("parlour.importers.html")
-        stub.to_markdown = lambda html: html.replace("<p>", "").replace("</p>", "").strip()  # type: ignore[attr-defined]
-        monkeypatch.setitem(sys.modules, "parlour.importers.html", stub)
 
 
 def parlour_import(ctx: Context, fmt: str, path: Path, *options: str) -> dict[str, Any]:

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import gzip
-import importlib
-import sys
-import types
 from pathlib import Path
 
 import pytest
@@ -18,23 +15,11 @@ BACKUP = Path(__file__).parent / "importers" / "remark42" / "backup.jsonl"
 POST = "https://blog.example.org/posts/winter-garden/"
 
 
-@pytest.fixture
-def to_markdown(monkeypatch: pytest.MonkeyPatch) -> types.ModuleType:
-    """importers/html.py, or a stand-in until the XML importers bring it."""
-    try:
-        return importlib.import_module("parlour.importers.html")
-    except ModuleNotFoundError:
-        stub = types.ModuleType("parlour.importers.html")
-        stub.to_markdown = lambda html: f"converted {html}"  # type: ignore[attr-defined]
-        monkeypatch.setitem(sys.modules, "parlour.importers.html", stub)
-        return stub
-
-
 def comments_of(path: Path) -> dict[str, CommentRecord]:
     return {r.source_id[-4:]: r for r in remark42.read(path) if isinstance(r, CommentRecord)}
 
 
-def test_remark42_yields_a_thread_the_first_time_its_url_comes(to_markdown: types.ModuleType) -> None:
+def test_remark42_yields_a_thread_the_first_time_its_url_comes() -> None:
     threads = [r for r in remark42.read(BACKUP) if isinstance(r, ThreadRecord)]
     assert threads == [
         ThreadRecord(source_id=POST, url=POST, title="A winter garden", closed=True, line=2),
@@ -46,7 +31,7 @@ def test_remark42_yields_a_thread_the_first_time_its_url_comes(to_markdown: type
     ]
 
 
-def test_remark42_keeps_the_tree_the_original_markdown_and_the_writer(to_markdown: types.ModuleType) -> None:
+def test_remark42_keeps_the_tree_the_original_markdown_and_the_writer() -> None:
     comments = comments_of(BACKUP)
     first, reply, removed = comments["0001"], comments["0002"], comments["0003"]
     assert first.body == "Which **kale** survives frost best?"
@@ -60,19 +45,19 @@ def test_remark42_keeps_the_tree_the_original_markdown_and_the_writer(to_markdow
     assert removed.created_at == 1_610_384_400_000
 
 
-def test_remark42_converts_the_html_when_no_original_is_kept(to_markdown: types.ModuleType) -> None:
+def test_remark42_converts_the_html_when_no_original_is_kept() -> None:
     old = comments_of(BACKUP)["0004"]
-    assert old.body == to_markdown.to_markdown("<p>Old comment, no original kept.</p>")
+    assert old.body == "Old comment, no original kept."
     assert old.hearts == 0  # a score below zero is no hearts
 
 
-def test_remark42_reads_a_gzipped_backup(tmp_path: Path, to_markdown: types.ModuleType) -> None:
+def test_remark42_reads_a_gzipped_backup(tmp_path: Path) -> None:
     packed = tmp_path / "remark-backup-blog-20210111.gz"
     packed.write_bytes(gzip.compress(BACKUP.read_bytes()))
     assert list(remark42.read(packed)) == list(remark42.read(BACKUP))
 
 
-def test_remark42_reads_a_file_without_the_meta_record(tmp_path: Path, to_markdown: types.ModuleType) -> None:
+def test_remark42_reads_a_file_without_the_meta_record(tmp_path: Path) -> None:
     path = tmp_path / "export.json"
     path.write_bytes(b"".join(BACKUP.read_bytes().splitlines(keepends=True)[1:]))
     threads = [r for r in remark42.read(path) if isinstance(r, ThreadRecord)]
@@ -123,7 +108,9 @@ def replace_line(tmp_path: Path, number: int, line: bytes) -> Path:
     ],
 )
 def test_remark42_stops_at_a_bad_line_naming_it(
-    tmp_path: Path, line: bytes, message: str, to_markdown: types.ModuleType
+    tmp_path: Path,
+    line: bytes,
+    message: str,
 ) -> None:
     with pytest.raises(InvalidImportFile, match=message):
         list(remark42.read(replace_line(tmp_path, 3, line)))
@@ -134,7 +121,7 @@ def test_remark42_refuses_an_unknown_backup_version(tmp_path: Path) -> None:
         list(remark42.read(replace_line(tmp_path, 1, b'{"version":2,"users":[],"posts":[]}')))
 
 
-def test_remark42_refuses_a_truncated_gzip(tmp_path: Path, to_markdown: types.ModuleType) -> None:
+def test_remark42_refuses_a_truncated_gzip(tmp_path: Path) -> None:
     packed = gzip.compress(BACKUP.read_bytes())
     path = tmp_path / "backup.gz"
     path.write_bytes(packed[: len(packed) - 20])

@@ -9,10 +9,9 @@ one field of one record and says, on failure, which field and where.
 from __future__ import annotations
 
 import gzip
-import importlib
 import math
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -22,6 +21,7 @@ import ijson  # type: ignore[import-untyped]  # no stubs; used through its docum
 
 from parlour.domain.errors import InvalidImportFile
 from parlour.domain.imports import bad_file
+from parlour.importers.html import to_markdown
 
 # The largest count (hearts) or id taken from a file: PostgreSQL's integer.
 MAX_COUNT = 2**31 - 1
@@ -264,8 +264,5 @@ def _escape_block(marker: str) -> str:
 
 
 def html_to_markdown(html: str) -> str:
-    """HTML from an old system as safe Markdown, by the XML importers' converter."""
-    # importers/html.py belongs to the XML importers; loaded by name so that this module
-    # and its tests do not wait on it.
-    convert: Callable[[str], str] = importlib.import_module("parlour.importers.html").to_markdown
-    return convert(html)
+    """HTML from an old system as safe Markdown (importers/html.py)."""
+    return to_markdown(html)
