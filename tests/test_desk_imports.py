@@ -152,3 +152,22 @@ def test_a_moderator_can_neither_import_nor_review(ctx: Context, owner: TestClie
     assert moderator.post(review_url, data={"csrf": token}).status_code == 403
     assert review_url not in moderator.get("/desk/queue").text
     assert stored(ctx) == 4
+
+
+def test_an_owner_imports_a_disqus_export_and_a_parlour_export_from_the_desk(
+    ctx: Context, owner: TestClient
+) -> None:
+    disqus = (Path(__file__).parent / "importers" / "disqus" / "blog.xml").read_bytes()
+    page = upload(owner, disqus, format="disqus", thread="")
+    assert page.status_code == 200, page.text
+    imported = stored(ctx)
+    assert imported > 0 and re.search(rf'data-key="comments">{imported}<', page.text)
+    from click.testing import CliRunner
+
+    from parlour.cli.main import main
+
+    exported = CliRunner().invoke(main, ["export", "--site", "blog", "--database", ctx.settings.database])
+    assert exported.exit_code == 0, exported.output
+    again = upload(owner, exported.stdout_bytes, format="parlour", thread="")
+    assert again.status_code == 200, again.text
+    assert re.search(r'data-key="comments">0<', again.text) and stored(ctx) == imported  # all there already

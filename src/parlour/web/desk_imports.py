@@ -15,7 +15,7 @@ from starlette.responses import Response
 from parlour.domain import errors
 from parlour.domain.model import Role, is_id
 from parlour.importers import FORMATS, reader
-from parlour.services import accounts, importing, reviews
+from parlour.services import accounts, importing, restoring, reviews
 from parlour.web.desk import Desk, form_text, signed_in
 from parlour.web.errors import status_of
 
@@ -38,6 +38,7 @@ def _options(site_id: str, fmt: str, form: FormData, file_name: str | None) -> i
         writer_email=form_text(form, "writer_email").strip() or None,
         writer_name=form_text(form, "writer_name").strip() or None,
         dry_run=form_text(form, "dry_run") == "1", atomic=form_text(form, "atomic") == "1",
+        restorer=restoring if fmt == "parlour" else None,  # the site exists: the desk is on it
     )  # fmt: skip
 
 
