@@ -13,6 +13,10 @@ from enum import StrEnum
 
 from parlour.domain.errors import InvalidImportFile
 
+MAX_COUNT = 2**31 - 1  # hearts and other counts: the database's integer
+MAX_TIME_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z: the last time RFC 3339 can write
+MAX_SOURCE = 280  # characters of a comment's id in its old home (stored as "FORMAT:ID", 300 at most)
+
 
 class State(StrEnum):
     """Where an imported comment stands in its old home."""

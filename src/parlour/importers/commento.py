@@ -24,6 +24,7 @@ rejected (kept, never shown). The anonymous commenter ("anonymous", or the all-z
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -95,7 +96,7 @@ def _people_and_pages(path: Path) -> tuple[dict[str, _Commenter], dict[str, _Pag
     comments = 0  # counted, so that an error among them names one
     with open_maybe_gzip(path) as stream:
         try:
-            events = ijson.parse(stream)
+            events = ijson.parse(stream, use_float=True)  # big integers refused, not crashed on
             first = next(events, None)
             if first is None or first[1] != "start_map":
                 raise place.bad("this is not a Commento or Comentario export (no JSON object)")
@@ -128,7 +129,7 @@ def _people_and_pages(path: Path) -> tuple[dict[str, _Commenter], dict[str, _Pag
                         _add_page(pages, builder.value, place)
         except ijson.JSONError as exc:
             raise place.bad(json_error(exc)) from None
-        except (OSError, EOFError) as exc:
+        except (OSError, EOFError, zlib.error) as exc:
             raise place.bad(f"the file cannot be read ({exc})") from None
     return commenters, pages
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import gzip
 import math
 import re
+import zlib
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -20,13 +21,17 @@ from typing import IO, Any, cast
 import ijson  # type: ignore[import-untyped]  # no stubs; used through its documented calls only
 
 from parlour.domain.errors import InvalidImportFile
-from parlour.domain.imports import bad_file
+from parlour.domain.imports import MAX_COUNT as MAX_COUNT
+from parlour.domain.imports import MAX_TIME_MS, bad_file
 from parlour.importers.html import to_markdown
 
 # The largest count (hearts) or id taken from a file: PostgreSQL's integer.
-MAX_COUNT = 2**31 - 1
 # Dates are kept between these (milliseconds, UTC): years 1970 to 9999.
-_MAX_MS = 253_402_300_799_999
+_MAX_MS = MAX_TIME_MS
+# A compressed file may unpack to this many times its size (JSON text packs 5 to 15
+# times), and never to more than this: past it, it is a decompression bomb.
+MAX_EXPANSION = 50
+MAX_UNPACKED = 4 * 2**30
 
 
 class Place:
@@ -48,16 +53,66 @@ def open_maybe_gzip(path: Path) -> IO[bytes]:
     magic = raw.read(2)
     raw.seek(0)
     if magic == b"\x1f\x8b":
-        return cast(IO[bytes], _Gunzip(raw))
+        return cast(IO[bytes], _Gunzip(raw, unpack_limit(path.stat().st_size)))
     return raw
 
 
-class _Gunzip(gzip.GzipFile):
-    """A gzip stream that closes the file under it too."""
+def unpack_limit(packed: int) -> int:
+    """How many bytes a compressed stream of `packed` bytes may unpack to."""
+    return min(max(packed * MAX_EXPANSION, 64 * 2**20), MAX_UNPACKED)
 
-    def __init__(self, raw: IO[bytes]) -> None:
+
+class Limited:
+    """A stream of unpacked bytes that stops at `limit` (OSError), against decompression bombs."""
+
+    def __init__(self, stream: IO[bytes], limit: int) -> None:
+        self._stream = stream
+        self._left = limit
+
+    def _counted(self, data: bytes) -> bytes:
+        self._left -= len(data)
+        if self._left < 0:
+            raise OSError("it unpacks to far more than its own size (a decompression bomb?)")
+        return data
+
+    def read(self, size: int = -1) -> bytes:
+        return self._counted(self._stream.read(size))
+
+    def readline(self, size: int = -1) -> bytes:
+        return self._counted(self._stream.readline(size))
+
+    def close(self) -> None:
+        self._stream.close()
+
+    def __enter__(self) -> Limited:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+
+class _Gunzip(gzip.GzipFile):
+    """A gzip stream that closes the file under it too, and stops at `limit` bytes."""
+
+    def __init__(self, raw: IO[bytes], limit: int) -> None:
         super().__init__(fileobj=raw, mode="rb")
         self._raw = raw
+        self._left = limit
+
+    def _counted(self, data: bytes) -> bytes:
+        self._left -= len(data)
+        if self._left < 0:
+            raise OSError("it unpacks to far more than its own size (a decompression bomb?)")
+        return data
+
+    def read(self, size: int | None = -1) -> bytes:
+        return self._counted(super().read(size))
+
+    def read1(self, size: int = -1) -> bytes:
+        return self._counted(super().read1(size))
+
+    def readline(self, size: int | None = -1) -> bytes:
+        return self._counted(super().readline(size))
 
     def close(self) -> None:
         try:
@@ -79,7 +134,7 @@ def json_items(stream: IO[bytes], key: str, place: Place, name: str) -> Iterator
     found = False
     builder: ijson.ObjectBuilder | None = None
     try:
-        events = ijson.parse(stream)
+        events = ijson.parse(stream, use_float=True)  # big integers refused, not crashed on
         first = next(events, None)
         if first is None or first[1] != "start_map":
             raise place.bad("the file is not a JSON object")
@@ -104,7 +159,7 @@ def json_items(stream: IO[bytes], key: str, place: Place, name: str) -> Iterator
     except ijson.JSONError as exc:
         place.where = (at(number) if builder is not None else at(number + 1)) if found else base
         raise place.bad(json_error(exc)) from None
-    except (OSError, EOFError, UnicodeDecodeError) as exc:  # a broken gzip stream, say
+    except (OSError, EOFError, UnicodeDecodeError, zlib.error) as exc:  # a broken gzip stream, say
         raise place.bad(f"the file cannot be read ({_first_line(exc)})") from None
     if not found:
         place.where = base
@@ -116,6 +171,8 @@ def json_error(exc: BaseException) -> str:
     detail = _first_line(exc)
     if "UTF8" in detail or "UTF-8" in detail:
         return "the text is not UTF-8"
+    if "overflow" in detail:
+        return "a number is too large"
     return f"the JSON is cut short or malformed ({detail})"
 
 
@@ -182,9 +239,14 @@ def count(value: object, field: str, place: Place) -> int:
     """A whole number that could be a count (negative allowed: scores go below zero)."""
     if value is None:
         return 0
-    if isinstance(value, Decimal) and value == value.to_integral_value() and value.is_finite():
-        value = int(value)
+    if isinstance(value, Decimal):  # its size first: int(Decimal("1e999999999")) takes minutes
+        if not value.is_finite() or abs(value) > MAX_COUNT:
+            raise place.bad(f"{field} is out of range")
+        if value == value.to_integral_value():
+            value = int(value)
     if isinstance(value, float) and value.is_integer():
+        if abs(value) > MAX_COUNT:
+            raise place.bad(f"{field} is out of range")
         value = int(value)
     if not isinstance(value, int) or isinstance(value, bool):
         raise place.bad(f"{field} should be a whole number")

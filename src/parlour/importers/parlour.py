@@ -19,7 +19,15 @@ from typing import Any
 import orjson
 
 from parlour.domain.errors import InvalidImportFile
-from parlour.domain.imports import CommentRecord, ExtraRecord, Record, State, ThreadRecord, bad_file
+from parlour.domain.imports import (
+    MAX_COUNT,
+    CommentRecord,
+    ExtraRecord,
+    Record,
+    State,
+    ThreadRecord,
+    bad_file,
+)
 from parlour.domain.model import Moderation, WhoMayComment, WriterMail
 
 FORMAT = "parlour"
@@ -67,7 +75,7 @@ class _Line:
         value = self.data.get(name)
         if value is None and optional:
             return None
-        if type(value) is not int or not 0 <= value < 2**62:
+        if type(value) is not int or not 0 <= value <= MAX_COUNT:
             raise self.fail(f"`{name}` must be a whole number{' or null' if optional else ''}")
         return value
 

@@ -18,6 +18,7 @@ it can only undercount, and a down vote has no counterpart here.
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -68,7 +69,7 @@ def _lines(stream: Any) -> Iterator[tuple[int, Mapping[str, Any]]]:
         number += 1
         try:
             raw = stream.readline(_MAX_LINE + 1)
-        except (OSError, EOFError) as exc:
+        except (OSError, EOFError, zlib.error) as exc:
             raise bad_file(f"the file cannot be read ({exc})", line=number) from None
         if not raw:
             return

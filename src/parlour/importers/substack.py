@@ -24,13 +24,15 @@ The body is plain text, escaped into Markdown that renders the same. `metadata.i
 from __future__ import annotations
 
 import zipfile
+import zlib
 from collections.abc import Iterator, Mapping
 from pathlib import Path, PurePosixPath
-from typing import IO, Any
+from typing import IO, Any, cast
 
 from parlour.domain.imports import CommentRecord, Record, Skipped, State, ThreadRecord, bad_file
 from parlour.importers.fields import (
     MAX_COUNT,
+    Limited,
     Place,
     count,
     flag,
@@ -42,6 +44,7 @@ from parlour.importers.fields import (
     opt_obj,
     opt_text,
     plain_to_markdown,
+    unpack_limit,
 )
 
 # Replies nested deeper than this are not a conversation but an attack on the stack.
@@ -74,9 +77,15 @@ def _archive(path: Path) -> Iterator[Record]:
                     yield Skipped("not a comments file", source_id=name)
                     continue
                 stem = pure.stem
-                with archive.open(name) as stream:
-                    yield from _answer(stream, str(pure.with_suffix("")), f"/p/{stem}", name)
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, RuntimeError) as exc:
+                info = archive.getinfo(name)
+                limit = unpack_limit(info.compress_size)
+                if info.file_size > limit:
+                    raise bad_file(
+                        "it unpacks to far more than its own size (a decompression bomb?)", where=name
+                    )
+                with Limited(archive.open(name), limit) as stream:
+                    yield from _answer(cast(IO[bytes], stream), str(pure.with_suffix("")), f"/p/{stem}", name)
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, RuntimeError, zlib.error) as exc:
         raise bad_file(f"the zip cannot be read ({exc})", where=path.name) from None
 
 

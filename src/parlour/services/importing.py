@@ -27,6 +27,9 @@ import orjson
 
 from parlour.domain import errors
 from parlour.domain.imports import (
+    MAX_COUNT,
+    MAX_SOURCE,
+    MAX_TIME_MS,
     CommentRecord,
     ExtraRecord,
     Skipped,
@@ -274,6 +277,13 @@ def _checked_comment(ctx: Context, r: CommentRecord) -> tuple[Any, ...]:
         raise bad_file("a comment without text or without a time", line=r.line)
     if not r.source_id or not r.thread:
         raise bad_file("a comment without an id or a thread", line=r.line)
+    if len(str(r.source_id)) > MAX_SOURCE or len(str(r.parent or "")) > MAX_SOURCE:
+        raise bad_file(f"a comment's id is longer than {MAX_SOURCE} characters", line=r.line)
+    for when in (r.created_at, r.edited_at):  # a page shows them: RFC 3339 ends at 9999
+        if when is not None and (type(when) is not int or not 0 <= when <= MAX_TIME_MS):
+            raise bad_file("a comment's time is not between 1970 and 9999", line=r.line)
+    if type(r.hearts) is not int or not 0 <= r.hearts <= MAX_COUNT:
+        raise bad_file("a comment's hearts are not a count", line=r.line)
     body = r.body.replace("\x00", "").strip()
     if len(body) > ctx.settings.body_max * 4:
         body = body[: ctx.settings.body_max * 4]  # kept (old systems allowed more), but bounded
@@ -281,7 +291,7 @@ def _checked_comment(ctx: Context, r: CommentRecord) -> tuple[Any, ...]:
     return (
         str(r.source_id), str(r.thread), None if r.parent in (None, "") else str(r.parent), body, html,
         r.created_at, _clean(r.author_name, 200), _clean(r.author_email, 320), State(r.state).value,
-        max(int(r.hearts or 0), 0), bool(r.is_writer), r.edited_at, bool(r.pinned), r.line, r.extra,
+        r.hearts, bool(r.is_writer), r.edited_at, bool(r.pinned), r.line, r.extra,
     )  # fmt: skip
 
 
