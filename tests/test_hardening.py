@@ -768,3 +768,18 @@ def test_taking_a_role_away_ends_its_widget_sign_ins(blog: Context, client: Any)
         tx.execute(text("DELETE FROM memberships"))
     post = {"site": "blog", "thread": "/post", "body": "Am I still here?"}
     assert error_code(client.post("/api/v1/comments", json=post, headers=bearer(token))) == "invalid_token"
+
+
+def test_an_import_upload_without_a_length_is_held_only_to_a_forms_size(client: Any) -> None:
+    from factories import error_code
+
+    def chunks() -> Any:
+        for _ in range(40):
+            yield b"x" * 10_000  # 400 KB: within an import's limit, past a form's
+
+    answer = client.post(
+        "/desk/sites/blog/import",
+        content=chunks(),
+        headers={"Content-Type": "multipart/form-data; boundary=x"},
+    )
+    assert answer.status_code == 413 and error_code(answer) == "request_too_large"

@@ -85,8 +85,10 @@ class BodyGuard:
         if declared is not None:
             await self.app(scope, receive, send)  # the server holds a body to its Content-Length
             return
-        # Chunked: read it all here (it is small by definition) so that too much is a 413
-        # before any route starts parsing.
+        # Chunked: read it all here so that too much is a 413 before any route starts
+        # parsing. Held in memory, so never more than a form's worth, even where a declared
+        # length may be larger (an import's upload: browsers always declare it).
+        limit = min(limit, self.form_max)
         chunks: list[bytes] = []
         size = 0
         while True:
