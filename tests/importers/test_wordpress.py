@@ -115,3 +115,12 @@ def test_wordpress_refuses_rss_that_is_not_an_export(tmp_path: Path) -> None:
     )
     with pytest.raises(InvalidImportFile, match="an RSS file without WordPress's wp: elements"):
         list(wordpress.read(path))
+
+
+def test_wordpress_skips_the_comments_of_a_post_not_published(tmp_path: Path) -> None:
+    private = tmp_path / "private.xml"
+    private.write_text(BLOG.read_text().replace("<![CDATA[publish]]>", "<![CDATA[private]]>", 1))
+    records = list(wordpress.read(private))
+    skipped = [r for r in records if isinstance(r, Skipped) and r.reason == "comment on an unpublished post"]
+    assert skipped and all(c.thread != "12" for c in comments(private).values())
+    assert any(c.thread == "12" for c in comments().values())

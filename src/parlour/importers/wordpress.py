@@ -13,7 +13,9 @@ any of them is read. Each item with comments becomes a thread (its `link`, `titl
     with a count), <wp:comment_parent> ("0": none), <wp:comment_user_id>.
 
 A comment by the post's own author (its user id is that of the <wp:author> whose login
-is the item's <dc:creator>) is the writer's. Comments of attachments are skipped.
+is the item's <dc:creator>) is the writer's. Comments of attachments, and of posts not
+published (`wp:status` draft, private, pending, trash), are skipped: their threads would
+be public here.
 WordPress has no comment likes.
 """
 
@@ -89,6 +91,8 @@ def _item(item: etree._Element, authors: dict[str, str]) -> list[Record]:
     thread_id = fields.get("post_id") or fields.get("guid") or fields.get("link") or ""
     if fields.get("post_type") == "attachment":
         return [Skipped("comment on an attachment", _comment_id(c), c.sourceline) for c in comments]
+    if fields.get("status", "publish") not in ("publish", "inherit"):  # a draft, private or trashed post
+        return [Skipped("comment on an unpublished post", _comment_id(c), c.sourceline) for c in comments]
     records: list[Record] = []
     writer_ids = {user for user, login in authors.items() if login and login == fields.get("creator")}
     for comment in comments:
