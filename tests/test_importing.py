@@ -175,8 +175,9 @@ def test_thread_keys_are_percent_encoded_as_browsers_do() -> None:
 
 def test_a_file_that_names_no_address_needs_a_thread_key(ctx: Context, site: str) -> None:
     records = [ThreadRecord(source_id="post"), a_comment(1, thread="post")]
-    report = run(ctx, records)
-    assert report.comments == 0 and sum(report.skipped.values()) == 1
+    with pytest.raises(errors.InvalidParameter, match="--thread KEY"):
+        run(ctx, records)
+    assert count(ctx, comments) == 0
     report = run(ctx, records, thread_key="/p/named")
     assert report.comments == 1
     with ctx.db.read() as tx:

@@ -339,6 +339,12 @@ def _store(
 
     # Threads with comments, and those a Parlour export lists without any (their extras).
     with_comments = [t for t in threads if t["comments"] or t["extra"]]
+    if with_comments and not options.thread_key and not any(t["key"] or t["url"] for t in with_comments):
+        raise errors.InvalidParameter(
+            "This file does not say which page its comments are from: give the thread's key "
+            "(--thread KEY, the path of the post's address).",
+            field="thread",
+        )
     if options.atomic:
         with _transaction(ctx, options.dry_run) as tx:
             import_id = None if options.dry_run else _begin(ctx, tx, site, options, review)
