@@ -4,6 +4,7 @@ batched writes an import makes (many comments of one thread at a time)."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import insert, select, update
@@ -56,8 +57,30 @@ def reserve_comment_ids(tx: Tx, n: int) -> list[int]:
 
 
 def insert_comments(tx: Tx, rows: Sequence[Sequence[Any]]) -> None:
-    """Insert comments given in COMMENT_COLUMNS order, parents before their replies."""
-    _executemany(tx, _INSERT_COMMENT, rows)
+    """Insert comments given in COMMENT_COLUMNS order, parents before their replies.
+
+    On SQLite, many rows to a statement: the full-text index's trigger then does its work
+    a statement at a time, not a row at a time (measured: half the time of one INSERT a
+    row). PostgreSQL pipelines one statement a row."""
+    if tx.dialect.name != "sqlite":
+        _executemany(tx, _INSERT_COMMENT, rows)
+        return
+    cursor = tx.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        for start in range(0, len(rows), _ROWS_A_STATEMENT):
+            chunk = rows[start : start + _ROWS_A_STATEMENT]
+            cursor.execute(_insert_rows(len(chunk)), [value for row in chunk for value in row])
+    finally:
+        cursor.close()
+
+
+_ROWS_A_STATEMENT = 400  # x 22 columns: within SQLite's 32,766 parameters
+
+
+@lru_cache(maxsize=8)
+def _insert_rows(n: int) -> str:
+    one = f"({', '.join('?' for _ in COMMENT_COLUMNS)})"
+    return f"INSERT INTO comments ({', '.join(COMMENT_COLUMNS)}) VALUES {', '.join([one] * n)}"
 
 
 def insert_sources(tx: Tx, site_id: str, import_id: int | None, pairs: Iterable[tuple[int, str]]) -> None:
