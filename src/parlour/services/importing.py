@@ -267,7 +267,9 @@ def _clean(value: str | None, limit: int) -> str | None:
     """An imported name or address: NFC, no control characters, at most `limit` long."""
     if value is None:
         return None
-    value = "".join(ch for ch in unicodedata.normalize("NFC", value) if ch >= " " and ch != "\x7f").strip()
+    if not (value.isascii() and value.isprintable()):  # else nothing to normalise or drop
+        value = "".join(ch for ch in unicodedata.normalize("NFC", value) if ch >= " " and ch != "\x7f")
+    value = value.strip()
     return value[:limit] or None
 
 
