@@ -88,3 +88,26 @@ def test_values_the_database_cannot_hold_stop_the_import_before_anything_is_stor
     records = [ThreadRecord(source_id="t", url="/p"), CommentRecord(**fields)]  # type: ignore[arg-type]
     with pytest.raises(InvalidImportFile, match=message):
         importing.run(ctx, records, importing.Options(site_id="blog", format="test"))
+
+
+def test_lone_surrogates_are_stored_as_replacement_characters(ctx: Context) -> None:
+    make_site(ctx)
+    records = [
+        ThreadRecord(source_id="t", url="/p"),
+        CommentRecord(
+            source_id="c1",
+            thread="t",
+            body="half \ud83d a face **bold**",
+            created_at=1,
+            author_name="A\udc00",
+        ),
+    ]
+    report = importing.run(ctx, records, importing.Options(site_id="blog", format="test"))
+    assert report.comments == 1
+    from sqlalchemy import select
+
+    from parlour.store.schema import comments
+
+    with ctx.db.read() as tx:
+        body, html, name = tx.execute(select(comments.c.body, comments.c.html, comments.c.author_name)).one()
+    assert body == "half ? a face **bold**" and "<strong>bold</strong>" in html and name == "A?"

@@ -268,6 +268,7 @@ def _clean(value: str | None, limit: int) -> str | None:
     if value is None:
         return None
     if not (value.isascii() and value.isprintable()):  # else nothing to normalise or drop
+        value = value.encode("utf-8", "replace").decode("utf-8")  # lone surrogates
         value = "".join(ch for ch in unicodedata.normalize("NFC", value) if ch >= " " and ch != "\x7f")
     value = value.strip()
     return value[:limit] or None
@@ -287,6 +288,8 @@ def _checked_comment(ctx: Context, r: CommentRecord) -> tuple[Any, ...]:
     if type(r.hearts) is not int or not 0 <= r.hearts <= MAX_COUNT:
         raise bad_file("a comment's hearts are not a count", line=r.line)
     body = r.body.replace("\x00", "").strip()
+    if not body.isascii():  # a lone surrogate cannot be stored or sanitised: it becomes "?"
+        body = body.encode("utf-8", "replace").decode("utf-8")
     if len(body) > ctx.settings.body_max * 4:
         body = body[: ctx.settings.body_max * 4]  # kept (old systems allowed more), but bounded
     html = markup.render(body) if body else ""
