@@ -75,15 +75,13 @@ ALLOWED = {
     "settings": {"settings"},
     "store": {"store", "domain", "settings"},
     "services": {"services", "store", "domain", "settings"},
-    # Formats in and out: an importer reads a file into domain records and nothing else.
+    # An importer reads a file into domain records and nothing else (exports are a service).
     "importers": {"importers", "domain", "settings"},
-    "exporters": {"exporters", "services", "domain", "settings"},
-    "web": {"web", "services", "importers", "exporters", "domain", "settings"},
+    "web": {"web", "services", "importers", "domain", "settings"},
     "cli": {
         "cli",
         "services",
         "importers",
-        "exporters",
         "store",
         "domain",
         "settings",
