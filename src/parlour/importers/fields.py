@@ -53,7 +53,8 @@ def open_maybe_gzip(path: Path) -> IO[bytes]:
     magic = raw.read(2)
     raw.seek(0)
     if magic == b"\x1f\x8b":
-        return cast(IO[bytes], _Gunzip(raw, unpack_limit(path.stat().st_size)))
+        unpacked = cast(IO[bytes], _Gunzip(raw))
+        return cast(IO[bytes], Limited(unpacked, unpack_limit(path.stat().st_size)))
     return raw
 
 
@@ -92,27 +93,11 @@ class Limited:
 
 
 class _Gunzip(gzip.GzipFile):
-    """A gzip stream that closes the file under it too, and stops at `limit` bytes."""
+    """A gzip stream that closes the file under it too."""
 
-    def __init__(self, raw: IO[bytes], limit: int) -> None:
+    def __init__(self, raw: IO[bytes]) -> None:
         super().__init__(fileobj=raw, mode="rb")
         self._raw = raw
-        self._left = limit
-
-    def _counted(self, data: bytes) -> bytes:
-        self._left -= len(data)
-        if self._left < 0:
-            raise OSError("it unpacks to far more than its own size (a decompression bomb?)")
-        return data
-
-    def read(self, size: int | None = -1) -> bytes:
-        return self._counted(super().read(size))
-
-    def read1(self, size: int = -1) -> bytes:
-        return self._counted(super().read1(size))
-
-    def readline(self, size: int | None = -1) -> bytes:
-        return self._counted(super().readline(size))
 
     def close(self) -> None:
         try:
