@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from parlour.importers.html import _parsed, to_markdown
+from parlour.importers.html import _inline_paragraphs, _parsed, to_markdown
 from parlour.services.markup import render
 from xss_corpus import BASE
 
@@ -184,3 +184,29 @@ def test_plain_text_reads_the_same_after_import(text: str) -> None:
 def test_plain_paragraphs_convert_as_the_parser_would(texts: list[str], gap: str, breaks: bool) -> None:
     html = gap.join(f"<p>{t}</p>" for t in texts)
     assert to_markdown(html, breaks=breaks) == _parsed(html.replace("\r\n", "\n"), breaks)
+
+
+_INLINE_PIECES = [
+    "<p>", "</p>", "<b>", "</b>", "<strong>", "</strong>", "<i>", "</i>", "<em>", "</em>", "<br>", "<br/>",
+    "<br />", '<a href="https://example.org/a_b?x=1">', '<a href="https://example.org/p" rel="nofollow noopener">',
+    '<a href="http://e.example/" target="_blank">', '<a href="javascript:alert(1)">', '<a href="mailto:a@b.example">',
+    '<a href="">', '<a href="https://">', "</a>", "word", "Two words", " ", "  ", "\n", "\t", "é", "😊", "*", "_",
+    "a_b", "`", "[", "]", "#", "> ", "- ", "1. ", "2) ", "\\", "~~", "&amp;", "&lt;", "&gt;", "&quot;", "&#39;",
+    "&nbsp;", "&", "<", ">", "https://example.org/x", "www.example.org", "\u00a0", "<span>", "<p class=x>", "<P>",
+]  # fmt: skip
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.lists(st.sampled_from(_INLINE_PIECES), max_size=16).map("".join), st.booleans())
+def test_simple_inline_html_converts_as_the_parser_would(html: str, breaks: bool) -> None:
+    """The fast path for paragraphs of bold, italics, breaks and links gives the parser's
+    Markdown, or steps aside."""
+    assert to_markdown(html, breaks=breaks) == _parsed(html.replace("\r\n", "\n"), breaks)
+
+
+def test_simple_inline_html_takes_the_fast_path() -> None:
+    old = '<p>So <b>true</b>.<br>See <a href="https://example.org/p" rel="nofollow">this</a> &amp; more</p> <p>Yes</p>'
+    assert _inline_paragraphs(old, False) == (
+        "So **true**.\\\nSee [this](https://example.org/p) & more\n\nYes"
+    )
+    assert _inline_paragraphs("<p>a <b>b</p>", False) is None  # unclosed: the parser mends it

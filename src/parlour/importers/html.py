@@ -121,8 +121,9 @@ _IMAGE_SCHEMES = frozenset(("http", "https"))
 _MAX_DEPTH = 64  # deeper than this, an element's text is kept and its structure is not
 
 # HTML collapses ASCII whitespace only: a no-break space is text.
-_SPACES = re.compile(r"[ \t\n\r\f\v]+")
-_SPACES_NOT_NEWLINE = re.compile(r"[ \t\r\f\v]+")
+# (A lone space is left alone rather than replaced by itself: most text has only those.)
+_SPACES = re.compile(r"[\t\n\r\f\v][ \t\n\r\f\v]*| [ \t\n\r\f\v]+")
+_SPACES_NOT_NEWLINE = re.compile(r"[\t\r\f\v][ \t\r\f\v]*| [ \t\r\f\v]+")
 _RUN_OF_SPACES = re.compile(r" {2,}")
 # What Markdown would read as markup inside a line: escaped wherever it stands, except
 # "_" between letters (never emphasis there, and common in addresses) and a lone "~"
@@ -160,7 +161,97 @@ def to_markdown(html: str, *, breaks: bool = False) -> str:
         writer = _Writer(breaks)
         paragraphs = (writer.paragraphs([writer.text(p)]) for p in _PARAGRAPH_TEXT.findall(html))
         return "\n\n".join(p for p in paragraphs if p)
-    return _parsed(html, breaks)
+    simple = _inline_paragraphs(html, breaks)  # most others: bold, italics, links, breaks
+    return _parsed(html, breaks) if simple is None else simple
+
+
+# Paragraphs of text with bold, italics, breaks and plain links, properly nested: the
+# Markdown is written straight from the tags (a property test checks it is the parser's).
+_ONE_PARAGRAPH = re.compile(r"[ \n]*<p>([^<]*(?:<(?!/?p[\s>/])[^<]*)*)</p>[ \n]*")
+_SIMPLE_TAG = re.compile(r"(<[^<>]*>)")
+_SIMPLE_TEXT_REFUSED = re.compile(r"[<>\x00-\x08\x0b-\x1f\x7f-\x9f]|&(?!(?:amp|lt|gt|quot|#39);)")
+_SIMPLE_ENTITY = re.compile(r"&(amp|lt|gt|quot|#39);")
+_SIMPLE_ENTITIES = {"amp": "&", "lt": "<", "gt": ">", "quot": '"', "#39": "'"}
+_SIMPLE_LINK = re.compile(r'<a href="([^"<>&\x00-\x20\x7f]*)"(?: rel="[a-z ]*")?(?: target="_blank")?>')
+_SIMPLE_TAGS = {
+    "<b>": ("b", "**"), "<strong>": ("strong", "**"), "<i>": ("i", "*"), "<em>": ("em", "*"),
+    "</b>": ("/b", ""), "</strong>": ("/strong", ""), "</i>": ("/i", ""), "</em>": ("/em", ""),
+    "</a>": ("/a", ""), "<br>": ("br", ""), "<br/>": ("br", ""), "<br />": ("br", ""),
+}  # fmt: skip
+
+
+def _inline_paragraphs(html: str, breaks: bool) -> str | None:
+    """to_markdown without parsing, for `<p>` paragraphs (or one run without them) of
+    text, `<b>`, `<strong>`, `<i>`, `<em>`, `<br>` and `<a href>`, properly nested, as
+    old systems store most comments; None for anything else."""
+    if "<p" in html:
+        contents = []
+        at = 0
+        while at < len(html):
+            match = _ONE_PARAGRAPH.match(html, at)
+            if match is None:
+                return None
+            contents.append(match.group(1))
+            at = match.end()
+    else:
+        contents = [html]
+    writer = _Writer(breaks)
+    out = []
+    for content in contents:
+        paragraph = _inline_run(writer, content)
+        if paragraph is None:
+            return None
+        if paragraph:
+            out.append(paragraph)
+    return "\n\n".join(out)
+
+
+def _inline_run(writer: _Writer, content: str) -> str | None:
+    """One paragraph's Markdown, as `_Writer.blocks` would write it from the parsed tree."""
+    pieces: list[str] = []
+    open_tags: list[tuple[str, str, list[str]]] = []  # (tag, its marker or address, outer pieces)
+    for n, part in enumerate(_SIMPLE_TAG.split(content)):
+        if not n % 2:  # text between tags
+            if part:
+                if _suspect(part) and _SIMPLE_TEXT_REFUSED.search(part):
+                    return None
+                if "&" in part:
+                    part = _SIMPLE_ENTITY.sub(lambda m: _SIMPLE_ENTITIES[m.group(1)], part)
+                pieces.append(writer.text(part))
+            continue
+        known = _SIMPLE_TAGS.get(part)
+        if known is None:
+            link = _SIMPLE_LINK.fullmatch(part)
+            if link is None or writer.in_link:
+                return None
+            open_tags.append(("a", link.group(1), pieces))
+            pieces = []
+            writer.in_link = True
+            continue
+        tag, marker = known
+        if tag == "br":
+            pieces.append(BREAK)
+        elif tag[0] != "/":
+            open_tags.append((tag, marker, pieces))
+            pieces = []
+        else:
+            if not open_tags or open_tags[-1][0] != tag[1:]:
+                return None
+            tag, marker, outer = open_tags.pop()
+            inner = "".join(pieces)
+            pieces = outer
+            if tag != "a":
+                pieces.append(_wrap(marker, inner))
+                continue
+            writer.in_link = False
+            href = _safe_url(marker, _LINK_SCHEMES)
+            if href is None:
+                pieces.append(inner)
+            else:
+                pieces.append(_link(inner if inner.strip() else writer.text(href), href))
+    if open_tags:
+        return None
+    return writer.paragraphs(pieces)
 
 
 def _parsed(html: str, breaks: bool) -> str:
@@ -184,6 +275,20 @@ def _gave_up(errors: etree._ListErrorLog) -> bool:
     return any(error.level == etree.ErrorLevels.FATAL for error in errors)
 
 
+def _odd_spaces(text: str, breaks: bool) -> bool:
+    """Has the text whitespace HTML collapses, other than lone spaces? (`in` is many
+    times faster than a regular expression's search, and text rarely has any.)"""
+    return (
+        "  " in text or "\t" in text or "\r" in text or "\f" in text or "\v" in text
+        or (not breaks and "\n" in text)
+    )  # fmt: skip
+
+
+def _suspect(text: str) -> bool:
+    """Might the text have what `_SIMPLE_TEXT_REFUSED` refuses? (A quick test first.)"""
+    return "<" in text or ">" in text or "&" in text or not (text.isascii() and text.isprintable())
+
+
 class _Writer:
     """Renders one parsed comment. `breaks`: text newlines are <br> (WordPress)."""
 
@@ -199,7 +304,8 @@ class _Writer:
         """Escaped Markdown for a run of text, its whitespace collapsed as HTML does."""
         if not text:
             return ""
-        text = (_SPACES_NOT_NEWLINE if self.breaks else _SPACES).sub(" ", text)
+        if _odd_spaces(text, self.breaks):
+            text = (_SPACES_NOT_NEWLINE if self.breaks else _SPACES).sub(" ", text)
         if "://" in text:
             return _escape_text(text) if self.in_link else _escape_around_addresses(text)
         if _SPECIAL_HINT.search(text) is None:
@@ -209,7 +315,9 @@ class _Writer:
     def paragraphs(self, pieces: list[str]) -> str:
         """Paragraphs from an inline run: breaks become hard breaks, two in a row end a
         paragraph, and each line is kept from starting a heading, quote or list."""
-        joined = _RUN_OF_SPACES.sub(" ", "".join(pieces))
+        joined = "".join(pieces)
+        if "  " in joined:
+            joined = _RUN_OF_SPACES.sub(" ", joined)
         out: list[str] = []
         lines: list[str] = []
         for raw in joined.split(BREAK):
