@@ -203,3 +203,17 @@ def test_simple_prose_takes_the_fast_path() -> None:
         "<blockquote>\n<p>a quote</p>\n</blockquote>\n<ul>\n<li>a</li>\n<li>list</li>\n</ul>\n"
     )
     assert markup._simple("1. a list") is None and markup._simple("- a\n\n- loose list") is None
+
+
+@settings(max_examples=3000, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from(
+            ["a", "w", "W", "www", "WwW", ".", "..", "com", "Co", ":", "/", "//", "@", "mailto", "MAILTO", "mailto:",
+             " ", "\n", "\u0130", "\u0131", "\u017f", "\u212a", "é", "ß", "1", "x", "ma", "ilto"]
+        ),
+        max_size=12,
+    ).map("".join)
+)  # fmt: skip
+def test_the_quick_link_test_agrees_with_the_expression(text: str) -> None:
+    assert markup.may_link(text) == (markup._LINK_HINT.search(text) is not None)

@@ -21,6 +21,22 @@ _md_plain.disable("image")
 # carry "//"; mailto:), a protocol-relative "//", an email address, or a bare domain.
 # A colon alone ("Small nit: ...") is no reason for the slower path.
 _LINK_HINT = re.compile(r"//|mailto:|@|www\.|\.[a-z]{2,}", re.IGNORECASE)
+# The same test in pieces, each a literal the regular expression engine can scan for
+# (the one expression above tries five alternatives at every character: 6 µs a comment).
+_DOT_WORD = re.compile(r"\.[a-z]{2}", re.IGNORECASE)
+_WWW = re.compile(r"\.(?<=www\.)", re.IGNORECASE)
+_MAILTO = re.compile(r":(?<=mailto:)", re.IGNORECASE)
+
+
+def may_link(text: str) -> bool:
+    """Might linkify find an address in `text`? (`_LINK_HINT.search`, faster; a property
+    test checks they agree.)"""
+    return (
+        "//" in text or "@" in text or _DOT_WORD.search(text) is not None
+        or ("." in text and _WWW.search(text) is not None)
+        or (":" in text and _MAILTO.search(text) is not None)
+    )  # fmt: skip
+
 
 _TAGS = {
     "p", "br", "hr", "em", "strong", "del", "s", "a", "code", "pre", "blockquote",
@@ -43,7 +59,7 @@ _BLANK_LINES = re.compile(r"\n{2,}")
 
 def _plain(body: str) -> str | None:
     """The HTML of plain prose, or None when `body` needs the Markdown renderer."""
-    if _NOT_PLAIN.search(body) or _LINK_HINT.search(body):
+    if _NOT_PLAIN.search(body) or may_link(body):
         return None
     paragraphs = (p.strip("\n") for p in _BLANK_LINES.split(body))
     return "".join(f"<p>{p}</p>\n" for p in paragraphs if p)
@@ -81,7 +97,7 @@ def _inline(text: str) -> str | None:
             return None
         kind = m.lastgroup or ""
         value = m.group(kind)
-        if kind in ("text", "strong", "em", "url") and _LINK_HINT.search(m.group("label") or value):
+        if kind in ("text", "strong", "em", "url") and may_link(m.group("label") or value):
             return None  # linkify might find an address in it
         if kind in ("strong", "em") and (text[m.end() : m.end() + 1] == "*" or text[pos - 1 : pos] == "*"):
             return None  # part of a longer run of asterisks: CommonMark's rules decide
@@ -144,7 +160,7 @@ def render(body: str) -> str:
         fast = _simple(body)
     if fast is not None:
         return fast
-    md = _md if _LINK_HINT.search(body) else _md_plain
+    md = _md if may_link(body) else _md_plain
     return sanitise(md.render(body))
 
 
