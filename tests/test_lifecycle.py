@@ -433,3 +433,23 @@ def test_listing_the_inbox_never_scans_every_comment_or_event(ctx: Context, clie
             else:
                 plan = " ".join(steps)
                 assert "Seq Scan on events" not in plan and "Seq Scan on comments" not in plan, plan
+
+
+def test_a_thread_another_process_created_meanwhile_is_the_one_returned(
+    ctx: Context, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    make_site(ctx)
+    with ctx.db.write() as tx:
+        first = thread_store.get_or_create_thread(tx, "blog", "/race", "Theirs", None, 1_000)
+    looked: list[str] = []
+    real_get = thread_store.get_thread
+
+    def missed_once(tx: Tx, site_id: str, key: str) -> Any:
+        looked.append(key)  # the first look happens "before" the other process's insert
+        return None if len(looked) == 1 else real_get(tx, site_id, key)
+
+    monkeypatch.setattr(thread_store, "get_thread", missed_once)
+    with ctx.db.write() as tx:
+        again = thread_store.get_or_create_thread(tx, "blog", "/race", "Ours", None, 2_000)
+    assert (again.id, again.title, again.created_at) == (first.id, "Theirs", 1_000)
+    assert looked == ["/race", "/race"]

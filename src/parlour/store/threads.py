@@ -6,10 +6,10 @@ from collections import namedtuple
 from collections.abc import Collection, Sequence
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import select, update
 
 from parlour.domain.model import Thread, WhoMayComment
-from parlour.store.database import IntegrityError, Tx, driver_rows
+from parlour.store.database import Tx, driver_rows
 from parlour.store.schema import threads
 
 
@@ -69,22 +69,23 @@ def get_threads_by_id(tx: Tx, thread_ids: Collection[int]) -> dict[int, Thread]:
 def get_or_create_thread(
     tx: Tx, site_id: str, key: str, title: str | None, url: str | None, now: int
 ) -> Thread:
-    """The thread for a page, created (with this title and url) if it has none yet."""
+    """The thread for a page, created (with this title and url) if it has none yet.
+
+    If another process creates it between our look and our insert, `ON CONFLICT DO
+    NOTHING` (SQLite and PostgreSQL alike) keeps that one, without a savepoint."""
     found = get_thread(tx, site_id, key)
     if found is not None:
         return found
-    try:
-        with tx.begin_nested():
-            tx.execute(
-                insert(threads).values(
-                    site_id=site_id, key=key, title=title, url=url, comment_count=0, version=0, created_at=now
-                )
-            )
-    except IntegrityError:
-        pass  # another process created it between our look and our insert
+    driver_rows(tx, _CREATE_THREAD, (site_id, key, title, url, now))
     created = get_thread(tx, site_id, key)
     assert created is not None
     return created
+
+
+_CREATE_THREAD = (
+    "INSERT INTO threads (site_id, key, title, url, comment_count, version, created_at, locked) "
+    "VALUES (?, ?, ?, ?, 0, 0, ?, false) ON CONFLICT (site_id, key) DO NOTHING"
+)
 
 
 def fill_details(tx: Tx, thread: Thread, title: str | None, url: str | None) -> None:
