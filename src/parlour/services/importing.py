@@ -20,6 +20,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from typing import Any, Protocol
 from urllib.parse import quote, unquote, urlsplit
 
@@ -46,7 +47,7 @@ from parlour.store import Tx
 from parlour.store import imports as store
 from parlour.store import sites as site_store
 from parlour.store import threads as thread_store
-from parlour.store.staging import Staging
+from parlour.store.staging import StagedComment, Staging
 
 BATCH = 2000  # records spooled per statement
 TX_COMMENTS = 2000  # comments stored per transaction, in whole threads
@@ -295,7 +296,8 @@ def _checked_comment(ctx: Context, r: CommentRecord) -> tuple[Any, ...]:
     html = markup.render(body) if body else ""
     return (
         str(r.source_id), str(r.thread), None if r.parent in (None, "") else str(r.parent), body, html,
-        r.created_at, _clean(r.author_name, 200), _clean(r.author_email, 320), State(r.state).value,
+        r.created_at, _clean(r.author_name, 200), _clean(r.author_email, 320),
+        (r.state if type(r.state) is State else State(r.state)).value,
         r.hearts, bool(r.is_writer), r.edited_at, bool(r.pinned), r.line, r.extra,
     )  # fmt: skip
 
@@ -406,7 +408,14 @@ def _key_of(ctx: Context, thread: dict[str, Any], options: Options) -> str | Non
 
 def _author_key(site_id: str, email: str | None, name: str | None, source: str) -> str:
     """The same imported author keeps one key (blocks and "first comment" rules find them)."""
-    who = f"e:{email.lower()}" if email else f"n:{fold(name)}" if name else f"c:{source}"
+    if email or name:
+        return _known_author_key(site_id, email, name)
+    return "imported:" + content_hash(site_id, f"c:{source}")[:40]
+
+
+@lru_cache(maxsize=16384)  # a blog's regulars write most comments: each key made once
+def _known_author_key(site_id: str, email: str | None, name: str | None) -> str:
+    who = f"e:{email.lower()}" if email else f"n:{fold(name or '')}"
     return "imported:" + content_hash(site_id, who)[:40]
 
 
@@ -446,11 +455,11 @@ def _store_thread(
 
     by_source = {r["source_id"]: r for r in rows}
     status_of: dict[str, Status] = {}
-    order: list[dict[str, Any]] = []
+    order: list[StagedComment] = []
     placed: set[str] = set()
     parent_of: dict[str, tuple[str | None, int | None]] = {}
 
-    def status(r: dict[str, Any]) -> Status:
+    def status(r: StagedComment) -> Status:
         s = _STATUS[State(r["state"])]
         return Status.PENDING if options.hold and s is Status.PUBLISHED else s
 
@@ -483,9 +492,9 @@ def _store_thread(
         parent_of[source] = target
 
     # Parents before replies: the file's order, with a reply waiting for its parent.
-    waiting: dict[str, list[dict[str, Any]]] = {}
+    waiting: dict[str, list[StagedComment]] = {}
 
-    def place(r: dict[str, Any]) -> None:
+    def place(r: StagedComment) -> None:
         stack = [r]
         while stack:
             item = stack.pop()
@@ -553,7 +562,7 @@ def _store_thread(
     report.threads += 1
     stored = lifecycle.import_comments(tx, site, thread, items, now)
     store.insert_sources(tx, site.id, import_id, [(c.id, prefix + key) for key, c in stored.items()])
-    extras = [(stored[r["source_id"]], r["extra"]) for r in order if r["extra"]]
+    extras = [(stored[r["source_id"]], Staging.decoded_extra(r)) for r in order if r["extra"]]
     if extras:
         restorer = _restorer(options)
         for comment, extra in extras:

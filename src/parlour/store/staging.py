@@ -39,6 +39,9 @@ COMMENT_FIELDS = (
 )  # fmt: skip
 
 
+StagedComment = sqlite3.Row  # a comment as `Staging.comments` reads it back: row["field"]
+
+
 def _blob(value: dict[str, object] | None) -> bytes | None:
     return orjson.dumps(value) if value else None
 
@@ -109,17 +112,18 @@ class Staging:
             )
         ]
 
-    def comments(self, thread: str) -> list[dict[str, Any]]:
-        """A thread's comments in the file's order."""
-        rows = self._conn.execute(
+    def comments(self, thread: str) -> list[StagedComment]:
+        """A thread's comments in the file's order, by field name (COMMENT_FIELDS); `extra`
+        is left encoded (`decoded_extra` reads it): most formats have none."""
+        cursor = self._conn.cursor()
+        cursor.row_factory = sqlite3.Row  # made in C: a dict a row cost a third of storing's Python
+        return cursor.execute(
             f"SELECT {', '.join(COMMENT_FIELDS)} FROM comments WHERE thread = ? ORDER BY seq", (thread,)
-        )
-        found = []
-        for row in rows:
-            comment = dict(zip(COMMENT_FIELDS, row, strict=True))
-            comment["extra"] = _unblob(comment["extra"])
-            found.append(comment)
-        return found
+        ).fetchall()
+
+    @staticmethod
+    def decoded_extra(row: StagedComment) -> dict[str, Any]:
+        return _unblob(row["extra"])
 
     def extras(self) -> Iterator[tuple[str, dict[str, Any], int | None]]:
         for kind, data, line in self._conn.execute("SELECT kind, data, line FROM extras ORDER BY seq"):
