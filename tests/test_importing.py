@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from sqlalchemy import func, select
 from starlette.testclient import TestClient
 
-from factories import drain_all, make_site, read, walk, within
+from factories import drain_all, make_site, post, read, walk, within
 from parlour.cli.main import main
 from parlour.domain import errors
 from parlour.domain.imports import CommentRecord, Skipped, State, ThreadRecord, bad_file
@@ -18,6 +18,7 @@ from parlour.domain.model import Status
 from parlour.services import importing
 from parlour.services.context import Context
 from parlour.store import events
+from parlour.store import search as search_store
 from parlour.store import threads as thread_store
 from parlour.store.schema import comments, imported_comments, imports, outbox, webhook_deliveries
 from parlour.store.schema import inbox as inbox_table
@@ -258,3 +259,44 @@ def test_pins_and_rejections_come_along(ctx: Context, client: TestClient, site: 
     tops = read(client, thread="/post-1/")["comments"]
     assert [c["pinned"] for c in tops] == [True, False]  # a reply cannot be pinned
     assert not tops[0]["replies"][0]["pinned"] and len(tops) == 2
+
+
+def test_imported_comments_and_later_ones_are_found_by_search(
+    ctx: Context, client: TestClient, site: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(importing, "TX_COMMENTS", 2)  # several transactions
+    records = [a_thread(1), a_thread(2)]
+    records += [a_comment(n, thread=f"t{1 + n % 2}", body=f"Lantern number {n}.") for n in range(1, 8)]
+    run(ctx, records)
+    post(client, "A lantern posted after the import.", thread="/post-1/")
+    with ctx.db.read() as tx:
+        found = search_store.search_comments(tx, [site], "lantern")
+        assert sorted(f.html for f in found) == sorted(
+            [
+                "<p>A lantern posted after the import.</p>\n",
+                *(f"<p>Lantern number {n}.</p>\n" for n in range(1, 8)),
+            ]
+        )
+        if ctx.db.is_sqlite:  # the search index agrees with the table
+            tx.exec_driver_sql("INSERT INTO comments_fts(comments_fts, rank) VALUES ('integrity-check', 1)")
+
+
+def test_a_batch_that_fails_stores_none_of_its_threads(
+    ctx: Context, client: TestClient, site: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stored = importing.lifecycle.import_comments
+
+    def fail_on_the_second_thread(tx: Any, site_: Any, thread: Any, items: Any, now: int) -> Any:
+        if thread.key == "/post-2/":
+            raise RuntimeError("the disk is full")
+        return stored(tx, site_, thread, items, now)
+
+    monkeypatch.setattr(importing.lifecycle, "import_comments", fail_on_the_second_thread)
+    with pytest.raises(RuntimeError):
+        run(ctx, [a_thread(1), a_thread(2), a_comment(1, body="Lantern one."), a_comment(2, thread="t2")])
+    assert count(ctx, comments) == 0  # both threads were one transaction
+    post(client, "A lantern posted after the failure.", thread="/post-1/")
+    with ctx.db.read() as tx:
+        assert [f.html for f in search_store.search_comments(tx, [site], "lantern")] == [
+            "<p>A lantern posted after the failure.</p>\n"
+        ]
