@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from html.parser import HTMLParser
 
 import pytest
@@ -217,3 +218,23 @@ def test_simple_prose_takes_the_fast_path() -> None:
 )  # fmt: skip
 def test_the_quick_link_test_agrees_with_the_expression(text: str) -> None:
     assert markup.may_link(text) == (markup._LINK_HINT.search(text) is not None)
+
+
+# What `_odd_lines` tests, as the multi-line expressions it replaced.
+_ODD_LINE = re.compile(r"^(?:[^\S\n]|[#>+=\-]|\d+[.)]|\*(?![*A-Za-z0-9]))|[^\S\n]$", re.MULTILINE)
+_ODD_PLAIN_LINE = re.compile(r"^[^\S\n]|[^\S\n]$|^\d+[.)]", re.MULTILINE)
+
+
+@settings(max_examples=3000, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from(
+            ["a", "Z", "0", "9", "\u0663", "1.", "2)", " ", "\t", "\n", "\u00a0", "\u2028", "\r", "#", ">", "+", "=",
+             "-", "*", "**", "*a", "*.", ".", ")", "x y", "\x0b", "\x1c", "\x85"]
+        ),
+        max_size=10,
+    ).map("".join)
+)  # fmt: skip
+def test_the_line_by_line_test_agrees_with_the_expressions(text: str) -> None:
+    assert markup._odd_lines(text, markers=True) == (_ODD_LINE.search(text) is not None)
+    assert markup._odd_lines(text, markers=False) == (_ODD_PLAIN_LINE.search(text) is not None)
