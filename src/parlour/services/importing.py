@@ -454,20 +454,17 @@ def _store_thread(
         _restorer(options).thread(tx, thread, t["extra"], now)
 
     by_source = {r["source_id"]: r for r in rows}
-    status_of: dict[str, Status] = {}
     order: list[StagedComment] = []
     placed: set[str] = set()
     parent_of: dict[str, tuple[str | None, int | None]] = {}
 
-    def status(r: StagedComment) -> Status:
-        s = _STATUS[State(r["state"])]
-        return Status.PENDING if options.hold and s is Status.PUBLISHED else s
+    statuses = {state.value: status for state, status in _STATUS.items()}  # staged as the value
+    if options.hold:
+        statuses[State.PUBLISHED.value] = Status.PENDING
+    status_of = {r["source_id"]: statuses[r["state"]] for r in rows}
 
     # Where each reply hangs: its parent in this file, a comment an earlier import
     # stored, or (parent missing, or one readers cannot see) the nearest shown ancestor.
-    for r in rows:
-        source = r["source_id"]
-        status_of[source] = status(r)
     for r in rows:
         source = r["source_id"]
         if prefix + source in already:
@@ -521,6 +518,7 @@ def _store_thread(
             place(r)
 
     items = []
+    replies = writer_replies = 0
     for r in order:
         source = r["source_id"]
         is_writer = bool(
@@ -549,17 +547,19 @@ def _store_thread(
                 pinned=bool(r["pinned"]) and parent_key is None and parent_id is None,
             )
         )
-        st = status_of[source]
-        report.comments += 1
-        report.replies += parent_key is not None or parent_id is not None
-        report.writer_replies += is_writer
-        report.held += st is Status.PENDING
-        report.removed += st is Status.REMOVED
-        report.spam += st is Status.SPAM
-        report.rejected += st is Status.REJECTED
+        replies += parent_key is not None or parent_id is not None
+        writer_replies += is_writer
     if not items:
         return
+    counted = Counter(item.status for item in items)
     report.threads += 1
+    report.comments += len(items)
+    report.replies += replies
+    report.writer_replies += writer_replies
+    report.held += counted[Status.PENDING]
+    report.removed += counted[Status.REMOVED]
+    report.spam += counted[Status.SPAM]
+    report.rejected += counted[Status.REJECTED]
     stored = lifecycle.import_comments(tx, site, thread, items, now)
     store.insert_sources(tx, site.id, import_id, [(c.id, prefix + key) for key, c in stored.items()])
     extras = [(stored[r["source_id"]], Staging.decoded_extra(r)) for r in order if r["extra"]]
