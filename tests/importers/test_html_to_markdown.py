@@ -193,6 +193,7 @@ _INLINE_PIECES = [
     '<a href="">', '<a href="https://">', "</a>", "word", "Two words", " ", "  ", "\n", "\t", "é", "😊", "*", "_",
     "a_b", "`", "[", "]", "#", "> ", "- ", "1. ", "2) ", "\\", "~~", "&amp;", "&lt;", "&gt;", "&quot;", "&#39;",
     "&nbsp;", "&", "<", ">", "https://example.org/x", "www.example.org", "\u00a0", "<span>", "<p class=x>", "<P>",
+    "<blockquote>", "</blockquote>", "<blockquote><p>", "</p></blockquote>", "<blockquote cite=x>",
 ]  # fmt: skip
 
 
@@ -210,3 +211,5 @@ def test_simple_inline_html_takes_the_fast_path() -> None:
         "So **true**.\\\nSee [this](https://example.org/p) & more\n\nYes"
     )
     assert _inline_paragraphs("<p>a <b>b</p>", False) is None  # unclosed: the parser mends it
+    quoted = "<blockquote><p>You said <i>this</i>.</p><p>And this.</p></blockquote><p>Yes!</p>"
+    assert _inline_paragraphs(quoted, False) == "> You said *this*.\n>\n> And this.\n\nYes!"

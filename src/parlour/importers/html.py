@@ -165,9 +165,13 @@ def to_markdown(html: str, *, breaks: bool = False) -> str:
     return _parsed(html, breaks) if simple is None else simple
 
 
-# Paragraphs of text with bold, italics, breaks and plain links, properly nested: the
-# Markdown is written straight from the tags (a property test checks it is the parser's).
-_ONE_PARAGRAPH = re.compile(r"[ \n]*<p>([^<]*(?:<(?!/?p[\s>/])[^<]*)*)</p>[ \n]*")
+# Paragraphs (and quotes of them) of text with bold, italics, breaks and plain links,
+# properly nested: the Markdown is written straight from the tags (a property test
+# checks it is the parser's).
+_ONE_BLOCK = re.compile(
+    r"[ \n]*(?:<p>([^<]*(?:<(?!/?(?:p|blockquote)[\s>/])[^<]*)*)</p>"
+    r"|<blockquote>([^<]*(?:<(?!/?blockquote[\s>/])[^<]*)*)</blockquote>)[ \n]*"
+)
 _SIMPLE_TAG = re.compile(r"(<[^<>]*>)")
 _SIMPLE_TEXT_REFUSED = re.compile(r"[<>\x00-\x08\x0b-\x1f\x7f-\x9f]|&(?!(?:amp|lt|gt|quot|#39);)")
 _SIMPLE_ENTITY = re.compile(r"&(amp|lt|gt|quot|#39);")
@@ -181,29 +185,40 @@ _SIMPLE_TAGS = {
 
 
 def _inline_paragraphs(html: str, breaks: bool) -> str | None:
-    """to_markdown without parsing, for `<p>` paragraphs (or one run without them) of
-    text, `<b>`, `<strong>`, `<i>`, `<em>`, `<br>` and `<a href>`, properly nested, as
-    old systems store most comments; None for anything else."""
-    if "<p" in html:
-        contents = []
-        at = 0
-        while at < len(html):
-            match = _ONE_PARAGRAPH.match(html, at)
-            if match is None:
-                return None
-            contents.append(match.group(1))
-            at = match.end()
-    else:
-        contents = [html]
-    writer = _Writer(breaks)
+    """to_markdown without parsing, for `<p>` paragraphs and `<blockquote>` quotes of them
+    (or one run without either) of text, `<b>`, `<strong>`, `<i>`, `<em>`, `<br>` and
+    `<a href>`, properly nested, as old systems store most comments; None for anything
+    else."""
+    blocks = _simple_blocks(_Writer(breaks), html, quotes=True)
+    return None if blocks is None else "\n\n".join(blocks)
+
+
+def _simple_blocks(writer: _Writer, html: str, *, quotes: bool) -> list[str] | None:
+    """The blocks `_Writer.blocks` would write for such HTML, or None."""
+    if "<p" not in html and "<blockquote" not in html:
+        paragraph = _inline_run(writer, html)
+        return None if paragraph is None else [paragraph] if paragraph else []
     out = []
-    for content in contents:
-        paragraph = _inline_run(writer, content)
-        if paragraph is None:
+    at = 0
+    while at < len(html):
+        match = _ONE_BLOCK.match(html, at)
+        if match is None:
             return None
-        if paragraph:
-            out.append(paragraph)
-    return "\n\n".join(out)
+        paragraph_html, quoted_html = match.groups()
+        if paragraph_html is not None:
+            paragraph = _inline_run(writer, paragraph_html)
+            if paragraph is None:
+                return None
+            if paragraph:
+                out.append(paragraph)
+        else:
+            inner = None if not quotes else _simple_blocks(writer, quoted_html, quotes=False)
+            if inner is None:
+                return None
+            if inner:
+                out.append("\n".join(f"> {line}" if line else ">" for line in "\n\n".join(inner).split("\n")))
+        at = match.end()
+    return out
 
 
 def _inline_run(writer: _Writer, content: str) -> str | None:
