@@ -336,9 +336,11 @@ def test_the_inbox_consumer_handles_a_whole_batch_of_changes_at_once(
     inbox.mark_done(ctx, owner, asked[3])
     later = post(client, "Still waiting?")["comment"]["id"]
     caught_up(ctx)
-    # A reader's reply does not answer for the writer: both wait (issue 12 may change that).
-    assert inbox_rows(ctx) == sorted([asked[1], between, later])
-    assert [i.id for i in inbox.waiting(ctx, owner)] == sorted([asked[1], between, later])
+    # A reader's reply does not answer for the writer: the question still waits. The
+    # reply neither names her nor asks anything, so it does not wait for her itself.
+    assert inbox_rows(ctx) == sorted([asked[1], later])
+    assert [i.id for i in inbox.waiting(ctx, owner)] == sorted([asked[1], later])
+    assert between not in inbox_rows(ctx)
 
 
 def test_restoring_a_comment_its_author_deleted_is_refused(
@@ -388,12 +390,12 @@ def test_asking_whether_the_writer_answered_a_comment_never_scans_every_comment(
 
     make_site(ctx, "blog")
     first = post(client, "A question?")["comment"]
-    reply = post(client, "A reply", parent_id=first["id"])["comment"]
+    reply = post(client, "A reply: and you, Writer?", parent_id=first["id"])["comment"]
     with ctx.db.write() as tx:
         statements = statements_run(tx, lambda: inbox_store.refresh(tx, [reply["id"]]))
         assert len(statements) == 3  # the parents; out of the inbox; into the inbox
         kept = sorted(row[0] for row in tx.execute(select(inbox_table.c.comment_id)))
-        assert kept == sorted([first["id"], reply["id"]])  # both readers wait for the writer
+        assert kept == sorted([first["id"], reply["id"]])  # both readers ask the writer
         assert "EXISTS" in statements[-1][0].upper() and "parent_id" in statements[-1][0]
         for statement, params in statements:
             steps = plan_steps(ctx, tx, statement, params)

@@ -111,3 +111,56 @@ def test_upgrading_to_reply_mail_starts_its_consumer_at_the_end_of_the_event_rec
             conn.execute(text("DELETE FROM events"))
             conn.execute(text("DELETE FROM event_cursors"))
         db.dispose()
+
+
+def test_upgrading_marks_replies_between_readers_that_do_not_address_the_writer(db_url: str) -> None:
+    from alembic import command
+    from sqlalchemy import text
+
+    db = Database(db_url)
+    try:
+        command.downgrade(migrate._config(db), "0019")
+        with db.engine.begin() as conn:
+            conn.execute(
+                text("INSERT INTO sites (id, name, writer_name, created_at) VALUES ('s', 'S', 'Wren', 1)")
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO threads (site_id, key, comment_count, version, created_at) VALUES ('s', '/p', 5, 5, 1)"
+                )
+            )
+            for cid, parent, writer, body in [
+                (1, None, False, "A first thought"),  # starts a conversation: for her
+                (2, 1, False, "I agree with you"),  # a reader answering a reader: not for her
+                (3, 1, False, "Wren, what do you say"),  # names her
+                (4, 1, False, "Did it work?"),  # asks
+                (5, 1, True, "Thanks!"),  # hers
+                (6, 5, False, "You are welcome"),  # answers her
+            ]:
+                conn.execute(
+                    text(
+                        "INSERT INTO comments (id, thread_id, parent_id, depth, author_key, ip_hash, is_writer, "
+                        "body, body_hash, html, status, pinned, hearts, liked_by_writer, reply_count, created_at, "
+                        "inbox_done) VALUES (:id, 1, :parent, 0, 'k', 'ip', :writer, :body, 'h', 'b', 'published', "
+                        "false, 0, false, 0, :id, false)"
+                    ),
+                    {"id": cid, "parent": parent, "writer": writer, "body": body},
+                )
+                if not writer:
+                    conn.execute(
+                        text("INSERT INTO inbox (comment_id, site_id, created_at) VALUES (:id, 's', :id)"),
+                        {"id": cid},
+                    )
+        migrate.upgrade(db)
+        with db.engine.connect() as conn:
+            marks = dict(conn.execute(text("SELECT id, for_writer FROM comments ORDER BY id")).all())
+            waiting = [
+                row[0] for row in conn.execute(text("SELECT comment_id FROM inbox ORDER BY comment_id"))
+            ]
+        assert {cid: bool(mark) for cid, mark in marks.items()} == {
+            1: True, 2: False, 3: True, 4: True, 5: True, 6: True,
+        }  # fmt: skip
+        assert waiting == [1, 3, 4, 6]
+    finally:
+        migrate.upgrade(db)
+        db.dispose()

@@ -1,7 +1,8 @@
 """The writer's reply inbox: no reader goes unanswered.
 
-Every published reader comment on the user's sites that has no reply from the writer
-and was not marked "no reply needed" is waiting, oldest first. Answering it (as the
+Every published reader comment on the user's sites that is for the writer (it starts a
+conversation, answers her, or names her or asks a question: domain/addressing.py), has
+no reply from her and was not marked "no reply needed" is waiting, oldest first. Answering it (as the
 writer, with the author mark), or marking it, takes it out; a heart alone does not.
 """
 

@@ -22,7 +22,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from parlour.domain import errors
+from parlour.domain import addressing, errors
 from parlour.domain.model import Comment, Site, Status, Thread, WhoMayComment
 from parlour.services import admission
 from parlour.services.security import content_hash
@@ -32,6 +32,7 @@ from parlour.store import imports as import_store
 from parlour.store import inbox as inbox_store
 from parlour.store import moderation as moderation_store
 from parlour.store import readers as readers_store
+from parlour.store import sites as site_store
 from parlour.store import threads as thread_store
 
 
@@ -99,6 +100,7 @@ def create(
 
     `created_at` defaults to now; an importer passes the original time. A published
     comment counts and shows at once; a held one changes no page until `publish`.
+    The comment is marked for the writer or not (domain/addressing.py).
     """
     if parent is not None and parent.thread_id != thread.id:
         raise errors.ParentInOtherThread(field="parent_id")
@@ -126,6 +128,7 @@ def create(
         reply_count=0,
         created_at=when,
         published_at=when if published else None,
+        for_writer=addressing.for_writer(text.body, site.writer_name, parent.is_writer if parent else None),
     )
     if published:
         _shown(tx, comment, +1)
@@ -197,11 +200,31 @@ def import_comments(
             item.edited_at, a.verified,
         )  # fmt: skip
     import_store.insert_comments(tx, rows)
+    _mark_not_for_writer(
+        tx, site, [(item, comment_id, parent_id) for item, comment_id, parent_id, *_ in placed]
+    )
     for parent_id, replies in shown_replies.items():  # parents an earlier import stored
         store.change_reply_count(tx, parent_id, replies)
     thread_store.bump_thread(tx, thread.id, sum(1 for i in items if i.status is Status.PUBLISHED))
     _record(tx, "imported", site.id, None, thread.id, now)
     return stored
+
+
+def _mark_not_for_writer(tx: Tx, site: Site, stored: Sequence[tuple[Imported, int, int | None]]) -> None:
+    """Imported replies between readers that do not address the writer are not for her
+    (the column's default says they are): one statement per 500 of them."""
+    by_writer = {comment_id: item.author.is_writer for item, comment_id, _ in stored}
+    earlier = [p for _, _, p in stored if p is not None and p not in by_writer]
+    by_writer.update(dict.fromkeys(inbox_store.writers_among(tx, earlier), True))
+    not_for_her = [
+        comment_id
+        for item, comment_id, parent_id in stored
+        if parent_id is not None
+        and not item.author.is_writer
+        and not addressing.for_writer(item.text.body, site.writer_name, by_writer.get(parent_id, False))
+    ]
+    if not_for_her:
+        inbox_store.set_for_writer(tx, not_for_her, False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -277,6 +300,8 @@ def publish_reviewed(
     comments written long before; each comment keeps its time and gets an audit line.
     """
     shown: list[Comment] = []
+    site = site_store.get_site(tx, site_id)
+    writer_name = site.writer_name if site else ""
     for p in placements:
         comment = store.get_comment(tx, p.comment_id)
         if comment is None or comment.thread_id != thread_id:
@@ -304,6 +329,8 @@ def publish_reviewed(
             values["author_email"] = None
         if p.text is not None:
             values.update(body=p.text.body, html=p.text.html, body_hash=content_hash(p.text.body))
+        body = comment.body if p.text is None else p.text.body
+        values["for_writer"] = addressing.for_writer(body, writer_name, parent.is_writer if parent else None)
         store.update_comment(tx, comment.id, **values)
         placed = store.get_comment(tx, comment.id)
         assert placed is not None
@@ -356,9 +383,12 @@ def edit(
         admission.check_open(site, thread, now)
         if admission.status_for(tx, site, text.body, text.html, comment.author_key) is not Status.PUBLISHED:
             raise errors.EditNeedsReview()
+    parent = None if comment.parent_id is None else store.get_comment(tx, comment.parent_id)
+    for_writer = addressing.for_writer(text.body, site.writer_name, parent.is_writer if parent else None)
     store.update_comment(
-        tx, comment.id, body=text.body, html=text.html, body_hash=content_hash(text.body), edited_at=now
-    )
+        tx, comment.id, body=text.body, html=text.html, body_hash=content_hash(text.body), edited_at=now,
+        for_writer=for_writer,
+    )  # fmt: skip
     thread_store.bump_thread(tx, comment.thread_id)
     _record(tx, "edited", site.id, comment, comment.thread_id, now)
     _audit(tx, who, site.id, comment.id, now)

@@ -88,7 +88,7 @@ _COLUMNS = (
 _INSERT_COLUMNS = (
     "thread_id", "parent_id", "root_id", "depth", "author_name", "author_email", "author_key", "ip_hash",
     "is_writer", "body", "body_hash", "html", "status", "pinned", "hearts", "liked_by_writer", "reply_count",
-    "created_at", "published_at", "author_verified",
+    "created_at", "published_at", "author_verified", "for_writer",
 )  # fmt: skip
 _INSERT = (
     f"INSERT INTO comments ({', '.join(_INSERT_COLUMNS)}) "

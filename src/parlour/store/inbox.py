@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import delete, exists, func, insert, literal, select, tuple_, update
+from sqlalchemy import ColumnElement, delete, exists, func, insert, literal, select, tuple_, update
 from sqlalchemy.sql.expression import Exists
 
 from parlour.domain.model import Status
@@ -43,6 +43,34 @@ def answered_by_writer() -> Exists:
     )
 
 
+def waiting_for_writer() -> tuple[ColumnElement[bool], ...]:
+    """The outer `comments` row waits for the writer's answer: a published reader comment
+    for her (`for_writer`, domain/addressing.py), not marked "no reply needed", with no
+    reply of hers. The one rule the inbox, its figures, the posts' counts and the Monday
+    mail all count by."""
+    return (
+        comments.c.is_writer.is_(False),
+        comments.c.status == Status.PUBLISHED.value,
+        comments.c.inbox_done.is_(False),
+        comments.c.for_writer.is_(True),
+        ~answered_by_writer(),
+    )
+
+
+def writers_among(tx: Tx, comment_ids: Sequence[int]) -> set[int]:
+    """Which of these comments the writer wrote."""
+    found: set[int] = set()
+    for chunk in _chunks(sorted(set(comment_ids))):
+        query = select(comments.c.id).where(comments.c.id.in_(chunk), comments.c.is_writer.is_(True))
+        found.update(int(row[0]) for row in tx.execute(query))
+    return found
+
+
+def set_for_writer(tx: Tx, comment_ids: Sequence[int], value: bool) -> None:
+    for chunk in _chunks(sorted(set(comment_ids))):
+        tx.execute(update(comments).where(comments.c.id.in_(chunk)).values(for_writer=value))
+
+
 # Comments named by events the inbox consumer has not handled yet, read past its cursor
 # (at most this many: a consumer that far behind is catching up, its backlog shows as
 # the consumer handles it).
@@ -73,12 +101,7 @@ def list_unanswered(
         comments.c.parent_id,
         comments.c.created_at,
     )
-    waiting = (
-        comments.c.is_writer.is_(False),
-        comments.c.status == Status.PUBLISHED.value,
-        comments.c.inbox_done.is_(False),
-        ~answered_by_writer(),
-    )
+    waiting = waiting_for_writer()
     kept = (
         with_thread(*columns)
         .join(inbox, inbox.c.comment_id == comments.c.id)
@@ -137,13 +160,7 @@ def refresh(tx: Tx, comment_ids: Sequence[int]) -> None:
         waiting = (
             select(comments.c.id, threads.c.site_id, comments.c.created_at)
             .join(threads, threads.c.id == comments.c.thread_id)
-            .where(
-                comments.c.id.in_(chunk),
-                comments.c.is_writer.is_(False),
-                comments.c.status == Status.PUBLISHED.value,
-                comments.c.inbox_done.is_(False),
-                ~answered_by_writer(),
-            )
+            .where(comments.c.id.in_(chunk), *waiting_for_writer())
         )
         tx.execute(
             delete(inbox).where(
@@ -168,12 +185,7 @@ def rebuild(tx: Tx) -> int:
     waiting = (
         select(comments.c.id, threads.c.site_id, comments.c.created_at)
         .join(threads, threads.c.id == comments.c.thread_id)
-        .where(
-            comments.c.is_writer.is_(False),
-            comments.c.status == Status.PUBLISHED.value,
-            comments.c.inbox_done.is_(False),
-            ~answered_by_writer(),
-        )
+        .where(*waiting_for_writer())
     )
     tx.execute(insert(inbox).from_select(["comment_id", "site_id", "created_at"], waiting))
     return int(tx.execute(select(func.count()).select_from(inbox)).scalar_one())
@@ -205,7 +217,8 @@ def conversation_times(
 
 
 def answered_since(tx: Tx, site_ids: Sequence[str], since: int) -> list[tuple[int, bool]]:
-    """(created_at, answered) of reader comments since `since`, for the reply rate."""
+    """(created_at, answered) of reader comments for the writer since `since`, for the
+    reply rate: replies between readers that do not address her count neither way."""
     if not site_ids:
         return []
     query = (
@@ -215,6 +228,7 @@ def answered_since(tx: Tx, site_ids: Sequence[str], since: int) -> list[tuple[in
             threads.c.site_id.in_(site_ids),
             comments.c.is_writer.is_(False),
             comments.c.status == Status.PUBLISHED.value,
+            comments.c.for_writer.is_(True),
             comments.c.created_at >= since,
         )
     )

@@ -127,6 +127,10 @@ comments = Table(
     Column("inbox_done", Boolean, nullable=False, default=False, server_default="0"),
     # Posted by a reader signed in by single sign-on: their name is theirs (a mark).
     Column("author_verified", Boolean, nullable=False, default=False, server_default="0"),
+    # For the writer to answer, if a reader wrote it: it starts a conversation, answers
+    # her, or names her or asks a question (domain/addressing.py). A reader answering a
+    # reader otherwise never waits in her inbox.
+    Column("for_writer", Boolean, nullable=False, default=True, server_default="1"),
     Index("ix_comments_thread_top", "thread_id", "parent_id", "id"),
     Index("ix_comments_root", "root_id", "id"),
     # A comment's replies: "has the writer answered it?" (the inbox, on every post) and

@@ -12,7 +12,7 @@ from sqlalchemy import ColumnElement, func, literal_column, select
 from parlour.domain.model import Status
 from parlour.store.comments import with_thread
 from parlour.store.database import Tx, driver_rows
-from parlour.store.inbox import answered_by_writer
+from parlour.store.inbox import waiting_for_writer
 from parlour.store.schema import comments, threads
 
 
@@ -211,12 +211,7 @@ def list_posts(tx: Tx, site_ids: Sequence[str], limit: int = 500) -> list[Post]:
         return []
     waiting = (
         select(comments.c.thread_id, func.count().label("n"))
-        .where(
-            comments.c.is_writer.is_(False),
-            comments.c.status == Status.PUBLISHED.value,
-            comments.c.inbox_done.is_(False),
-            ~answered_by_writer(),
-        )
+        .where(*waiting_for_writer())
         .group_by(comments.c.thread_id)
         .subquery()
     )
