@@ -429,3 +429,44 @@ def test_posting_the_same_comment_again_to_ask_for_mail_records_the_request(
     confirm(client, server, "ada@example.org")
     post(client, "An answer", parent_id=first["comment"]["id"], headers=writer_headers(ctx))
     wait_for_mail(server, "ada@example.org", 2)
+
+
+def test_a_mentioned_reader_who_asked_for_mail_hears_of_it_once_and_never_of_their_own(
+    mailing: tuple[TestClient, Context, Server],
+) -> None:
+    client, ctx, server = mailing
+    ada = subscribe(client, server, "ada@example.org", "Beans or peas first")["comment"]
+    bo = post(client, "Peas, @Ada Lovelace? No: @Ada, peas.", author_name="Bo")["comment"]
+    (mention,) = wait_for_mail(server, "ada@example.org", 2)[1:]
+    assert mention["Subject"] == "Bo mentioned you on “/post”"
+    plain = text_of(mention)
+    assert "Bo mentioned you on “/post”" in plain and f"{PAGE}#comment-{bo['id']}" in plain
+    assert "and Bo mentioned you" in plain
+    # A reply to Ada's comment that mentions her too: one mail, the reply's.
+    post(client, "Yes @Ada", author_name="Cy", parent_id=ada["id"])
+    post(client, "As I, @Ada, said", author_email="ada@example.org", author_name="Ada")  # her own
+    settle(ctx)
+    subjects = [m["Subject"] for m in mails_to(server, "ada@example.org")[1:]]
+    assert subjects == ["Bo mentioned you on “/post”", "Cy replied to you on “/post”"]
+
+
+def test_a_held_mention_mails_no_one_until_it_is_published(
+    mailing: tuple[TestClient, Context, Server],
+) -> None:
+    from parlour.services import accounts, moderation
+
+    client, ctx, server = mailing
+    subscribe(client, server, "ada@example.org")
+    post(client, "Not asking for mail", author_name="Eve")
+    owner = accounts.create_user(ctx, "wren@blog.example", "correct horse battery", is_owner=True)
+    form = {"name": "Blog", "writer_name": "Wren", "origins": BLOG, "moderation": "hold_all"}
+    moderation.save_settings(ctx, owner, "blog", moderation.read_settings(form))
+    held = post(client, "Quite right, @Ada and @Eve", author_name="Bo")["comment"]
+    assert held["held"]
+    settle(ctx)
+    assert len(mails_to(server, "ada@example.org")) == 1
+    moderation.decide(ctx, owner, [held["id"]], "approve")
+    _, mention = wait_for_mail(server, "ada@example.org", 2)
+    assert mention["Subject"] == "Bo mentioned you on “/post”"
+    settle(ctx)
+    assert len(mails_to(server, "ada@example.org")) == 2

@@ -318,6 +318,32 @@ def test_permalink_to_a_comment_on_a_later_page_scrolls_to_it_and_highlights_it(
 
 
 @pytest.mark.slow
+def test_a_mention_of_an_earlier_commenter_links_to_their_comment_and_highlights_it(  # type: ignore[no-untyped-def]
+    page, parlour: str, blog: str
+) -> None:
+    from playwright.sync_api import expect
+
+    ann = seed(parlour, blog, "Sow them in March.", author_name="Ann Marie")
+    seed(parlour, blog, "Or in April.", author_name="Ann")
+    seed(parlour, blog, "Tricky.", author_name="<b>Eve</b>")
+    page.reload()
+    widget = page.locator("#parlour-comments")
+    compose = widget.locator(".new form")
+    compose.locator("input[name=author_name]").fill("Bo")
+    compose.locator("textarea").fill("I side with @Ann Marie, not @<b>Eve</b> or @Nobody.")
+    compose.locator("button[type=submit]").click()
+    mine = widget.locator("li.comment", has_text="I side with")
+    link = mine.locator(".body a.mention").first
+    expect(link).to_have_text("@Ann Marie")
+    expect(mine.locator(".body a.mention")).to_have_count(2)
+    expect(mine.locator(".body a.mention").nth(1)).to_have_text("@<b>Eve</b>")
+    assert mine.locator(".body b").count() == 0
+    link.click()
+    expect(page.locator(f"#comment-{ann['id']}")).to_have_class("comment target")
+    assert page.evaluate("location.hash") == f"#comment-{ann['id']}"
+
+
+@pytest.mark.slow
 def test_deep_replies_go_flat_with_replying_to_and_long_conversations_show_more(  # type: ignore[no-untyped-def]
     page, parlour: str, blog: str
 ) -> None:

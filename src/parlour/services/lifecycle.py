@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 from parlour.domain import addressing, errors
 from parlour.domain.model import Comment, Site, Status, Thread, WhoMayComment
-from parlour.services import admission
+from parlour.services import admission, mentions
 from parlour.services.security import content_hash
 from parlour.store import Tx, audit, events
 from parlour.store import comments as store
@@ -100,12 +100,15 @@ def create(
 
     `created_at` defaults to now; an importer passes the original time. A published
     comment counts and shows at once; a held one changes no page until `publish`.
-    The comment is marked for the writer or not (domain/addressing.py).
+    An "@Name" of someone who commented before in the thread links to their comment
+    (services/mentions.py), and the comment is marked for the writer or not
+    (domain/addressing.py).
     """
     if parent is not None and parent.thread_id != thread.id:
         raise errors.ParentInOtherThread(field="parent_id")
     published = status is Status.PUBLISHED
     when = now if created_at is None else created_at
+    text = Text(text.body, mentions.link_in(tx, site, thread.id, text.body, text.html, when))
     comment = store.insert_comment(
         tx,
         thread_id=thread.id,
@@ -383,10 +386,11 @@ def edit(
         admission.check_open(site, thread, now)
         if admission.status_for(tx, site, text.body, text.html, comment.author_key) is not Status.PUBLISHED:
             raise errors.EditNeedsReview()
+    html = mentions.link_in(tx, site, thread.id, text.body, text.html, comment.created_at)
     parent = None if comment.parent_id is None else store.get_comment(tx, comment.parent_id)
     for_writer = addressing.for_writer(text.body, site.writer_name, parent.is_writer if parent else None)
     store.update_comment(
-        tx, comment.id, body=text.body, html=text.html, body_hash=content_hash(text.body), edited_at=now,
+        tx, comment.id, body=text.body, html=html, body_hash=content_hash(text.body), edited_at=now,
         for_writer=for_writer,
     )  # fmt: skip
     thread_store.bump_thread(tx, comment.thread_id)

@@ -12,7 +12,9 @@
    once, from the transaction that moves the consumer's cursor; a held comment mails no
    one until it is approved, a removed one never; an imported one (much older than its
    event) never. A reader is not mailed about their own comment, nor about one shown
-   before they asked and confirmed.
+   before they asked and confirmed. A comment that mentions a reader ("@Name", linked to
+   their comment by services/mentions.py) mails them as a reply would, if they asked
+   for mail in that conversation: once per comment, whatever else they asked for.
 4. Leaving. Every mail carries links to stop mail for the conversation or from the whole
    site, and `List-Unsubscribe` (https and mailto) with `List-Unsubscribe-Post:
    List-Unsubscribe=One-Click` (RFC 8058): one POST, no sign-in (`leave`).
@@ -35,7 +37,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from parlour.domain import errors
 from parlour.domain.model import Comment, Event, MailReader, Site, Status, Thread
-from parlour.services import mail
+from parlour.services import mail, mentions
 from parlour.services.context import Context
 from parlour.services.views import on_site
 from parlour.store import Tx
@@ -257,7 +259,15 @@ class ReplyMail:
             thread = thread_store.get_thread_by_id(tx, comment.thread_id)
             if site is None or thread is None:
                 continue
-            for reader, kind in store.recipients(tx, thread.id, comment.parent_id, event.created_at):
+            found = {
+                reader.id: (reader, kind)
+                for reader, kind in store.recipients(tx, thread.id, comment.parent_id, event.created_at)
+            }
+            for reader in store.mentioned_readers(
+                tx, thread.id, mentions.mentioned(comment.html), event.created_at
+            ):
+                found.setdefault(reader.id, (reader, "mention"))  # one mail a comment
+            for reader, kind in found.values():
                 if comment.author_email and comment.author_email.lower() == reader.email:
                     continue  # their own comment
                 self._send(tx, site, thread, comment, reader, kind)
@@ -285,11 +295,10 @@ class ReplyMail:
             "leave_thread": f"{base}/mail/leave?{urlencode({'token': leave_thread})}",
             "leave_site": leave_site_url,
         }  # fmt: skip
-        subject = (
-            f"{one_line(author)} replied to you on “{one_line(title)}”"
-            if kind == "replies"
-            else f"New comment from {one_line(author)} on “{one_line(title)}”"
-        )
+        subject = {
+            "replies": f"{one_line(author)} replied to you on “{one_line(title)}”",
+            "mention": f"{one_line(author)} mentioned you on “{one_line(title)}”",
+        }.get(kind, f"New comment from {one_line(author)} on “{one_line(title)}”")
         mail.enqueue(
             tx, ctx, reader.email, subject[:300],
             _templates.get_template("reply.txt").render(values),

@@ -144,6 +144,21 @@ def has_replies(tx: Tx, comment_id: int) -> bool:
     return found is not None
 
 
+def authors_before(tx: Tx, thread_id: int, before: int) -> list[tuple[int, str | None, bool]]:
+    """(id, author name, by the writer) of the thread's published comments created before
+    `before`, oldest first: the names a new comment can mention."""
+    query = (
+        select(comments.c.id, comments.c.author_name, comments.c.is_writer)
+        .where(
+            comments.c.thread_id == thread_id,
+            comments.c.status == Status.PUBLISHED.value,
+            comments.c.created_at < before,
+        )
+        .order_by(comments.c.created_at, comments.c.id)
+    )
+    return [(int(r[0]), r[1], bool(r[2])) for r in tx.execute(query)]
+
+
 def update_comment(tx: Tx, comment_id: int, **values: Any) -> None:
     tx.execute(update(comments).where(comments.c.id == comment_id).values(**values))
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from sqlalchemy import and_, insert, or_, select, update
+from collections.abc import Sequence
+
+from sqlalchemy import and_, exists, func, insert, or_, select, update
 
 from parlour.domain.model import MailReader
 from parlour.store.database import Tx, driver_rows
-from parlour.store.schema import mail_readers, subscriptions
+from parlour.store.schema import comments, mail_readers, subscriptions, threads
 
 _READER = (
     mail_readers.c.id,
@@ -132,6 +134,36 @@ def recipients(tx: Tx, thread_id: int, parent_id: int | None, shown_at: int) -> 
     for row in rows:
         found.setdefault(int(row[0]), (MailReader(*row[:7]), str(row[7])))
     return list(found.values())
+
+
+def mentioned_readers(tx: Tx, thread_id: int, comment_ids: Sequence[int], shown_at: int) -> list[MailReader]:
+    """The authors of these comments (of this thread) who hear of the comment mentioning
+    them, shown at `shown_at`: readers still receiving mail from the site, confirmed by
+    then, who had asked for mail in this conversation by then (and not left it)."""
+    if not comment_ids:
+        return []
+    asked = exists().where(
+        subscriptions.c.reader_id == mail_readers.c.id,
+        subscriptions.c.thread_id == thread_id,
+        subscriptions.c.ended_at.is_(None),
+        subscriptions.c.created_at <= shown_at,
+    )
+    rows = tx.execute(
+        select(*_READER)
+        .distinct()
+        .join(comments, func.lower(comments.c.author_email) == mail_readers.c.email)
+        .join(threads, threads.c.id == comments.c.thread_id)
+        .where(
+            comments.c.id.in_(sorted(set(comment_ids))),
+            comments.c.thread_id == thread_id,
+            threads.c.site_id == mail_readers.c.site_id,
+            asked,
+            mail_readers.c.confirmed_at <= shown_at,
+            mail_readers.c.unsubscribed_at.is_(None),
+        )
+        .order_by(mail_readers.c.id)
+    )
+    return [MailReader(*row) for row in rows]
 
 
 def watched_threads(tx: Tx, thread_ids: set[int]) -> set[int]:
