@@ -268,3 +268,24 @@ def test_inbox_links_to_the_post_only_on_the_sites_own_origin(
     page = writer.get("/desk/inbox").text
     assert 'href="https://blog.example/real#comment-' in page
     assert "phish.example" not in page
+
+
+def test_an_inbox_reply_shows_the_comment_it_answers(ctx: Context, client: TestClient, browsers: Any) -> None:
+    make_site(ctx)
+    first = post(client, "Sow <i>beans</i> in March?", author_name="Ada")["comment"]
+    answer = post(client, "Yes, after the frost.", parent_id=first["id"], headers=writer_headers(ctx))[
+        "comment"
+    ]
+    thanks = post(client, "Thank you!", author_name="Ada", parent_id=answer["id"])["comment"]
+    asks = post(client, "And peas, Ada?", author_name="Bo", parent_id=first["id"])["comment"]
+    make_user(ctx, "wren@blog.example", owner=True)
+    writer = browsers()
+    sign_in(writer, "wren@blog.example")
+    page = writer.get("/desk/inbox").text
+    items = {int(m.group(1)): m.group(0) for m in re.finditer(r'id="item-(\d+)".*?</li>', page, re.S)}
+    assert list(items) == [thanks["id"], asks["id"]]
+    assert "Answering your comment:" in items[thanks["id"]] and "after the frost" in items[thanks["id"]]
+    assert (
+        "Answering Ada:" in items[asks["id"]]
+        and "Sow &lt;i&gt;beans&lt;/i&gt; in March?" in items[asks["id"]]
+    )

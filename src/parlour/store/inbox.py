@@ -4,8 +4,21 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import ColumnElement, delete, exists, func, insert, literal, select, tuple_, update
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    case,
+    delete,
+    exists,
+    func,
+    insert,
+    literal,
+    select,
+    tuple_,
+    update,
+)
 from sqlalchemy.sql.expression import Exists
 
 from parlour.domain.model import Status
@@ -30,6 +43,10 @@ class InboxItem:
     liked_by_writer: bool
     parent_id: int | None
     created_at: int
+    # The comment it answers (None at the top of a conversation): the desk shows it above.
+    parent_author: str | None = None
+    parent_is_writer: bool = False
+    parent_html: str | None = None  # sanitised; "" if it was removed
 
 
 def answered_by_writer() -> Exists:
@@ -91,6 +108,7 @@ def list_unanswered(
     moment ago never shows."""
     if not site_ids:
         return []
+    answered = comments.alias("answered")
     columns = (
         threads.c.url,
         comments.c.author_name,
@@ -100,10 +118,17 @@ def list_unanswered(
         comments.c.liked_by_writer,
         comments.c.parent_id,
         comments.c.created_at,
+        answered.c.author_name,
+        answered.c.is_writer,
+        case((answered.c.status == Status.PUBLISHED.value, answered.c.html), else_=literal("")),
     )
+
+    def listing() -> Select[Any]:
+        return with_thread(*columns).outerjoin(answered, answered.c.id == comments.c.parent_id)
+
     waiting = waiting_for_writer()
     kept = (
-        with_thread(*columns)
+        listing()
         .join(inbox, inbox.c.comment_id == comments.c.id)
         .where(inbox.c.site_id.in_(site_ids), *waiting)
         .order_by(inbox.c.created_at, inbox.c.comment_id)
@@ -127,7 +152,7 @@ def list_unanswered(
     queries = [kept]
     if fresh_ids:
         queries.append(
-            with_thread(*columns)
+            listing()
             .where(
                 comments.c.id.in_(fresh_ids),
                 threads.c.site_id.in_(site_ids),
@@ -137,8 +162,16 @@ def list_unanswered(
             .order_by(comments.c.created_at, comments.c.id)
             .limit(limit)
         )
-    found = {row[0]: InboxItem(*list(row)) for query in queries for row in tx.execute(query)}
+    found = {row[0]: _item(row) for query in queries for row in tx.execute(query)}
     return sorted(found.values(), key=lambda item: (item.created_at, item.id))[:limit]
+
+
+def _item(row: Any) -> InboxItem:
+    values = list(row)
+    values[-2] = bool(values[-2]) if values[-2] is not None else False
+    if row[10] is None:  # a conversation's first comment answers nothing
+        values[-1] = None
+    return InboxItem(*values)
 
 
 def refresh(tx: Tx, comment_ids: Sequence[int]) -> None:
