@@ -202,6 +202,63 @@ def test_inbox_on_a_phone_passes_axe_and_does_not_scroll_sideways(browser: Any, 
     assert axe_violations(page, shadow=False) == []
 
 
+def reader_reply(base: str, body: str, name: str, parent_id: int) -> dict[str, Any]:
+    response = httpx.post(
+        base + "/api/v1/comments",
+        json={"site": "blog", "thread": "/post", "body": body, "author_name": name, "parent_id": parent_id},
+        headers={"Origin": BLOG},
+    )
+    assert response.status_code == 201, response.text
+    comment: dict[str, Any] = response.json()["comment"]
+    return comment
+
+
+@pytest.mark.slow
+def test_the_inbox_leads_with_what_waits_shows_what_each_answers_and_charts_the_weeks_on_a_phone(
+    browser: Any, desk: str
+) -> None:
+    from playwright.sync_api import expect
+
+    ada = reader_comment(desk, "When do I sow the beans?", "Ada")
+    chat = reader_reply(desk, "Mine went in last week, Ada.", "Bo", ada["id"])
+    asks = reader_reply(desk, "Wren, is April too late for <b>peas</b>", "Cy", ada["id"])
+    page = browser.new_context(
+        viewport={"width": 360, "height": 740}, is_mobile=True, bypass_csp=True
+    ).new_page()
+    set_up_owner(page, desk)
+    expect(page.locator("h1")).to_contain_text("2 waiting for a reply")
+    items = page.locator(".inbox > li")
+    expect(items).to_have_count(2)
+    assert items.evaluate_all("(lis) => lis.map((li) => li.id)") == [
+        f"item-{ada['id']}",
+        f"item-{asks['id']}",
+    ]
+    expect(page.locator(f"#item-{chat['id']}")).to_have_count(0)  # readers talking among themselves
+    answers = page.locator(f"#item-{asks['id']} .answers")
+    expect(answers).to_contain_text("Answering Ada:")
+    expect(answers.locator("blockquote")).to_have_text("When do I sow the beans?")
+    expect(page.locator(f"#item-{ada['id']} .answers")).to_have_count(0)  # it starts the conversation
+
+    chart = page.get_by_role("img", name="Comments, your replies and your reply rate, week by week")
+    expect(chart).to_be_visible()
+    expect(chart.locator("desc")).to_contain_text("This week: 3 comments, 0 replies, 0% answered.")
+    expect(chart.locator("rect")).to_have_count(16)
+    # The items come first: the chart follows the list in the page.
+    assert page.evaluate(
+        "() => !!(document.querySelector('.inbox').compareDocumentPosition(document.querySelector('.chart svg'))"
+        " & Node.DOCUMENT_POSITION_FOLLOWING)"
+    )
+    box = chart.bounding_box()
+    assert box is not None and box["width"] <= 360 and box["height"] > 60
+    page.get_by_text("The figures as a table").click()
+    expect(page.locator(".weeks table tbody tr")).to_have_count(8)
+    expect(page.locator(".weeks table tbody tr").last.locator("td").first).to_have_text("3")
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= 360
+    assert axe_violations(page, shadow=False) == []
+    page.emulate_media(color_scheme="dark")
+    assert axe_violations(page, shadow=False) == []
+
+
 @pytest.mark.slow
 def test_moderator_sets_hold_all_and_clears_the_queue_with_the_keyboard(browser: Any, desk: str) -> None:
     from playwright.sync_api import expect

@@ -9,6 +9,7 @@ from parlour.domain import errors
 from parlour.services import accounts, inbox, records
 from parlour.services import sites as site_service
 from parlour.services.clock import iso
+from parlour.web import inbox_chart
 from parlour.web.desk import Desk, form_text, path_comment_id, signed_in
 from parlour.web.errors import status_of
 
@@ -27,8 +28,9 @@ async def inbox_page(desk: Desk) -> Response:
         )
     )
     return desk.render(
-        "inbox.html", items=items, weeks=weeks, roles=roles, site=site, asks=inbox.asks_something
-    )
+        "inbox.html", items=items, weeks=weeks, chart=inbox_chart.chart(weeks), roles=roles, site=site,
+        asks=inbox.asks_something,
+    )  # fmt: skip
 
 
 @signed_in
