@@ -185,6 +185,12 @@ def import_comments(
         placed.append((item, comment_id, parent_id, root_id, depth))
         if parent_id is not None and item.status is Status.PUBLISHED:
             shown_replies[parent_id] += 1
+    # A reply between readers is for the writer only if it addresses her (domain/addressing.py).
+    by_writer = {comment_id: item.author.is_writer for item, comment_id, *_ in placed}
+    earlier = [
+        parent_id for _, _, parent_id, *_ in placed if parent_id is not None and parent_id not in by_writer
+    ]
+    by_writer.update(dict.fromkeys(inbox_store.writers_among(tx, earlier), True))
     stored: dict[str, Comment] = {}
     rows = []
     for item, comment_id, parent_id, root_id, depth in placed:
@@ -192,10 +198,16 @@ def import_comments(
         shown = item.status in (Status.PUBLISHED, Status.REMOVED)
         hearts, replies = max(item.hearts, 0), shown_replies.pop(comment_id, 0)
         pinned = item.pinned and parent_id is None and item.status is Status.PUBLISHED
+        for_writer = (
+            parent_id is None
+            or a.is_writer
+            or addressing.for_writer(item.text.body, site.writer_name, by_writer.get(parent_id, False))
+        )
         rows.append((
             comment_id, thread.id, parent_id, root_id, depth, a.name, a.email, a.key, a.ip_hash, a.is_writer,
             item.text.body, content_hash(item.text.body), item.text.html, item.status.value, pinned, hearts,
             False, replies, item.created_at, item.created_at if shown else None, item.edited_at, a.verified,
+            for_writer,
         ))  # fmt: skip
         stored[item.key] = Comment(
             comment_id, thread.id, parent_id, root_id, depth, a.name, a.email, a.key, a.is_writer,
@@ -203,31 +215,11 @@ def import_comments(
             item.edited_at, a.verified,
         )  # fmt: skip
     import_store.insert_comments(tx, rows)
-    _mark_not_for_writer(
-        tx, site, [(item, comment_id, parent_id) for item, comment_id, parent_id, *_ in placed]
-    )
     for parent_id, replies in shown_replies.items():  # parents an earlier import stored
         store.change_reply_count(tx, parent_id, replies)
     thread_store.bump_thread(tx, thread.id, sum(1 for i in items if i.status is Status.PUBLISHED))
     _record(tx, "imported", site.id, None, thread.id, now)
     return stored
-
-
-def _mark_not_for_writer(tx: Tx, site: Site, stored: Sequence[tuple[Imported, int, int | None]]) -> None:
-    """Imported replies between readers that do not address the writer are not for her
-    (the column's default says they are): one statement per 500 of them."""
-    by_writer = {comment_id: item.author.is_writer for item, comment_id, _ in stored}
-    earlier = [p for _, _, p in stored if p is not None and p not in by_writer]
-    by_writer.update(dict.fromkeys(inbox_store.writers_among(tx, earlier), True))
-    not_for_her = [
-        comment_id
-        for item, comment_id, parent_id in stored
-        if parent_id is not None
-        and not item.author.is_writer
-        and not addressing.for_writer(item.text.body, site.writer_name, by_writer.get(parent_id, False))
-    ]
-    if not_for_her:
-        inbox_store.set_for_writer(tx, not_for_her, False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,7 +18,7 @@ _IN_CHUNK = 500  # values in one IN (...) list
 COMMENT_COLUMNS = (
     "id", "thread_id", "parent_id", "root_id", "depth", "author_name", "author_email", "author_key",
     "ip_hash", "is_writer", "body", "body_hash", "html", "status", "pinned", "hearts", "liked_by_writer",
-    "reply_count", "created_at", "published_at", "edited_at", "author_verified",
+    "reply_count", "created_at", "published_at", "edited_at", "author_verified", "for_writer",
 )  # fmt: skip
 SOURCE_COLUMNS = ("comment_id", "site_id", "source", "import_id")
 
@@ -87,7 +87,7 @@ def _insert_many(tx: Tx, table: str, columns: tuple[str, ...], rows: Sequence[Se
         cursor.close()
 
 
-_SQLITE_PARAMETERS = 8_800  # to a statement: 400 comments, 2,200 sources (SQLite allows 32,766)
+_SQLITE_PARAMETERS = 9_200  # to a statement: 400 comments, 2,300 sources (SQLite allows 32,766)
 
 
 @lru_cache(maxsize=16)

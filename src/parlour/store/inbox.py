@@ -83,11 +83,6 @@ def writers_among(tx: Tx, comment_ids: Sequence[int]) -> set[int]:
     return found
 
 
-def set_for_writer(tx: Tx, comment_ids: Sequence[int], value: bool) -> None:
-    for chunk in _chunks(sorted(set(comment_ids))):
-        tx.execute(update(comments).where(comments.c.id.in_(chunk)).values(for_writer=value))
-
-
 # Comments named by events the inbox consumer has not handled yet, read past its cursor
 # (at most this many: a consumer that far behind is catching up, its backlog shows as
 # the consumer handles it).
