@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
 
 # A sentence ending with "?": followed by the end, white space, or closing punctuation.
 # "?" inside a word or an address ("page?id=3") asks nothing.
@@ -27,11 +28,16 @@ def _normal(text: str) -> str:
 
 def names(body: str, name: str) -> bool:
     """Does `body` name `name`: its words, in order, not inside a longer word?"""
+    pattern = _name_pattern(name)
+    return pattern is not None and pattern.search(unicodedata.normalize("NFKC", body).casefold()) is not None
+
+
+@lru_cache(maxsize=64)  # a site has one writer's name: made once, not once a comment
+def _name_pattern(name: str) -> re.Pattern[str] | None:
     wanted = _normal(name)
     if not wanted:
-        return False
-    pattern = r"(?<!\w)" + r"\s+".join(re.escape(word) for word in wanted.split(" ")) + r"(?!\w)"
-    return re.search(pattern, unicodedata.normalize("NFKC", body).casefold()) is not None
+        return None
+    return re.compile(r"(?<!\w)" + r"\s+".join(re.escape(word) for word in wanted.split(" ")) + r"(?!\w)")
 
 
 def asks_a_question(body: str) -> bool:
