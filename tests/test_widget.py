@@ -1050,3 +1050,47 @@ def test_a_reader_signs_in_from_the_widget_by_email_link_in_a_popup(  # type: ig
         other.reload()
         expect(other.locator("#parlour-comments li.comment button.edit").first).to_be_visible()
         assert axe_violations(page) == []
+
+
+LIST_STYLES = """(node) => [...node.querySelectorAll('ol, ul')].map((list) => [
+  list.tagName, getComputedStyle(list).listStyleType,
+  [...list.children].map((item) => getComputedStyle(item).display).join(','),
+])"""
+
+
+@pytest.mark.slow
+def test_numbered_lists_keep_their_numbers_and_the_section_takes_the_pages_font(  # type: ignore[no-untyped-def]
+    browser, parlour: str, blog: str, tmp_path: Path
+) -> None:
+    from playwright.sync_api import expect
+
+    host_page(tmp_path / "blog", "serif.html", parlour, style="font: 19px/1.7 Georgia, serif")
+    host_page(
+        tmp_path / "blog",
+        "themed.html",
+        parlour,
+        style="font: 19px Georgia, serif; --parlour-font: 15px/1.4 monospace",
+    )
+    list_body = "Three tries:\n\n1. Fleece\n2. Straw\n3. Nothing\n\nAnd:\n\n- one\n- two"
+    seed(parlour, blog, list_body, author_name="Ada")
+    page = browser.new_context().new_page()
+    page.goto(blog.replace("/post.html", "/serif.html"))
+    widget = page.locator("#parlour-comments")
+    posted = widget.locator("li.comment .body").first
+    expect(posted.locator("ol > li")).to_have_count(3)
+    numbered = [["OL", "decimal", "list-item,list-item,list-item"], ["UL", "disc", "list-item,list-item"]]
+    assert posted.evaluate(LIST_STYLES) == numbered
+    compose = widget.locator(".new form")
+    compose.locator("textarea").fill(list_body)
+    compose.locator("button.show-preview").click()
+    expect(compose.locator(".preview ol > li")).to_have_count(3)
+    assert compose.locator(".preview").evaluate(LIST_STYLES) == numbered
+    font = "(node) => [getComputedStyle(node).fontFamily, getComputedStyle(node).fontSize]"
+    assert posted.evaluate(font) == ["Georgia, serif", "19px"]  # the blog's, not a sans-serif
+    assert compose.locator("textarea").evaluate(font)[0] == "Georgia, serif"
+    page.goto(blog.replace("/post.html", "/themed.html"))  # unless she asks for another
+    expect(posted).to_be_visible()
+    assert posted.evaluate(font) == ["monospace", "15px"]
+
+    page.goto(f"{parlour}/comments.html?site=blog&thread=/post")  # the page without JavaScript
+    assert page.locator("#comment-1 .body").evaluate(LIST_STYLES) == numbered
