@@ -84,3 +84,36 @@ def test_a_foreign_page_cannot_use_up_its_visitors_reader_identities(
     foreign = client.post("/api/v1/readers", headers={"Origin": "https://evil.example"})
     assert foreign.status_code == 403 and error_code(foreign) == "origin_not_allowed"
     assert client.post("/api/v1/readers", headers={"Origin": BLOG}).status_code == 201
+
+
+def test_a_read_from_an_origin_no_site_allows_gets_a_readable_refusal_and_no_data(
+    ctx: Context, client: TestClient
+) -> None:
+    """So that a widget on a blog whose origin was never added can say what is wrong."""
+    make_site(ctx)
+    post(client, "Not for strangers", headers={"Origin": BLOG}, thread="/p")
+    stranger = "https://new-blog.example"
+    preflight = client.options(
+        "/api/v1/comments",
+        headers={
+            "Origin": stranger,
+            "Access-Control-Request-Method": "GET",
+            "Access-Control-Request-Headers": "x-parlour-reader",
+        },
+    )
+    assert preflight.status_code == 204 and preflight.headers["access-control-allow-origin"] == stranger
+    assert preflight.headers["access-control-allow-methods"] == "GET, HEAD"
+    read = client.get(
+        "/api/v1/comments", params={"site": "blog", "thread": "/p"}, headers={"Origin": stranger}
+    )
+    assert read.status_code == 403 and error_code(read) == "origin_not_allowed"
+    assert read.json()["error"]["details"] == {"origin": stranger}
+    assert read.headers["access-control-allow-origin"] == stranger and "Not for strangers" not in read.text
+    counts = client.get(
+        "/api/v1/counts", params={"site": "blog", "thread": "/p"}, headers={"Origin": stranger}
+    )
+    assert counts.status_code == 403
+    own = client.get(
+        "/api/v1/comments", params={"site": "blog", "thread": "/p"}, headers={"Origin": "http://parlour.test"}
+    )
+    assert own.status_code == 200 and "Not for strangers" in own.text

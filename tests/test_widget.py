@@ -1094,3 +1094,31 @@ def test_numbered_lists_keep_their_numbers_and_the_section_takes_the_pages_font(
 
     page.goto(f"{parlour}/comments.html?site=blog&thread=/post")  # the page without JavaScript
     assert page.locator("#comment-1 .body").evaluate(LIST_STYLES) == numbered
+
+
+@pytest.mark.slow
+def test_a_blog_whose_origin_is_not_allowed_tells_the_writer_how_and_readers_calmly(  # type: ignore[no-untyped-def]
+    browser, parlour: str, blog: str
+) -> None:
+    from playwright.sync_api import expect
+
+    seed(parlour, blog, "Only for the allowed origin")
+    stranger = blog.replace("127.0.0.1", "localhost")  # the same pages, an origin no site lists
+    origin = stranger.rsplit("/", 1)[0]
+    page = browser.new_context().new_page()
+    console: list[str] = []
+    page.on("console", lambda message: console.append(message.text))
+    for returning in (False, True):  # a returning reader's read carries headers: a preflight
+        if returning:
+            page.evaluate("() => localStorage.setItem('parlour:blog:reader', 'r1.from-before')")
+        console.clear()
+        page.goto(stranger)
+        widget = page.locator("#parlour-comments")
+        expect(widget.locator(".status")).to_have_text("Comments are not available on this page.")
+        for part in [".count", ".sort", ".new", ".thread", ".writer", ".reader"]:
+            expect(widget.locator(part)).to_be_hidden()  # nothing half-drawn
+        hints = [text for text in console if text.startswith("Parlour:")]
+        assert len(hints) == 1, console
+        assert origin in hints[0] and f"parlour site set blog --origin {origin}" in hints[0]
+        assert "Only for the allowed origin" not in page.content()
+        assert axe_violations(page, shadow=False) == []

@@ -4,6 +4,10 @@ An origin that any site allows may read the public API and send writes; the serv
 checks that a write's origin belongs to *that* site. No credentials are involved: the
 widget authenticates with headers (reader, edit and writer tokens), never cookies, so it
 works with third-party cookies blocked.
+
+A read from an origin that no site allows gets no data, but a 403 `origin_not_allowed`
+that the page may read (its preflight is answered too): a widget on a blog whose origin
+was never added can then say so, instead of failing like a network error.
 """
 
 from __future__ import annotations
@@ -13,6 +17,9 @@ from collections.abc import Container
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from parlour.domain.errors import OriginNotAllowed
+from parlour.web.errors import error_for
 
 ALLOW_METHODS = "GET, POST, PUT, PATCH, DELETE, OPTIONS"
 ALLOW_HEADERS = (
@@ -37,17 +44,28 @@ class SiteCors:
             await self.app(scope, receive, send)
             return
         allowed = origin in self.origins
+        refused_read = not allowed and origin != _own_origin(scope, headers)
         if scope["method"] == "OPTIONS" and "access-control-request-method" in headers:
-            response = Response(status_code=204 if allowed else 403, headers={"Vary": "Origin"})
-            if allowed:
+            read = headers["access-control-request-method"] in ("GET", "HEAD")
+            response = Response(status_code=204 if allowed or read else 403, headers={"Vary": "Origin"})
+            if allowed or read:
                 response.headers.update(
                     {
                         "Access-Control-Allow-Origin": origin,
-                        "Access-Control-Allow-Methods": ALLOW_METHODS,
+                        "Access-Control-Allow-Methods": ALLOW_METHODS if allowed else "GET, HEAD",
                         "Access-Control-Allow-Headers": ALLOW_HEADERS,
                         "Access-Control-Max-Age": "600",
                     }
                 )
+            await response(scope, receive, send)
+            return
+        if refused_read and scope["method"] in ("GET", "HEAD"):
+            message = (
+                f"No site here lists {origin} as its origin: add it to the site's origins "
+                f"(parlour site set SITE --origin {origin}, with the origins it has)."
+            )
+            response = error_for(OriginNotAllowed(message, origin=origin))
+            response.headers.update({"Vary": "Origin", "Access-Control-Allow-Origin": origin})
             await response(scope, receive, send)
             return
 
@@ -61,3 +79,9 @@ class SiteCors:
             await send(message)
 
         await self.app(scope, receive, send_with_cors)
+
+
+def _own_origin(scope: Scope, headers: Headers) -> str | None:
+    """Parlour's own origin as this request names it (its own pages are always allowed)."""
+    host = headers.get("host")
+    return f"{scope['scheme']}://{host}" if host else None

@@ -65,6 +65,7 @@
     held: "Your comment awaits review. Only you can see it until it is approved.",
     locked: "This conversation is closed to new comments.",
     loadError: "The comments could not be loaded. Please reload the page to try again.",
+    unavailable: "Comments are not available on this page.",
     error: "Something went wrong. Your text is kept; please try again.",
     errors: {
       empty_body: "Write something before posting.",
@@ -109,7 +110,7 @@
   host.style.minHeight = host.style.minHeight || "12rem"; // keep the page from jumping while loading
   const root = host.attachShadow({ mode: "open" });
   root.innerHTML = `<link rel="stylesheet" href="${base}/embed.css">
-    <section class="parlour">
+    <section class="parlour loading">
       <h2 class="count"></h2>
       <div class="new"></div>
       <label class="sort"><span></span> <select>
@@ -229,6 +230,10 @@
         writerBar();
       }
       if (payload.error?.code === "invalid_sso_token") setSSO(null); // expired: sign in again
+      if (payload.error?.code === "origin_not_allowed") {
+        // For the writer, in the Console: her readers see only a calm sentence.
+        console.warn(`Parlour: site "${site}" does not allow this page's origin, ${location.origin}, so its comments are not shown here. Add it: parlour site set ${site} --origin ${location.origin} (and --origin for each origin it has; parlour site list shows them), or in the desk's site settings.`);
+      }
       if (payload.error?.code === "invalid_token" && !bearer && account()) setAccount(null); // ended
       throw Object.assign(new Error(payload.error?.message), { code: payload.error?.code });
     }
@@ -911,6 +916,7 @@
     showHeld();
     writerBar();
     host.style.minHeight = "";
+    section.classList.remove("loading");
     highlight();
     listen();
   }
@@ -942,5 +948,9 @@
     status("Parlour: add data-site=\"YOUR-SITE\" to the embed.js script tag.");
     return;
   }
-  start().catch((err) => status(strings.errors[err.code] || strings.loadError));
+  start().catch((err) => {
+    // Only the reason is drawn, never a half-built section.
+    host.style.minHeight = "";
+    status(err.code === "origin_not_allowed" ? strings.unavailable : strings.errors[err.code] || strings.loadError);
+  });
 })();
