@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime, timedelta
 from typing import Any
 
 from starlette.testclient import TestClient
@@ -129,9 +130,13 @@ def test_locked_and_closed_threads_refuse_new_comments(writer: TestClient, clien
     desk_post(writer, "/desk/sites/blog/lock", {"thread": "/post", "locked": "0"}, "/desk/sites/blog")
     post(client, "Unlocked again")
 
+    assert read(client)["thread"]["closes_at"] is None
     configure(writer, close_after_days="1")
     ctx: Context = writer.app.state.ctx  # type: ignore[attr-defined]
     now = ctx.now()
+    closes = read(client)["thread"]["closes_at"]  # for the widget: a time, right however long it is cached
+    created = datetime.fromisoformat(read(client)["comments"][0]["created_at"])
+    assert timedelta(0) <= datetime.fromisoformat(closes) - created - timedelta(days=1) < timedelta(minutes=1)
     ctx.now = lambda: now + 2 * 86_400_000  # type: ignore[method-assign]
     assert post(client, "Two days later", expect=403)["error"]["code"] == "thread_locked"
     post(client, "A new post is open", thread="/new-post")

@@ -31,6 +31,7 @@ def test_unknown_thread_of_known_site_is_an_empty_thread(ctx: Context, client: T
             "url": None,
             "comment_count": 0,
             "locked": False,
+            "closes_at": None,
             "who_may_comment": "everyone",
         },
         "comments": [],
@@ -71,6 +72,7 @@ def test_comment_carries_every_documented_field(ctx: Context, client: TestClient
     assert page["thread"] == {
         "site": "blog", "key": "/post", "title": "A post", "url": "https://blog.example/post", "comment_count": 1,
         "locked": False,
+        "closes_at": None,
         "who_may_comment": "everyone",
     }  # fmt: skip
 

@@ -15,6 +15,7 @@ import httpx2 as httpx
 import pytest
 
 from factories import PUSH_WINDOW, within
+from parlour.domain.model import Status
 from parlour.services import sites
 from parlour.services.context import open_context
 from parlour.settings import Settings
@@ -1122,3 +1123,54 @@ def test_a_blog_whose_origin_is_not_allowed_tells_the_writer_how_and_readers_cal
         assert origin in hints[0] and f"parlour site set blog --origin {origin}" in hints[0]
         assert "Only for the allowed origin" not in page.content()
         assert axe_violations(page, shadow=False) == []
+
+
+@pytest.mark.slow
+def test_a_locked_or_closed_thread_says_it_is_closed_once_and_offers_no_reply(  # type: ignore[no-untyped-def]
+    browser, parlour: str, blog: str, db_url: str, tmp_path: Path
+) -> None:
+    from playwright.sync_api import expect
+
+    from parlour.services import accounts, lifecycle, moderation
+    from parlour.store import sites as site_store
+    from parlour.store import threads as thread_store
+
+    top = seed(parlour, blog, "Before the lock", author_name="Ada")
+    seed(parlour, blog, "A reply before it", parent_id=top["id"])
+    page = browser.new_context().new_page()
+    page.goto(blog)
+    widget = page.locator("#parlour-comments")
+    expect(widget.locator("button.reply:visible")).to_have_count(2)
+    closed = widget.get_by_text("This conversation is closed to new comments.")
+
+    ctx = open_context(Settings(database=served_database(db_url, tmp_path), secret="widget"))
+    try:
+        owner = accounts.create_user(ctx, "wren@blog.example", "correct horse battery", is_owner=True)
+        moderation.set_thread_locked(ctx, owner, "blog", "/post", True)  # while the page is open
+        widget.locator(".new textarea").fill("Too late")
+        widget.locator(".new button[type=submit]").click()
+        expect(closed).to_have_count(1)
+        expect(widget.locator("button.reply:visible")).to_have_count(0)
+
+        two_days_ago = ctx.now() - 2 * 86_400_000  # a thread the site's close_after_days has closed
+        with ctx.db.write() as tx:
+            site = site_store.get_site(tx, "blog")
+            assert site is not None
+            old = thread_store.get_or_create_thread(tx, "blog", "/old", "Old", None, two_days_ago)
+            author = lifecycle.Author(key="a:old", ip_hash="ip", name="Bea")
+            text = lifecycle.Text("From two days ago", "<p>From two days ago</p>")
+            lifecycle.create(tx, site, old, None, author, text, Status.PUBLISHED, two_days_ago)
+        form = {"name": "Blog", "writer_name": "Wren", "origins": blog.rsplit("/", 1)[0]}
+        form |= {"moderation": "publish", "close_after_days": "1", "writer_heart": "1"}
+        moderation.save_settings(ctx, owner, "blog", moderation.read_settings(form))
+    finally:
+        ctx.close()
+    root = tmp_path / "blog"
+    (root / "old.html").write_text((root / "post.html").read_text().replace('"/post"', '"/old"'))
+    for url in [blog, blog.replace("/post.html", "/old.html")]:
+        page.goto(url)
+        expect(widget.locator("li.comment").first).to_be_visible()
+        expect(closed).to_have_count(1)
+        expect(closed).to_be_visible()
+        expect(widget.locator("button.reply:visible")).to_have_count(0)
+        expect(widget.locator(".new form")).to_be_hidden()

@@ -71,8 +71,17 @@ def public_thread(site_id: str, key: str, thread: Thread | None, site: Site | No
         "url": on_site(site, thread.url) if thread else None,
         "comment_count": thread.comment_count if thread else 0,
         "locked": thread.locked if thread else False,
+        "closes_at": closes_at(site, thread),
         "who_may_comment": who_may_comment(site, thread).value,
     }
+
+
+def closes_at(site: Site | None, thread: Thread | None) -> str | None:
+    """When the site's `close_after_days` closes this thread (a time, so that a cached page
+    stays right as the day passes), or None."""
+    if site is None or thread is None or site.close_after_days is None:
+        return None
+    return iso(thread.created_at + site.close_after_days * 86_400_000)
 
 
 def who_may_comment(site: Site | None, thread: Thread | None) -> WhoMayComment:

@@ -53,6 +53,10 @@ class ThreadOut(BaseModel):
     url: str | None
     comment_count: int
     locked: bool = Field(default=False, description="Locked or closed: new comments are refused.")
+    closes_at: str | None = Field(
+        default=None,
+        description="When the site's `close_after_days` closes the thread to new comments (RFC 3339), if it does.",
+    )
     who_may_comment: Literal["everyone", "signed-in", "members", "paid", "closed"] = Field(
         default="everyone",
         description="Who may post here (the thread's choice, or its site's): `signed-in` and `members` need "

@@ -22,6 +22,7 @@
   // (data-sso, or later parlour.sso(token)); sent as X-Parlour-SSO on every call.
   let sso = data.sso || null;
   let policy = "everyone"; // who may comment on this thread (the page says)
+  let locked = false; // locked, or closed by the site's close_after_days
   // A reader signed in with an email link (the popup on Parlour's origin hands over a
   // session, kept in this site's storage and sent as X-Parlour-Account).
   const account = () => store.getItem(key("account"));
@@ -356,6 +357,11 @@
         }
       } catch (err) {
         error.textContent = message(err); // the draft stays in the box and in storage
+        if (err.code === "thread_locked") {
+          locked = true; // closed since the page was read: said once, above
+          error.textContent = "";
+          gate();
+        }
       } finally {
         submit.disabled = false;
       }
@@ -605,9 +611,8 @@
   function show(page) {
     setCount(page.thread.comment_count);
     policy = page.thread.who_may_comment || "everyone";
-    if (page.thread.locked) {
-      el(".new").replaceChildren(make("p", { class: "locked" }, strings.locked));
-    }
+    const closes = page.thread.closes_at && Date.parse(page.thread.closes_at);
+    locked = page.thread.locked || (!!closes && closes <= Date.now());
     gate();
     for (const comment of page.comments) add(el(".thread"), comment);
     cursor = page.next_cursor;
@@ -864,35 +869,36 @@
     }
   }
   function mayComment() {
-    if (writer() || policy === "everyone") return true;
-    if (policy === "closed") return false;
+    if (writer()) return true; // she may answer on a closed thread too
+    if (locked || policy === "closed") return false;
+    if (policy === "everyone") return true;
     if (policy === "signed-in" && account()) return true;
     const claims = ssoClaims();
     return Boolean(claims) && (policy !== "paid" || claims.tier === "paid");
   }
-  // The new-comment form, or why this reader may not comment and where to sign in.
+  // The new-comment form, or why this reader may not comment and where to sign in: said
+  // once, above the comments, which then offer no "Reply".
   function gate() {
     const box = el(".new");
-    if (box.querySelector(".locked")) return;
     const allowed = mayComment();
     const formNow = box.querySelector("form");
     if (formNow) formNow.hidden = !allowed;
     box.querySelector(".gate")?.remove();
-    if (!allowed) {
-      const why = { "signed-in": strings.onlySignedIn, members: strings.onlyMembers, paid: strings.onlyPaid }[policy] || strings.closed;
+    if (!allowed || locked) {
+      const why = locked ? strings.locked : { "signed-in": strings.onlySignedIn, members: strings.onlyMembers, paid: strings.onlyPaid }[policy] || strings.closed;
       const note = make("p", { class: "gate" }, why);
       const signIn = data.signIn ? new URL(data.signIn, location.href) : null;
-      if (policy !== "closed" && signIn && /^https?:$/.test(signIn.protocol)) {
+      if (!locked && policy !== "closed" && signIn && /^https?:$/.test(signIn.protocol)) {
         note.append(" ", make("a", { href: signIn.href }, strings.signIn)); // the writer's own sign-in page
       }
       box.append(note);
     }
     for (const button of root.querySelectorAll("button.reply")) button.hidden = !allowed;
+    if (!allowed) for (const open of root.querySelectorAll("li > form.compose")) open.remove();
   }
   function setSSO(token) {
     sso = token || null;
-    const box = el(".new");
-    if (!box.querySelector(".locked")) box.querySelector("form")?.replaceWith(newForm());
+    el(".new form")?.replaceWith(newForm());
     for (const open of root.querySelectorAll("li > form.compose")) open.remove();
     gate();
   }
