@@ -423,7 +423,7 @@ def test_sort_switch_preview_and_errors_in_the_readers_language_keep_the_draft( 
 
 
 @pytest.mark.slow
-def test_new_comments_reach_another_open_page_behind_a_button(  # type: ignore[no-untyped-def]
+def test_new_comments_reach_another_open_page_in_place_marked_new(  # type: ignore[no-untyped-def]
     browser, parlour: str, blog: str, db_url: str, tmp_path: Path
 ) -> None:
     """Two readers on two Parlour processes sharing one database, as when scaled out."""
@@ -443,20 +443,20 @@ def test_new_comments_reach_another_open_page_behind_a_button(  # type: ignore[n
         compose.locator("button[type=submit]").click()
         expect(writer.locator("#parlour-comments li.comment")).to_have_count(1)
 
-        live = reader.locator("#parlour-comments button.live")
-        expect(live).to_have_text("1 new comment", timeout=10_000)
+        arrived = reader.locator("#parlour-comments li.comment.fresh")
+        expect(arrived.locator(".body")).to_have_text("Hello from the other process", timeout=10_000)
+        expect(arrived.locator(".fresh-mark")).to_have_text("New")
         expect(reader.locator("#parlour-comments .status")).to_have_text("1 new comment")
-        expect(reader.locator("#parlour-comments li.comment")).to_have_count(0)  # the page did not move
-        live.click()
-        expect(reader.locator("#parlour-comments li.comment .body")).to_have_text(
-            "Hello from the other process"
-        )
         expect(reader.locator("#parlour-comments .count")).to_have_text("1 comment")
-        expect(live).to_be_hidden()
-        # The writer's own comment is not offered to her again: once a later comment by
-        # someone else arrives on her page, it is the only new one.
+        expect(reader.locator("#parlour-comments button.live")).to_be_hidden()
+        # The writer's own comment is not new to her, nor shown twice: once a later comment
+        # by someone else arrives on her page, it is the only new one.
         seed(second, blog, "Someone else")
-        expect(writer.locator("#parlour-comments button.live")).to_have_text("1 new comment", timeout=10_000)
+        expect(writer.locator("#parlour-comments li.comment.fresh .body")).to_have_text(
+            "Someone else", timeout=10_000
+        )
+        expect(writer.locator("#parlour-comments li.comment")).to_have_count(2)
+        expect(writer.locator("#parlour-comments .count")).to_have_text("2 comments")
         writer.context.close()  # its event stream ends with it
 
 
@@ -1174,3 +1174,42 @@ def test_a_locked_or_closed_thread_says_it_is_closed_once_and_offers_no_reply(  
         expect(closed).to_be_visible()
         expect(widget.locator("button.reply:visible")).to_have_count(0)
         expect(widget.locator(".new form")).to_be_hidden()
+
+
+@pytest.mark.slow
+def test_a_live_reply_in_a_long_thread_appears_in_place_without_moving_what_she_reads(  # type: ignore[no-untyped-def]
+    browser, parlour: str, blog: str
+) -> None:
+    from playwright.sync_api import expect
+
+    ids = [seed(parlour, blog, f"Thought {n}. " + "A long line of words. " * 12)["id"] for n in range(30)]
+    page = browser.new_context(viewport={"width": 900, "height": 700}).new_page()
+    page.goto(blog)
+    widget = page.locator("#parlour-comments")
+    reading = widget.locator(f"#comment-{ids[15]}")
+    reading.evaluate("(node) => node.scrollIntoView()")  # she reads Thought 15
+    top = "(node) => node.querySelector('article').getBoundingClientRect().top"
+    where = reading.evaluate(top)
+
+    seed(parlour, blog, "An answer far above", parent_id=ids[2])
+    seed(parlour, blog, "An answer to what she reads", parent_id=ids[15])
+    answer = reading.locator(".replies > li.comment")
+    expect(answer.locator(".body")).to_have_text("An answer to what she reads", timeout=10_000)
+    expect(widget.locator(f"#comment-{ids[2]} .replies .body")).to_have_text("An answer far above")
+    expect(answer).to_have_class("comment fresh")
+    expect(answer.locator(".fresh-mark")).to_have_text("New")
+    expect(answer).to_be_in_viewport()
+    assert abs(reading.evaluate(top) - where) < 1  # the page did not move under her
+    expect(widget.locator(".count")).to_have_text("32 comments")
+    expect(widget.locator("button.live")).to_be_hidden()
+
+    # A new comment that belongs above her (newest first): the notice is where she is.
+    widget.locator(".sort select").select_option("newest")
+    expect(widget.locator(".thread > li.comment").first).to_contain_text("Thought 29")
+    reading.evaluate("(node) => node.scrollIntoView()")
+    seed(parlour, blog, "A newer thought")
+    live = widget.locator("button.live")
+    expect(live).to_have_text("1 new comment", timeout=10_000)
+    expect(live).to_be_in_viewport()
+    live.click()
+    expect(widget.locator(".thread > li.comment").first).to_contain_text("A newer thought")

@@ -41,6 +41,7 @@
   let strings = {
     comments: { one: "{n} comment", other: "{n} comments" },
     newComments: { one: "{n} new comment", other: "{n} new comments" },
+    fresh: "New",
     name: "Name (optional)", email: "Email (optional, only the writer sees it)", body: "Your comment",
     notify: "Email", notifyNone: "Don't email me", notifyReplies: "Email me replies",
     notifyThread: "Email me every new comment here",
@@ -636,6 +637,13 @@
       status(strings.held);
       return;
     }
+    if (arrived.delete(comment.id)) {
+      // Our own comment came back over the stream first and was placed: not new to us.
+      const li = root.getElementById(`comment-${comment.id}`);
+      li?.classList.remove("fresh");
+      li?.querySelector(".fresh-mark")?.remove();
+      return;
+    }
     setCount(total + 1);
     if (waiting.delete(comment.id)) liveButton(); // our own comment came back over the stream first
   }
@@ -685,9 +693,26 @@
     feed.href = `${base}/feeds/${encodeURIComponent(site)}.atom?${new URLSearchParams({ thread })}`;
   }
 
-  // Live: comments published by others wait behind a "N new comments" button, so the page
-  // does not move under the reader; screen readers hear about them politely.
+  // Live: a reply to a comment on the page, and a new comment that belongs at the end of
+  // a thread shown in full, appear in place, marked as new, and what the reader is looking
+  // at stays where it is. Others (above, or on pages not loaded) wait behind a "N new
+  // comments" button that stays in view as she scrolls. Screen readers hear of them politely.
   const waiting = new Map();
+  const arrived = new Set(); // placed live, in case our own post's answer comes after
+  function place(comment) {
+    const seen = [...root.querySelectorAll(".comment > article")].find((a) => a.getBoundingClientRect().bottom > 0);
+    const before = seen?.getBoundingClientRect().top;
+    attach([comment]);
+    const li = root.getElementById(`comment-${comment.id}`);
+    if (!li) return;
+    li.classList.add("fresh");
+    li.querySelector("header")?.append(make("span", { class: "fresh-mark" }, strings.fresh));
+    arrived.add(comment.id);
+    setCount(total + 1);
+    const moved = seen ? seen.getBoundingClientRect().top - before : 0;
+    if (moved) scrollBy(0, moved); // where the browser's own scroll anchoring did not
+    status(count(strings.newComments, 1));
+  }
   function listen() {
     if (!window.EventSource) return;
     const params = new URLSearchParams({ site, thread });
@@ -696,6 +721,8 @@
     events.addEventListener("comment", (event) => {
       const comment = JSON.parse(event.data);
       if (root.getElementById(`comment-${comment.id}`) || waiting.has(comment.id)) return;
+      const parent = comment.parent_id && root.getElementById(`comment-${comment.parent_id}`);
+      if (parent || (!comment.parent_id && sort === "oldest" && !cursor)) return place(comment);
       waiting.set(comment.id, comment);
       status(liveButton());
     });
