@@ -133,7 +133,7 @@ def test_reader_posts_replies_and_hearts_across_origins_with_hostile_text_shown_
     from playwright.sync_api import expect
 
     widget = page.locator("#parlour-comments")
-    expect(widget.locator(".count")).to_have_text("0 comments")
+    expect(widget.locator(".count")).to_have_text("Write the first comment")
     compose = widget.locator(".new form")
     compose.locator("input[name=author_name]").fill("<img src=x onerror=alert('name')>")
     compose.locator("textarea").fill("<script>alert('body')</script> and **bold**")
@@ -231,7 +231,7 @@ def test_the_threads_feed_is_linked_on_parlour_once_it_has_a_comment(page, parlo
     from playwright.sync_api import expect
 
     widget = page.locator("#parlour-comments")
-    expect(widget.locator(".count")).to_have_text("0 comments")
+    expect(widget.locator(".count")).to_have_text("Write the first comment")
     feed = widget.get_by_role("link", name="Comments feed")
     expect(feed).to_be_hidden()  # no thread yet, so no feed yet
     compose = widget.locator(".new form")
@@ -263,7 +263,7 @@ def test_keyboard_alone_posts_replies_and_cancels_with_visible_focus(page) -> No
     from playwright.sync_api import expect
 
     widget = page.locator("#parlour-comments")
-    expect(widget.locator(".count")).to_have_text("0 comments")
+    expect(widget.locator(".count")).to_have_text("Write the first comment")
     page.keyboard.press("Tab")
     assert shadow_focus(page) == "input.author_name"
     outline = page.evaluate(
@@ -436,7 +436,7 @@ def test_new_comments_reach_another_open_page_in_place_marked_new(  # type: igno
         writer = browser.new_context().new_page()
         reader = browser.new_context().new_page()
         reader.goto(blog)
-        expect(reader.locator("#parlour-comments .count")).to_have_text("0 comments")
+        expect(reader.locator("#parlour-comments .count")).to_have_text("Write the first comment")
         writer.goto(blog.replace("/post.html", "/other.html"))
         compose = writer.locator("#parlour-comments .new form")
         compose.locator("textarea").fill("Hello from the other process")
@@ -615,7 +615,7 @@ def test_held_comment_is_shown_to_its_author_only_until_approved(  # type: ignor
 
         other = browser.new_context().new_page()
         other.goto(blog)
-        expect(other.locator("#parlour-comments .count")).to_have_text("0 comments")
+        expect(other.locator("#parlour-comments .count")).to_have_text("Write the first comment")
         expect(other.locator("#parlour-comments li.comment")).to_have_count(0)
 
         waiting = moderation.queue(ctx, owner)
@@ -1213,3 +1213,20 @@ def test_a_live_reply_in_a_long_thread_appears_in_place_without_moving_what_she_
     expect(live).to_be_in_viewport()
     live.click()
     expect(widget.locator(".thread > li.comment").first).to_contain_text("A newer thought")
+
+
+@pytest.mark.slow
+def test_an_empty_thread_invites_the_first_comment_without_a_count_or_a_sort_box(page, blog: str) -> None:  # type: ignore[no-untyped-def]
+    from playwright.sync_api import expect
+
+    widget = page.locator("#parlour-comments")
+    expect(widget.locator(".count")).to_have_text("Write the first comment")
+    expect(widget.locator(".new form")).to_be_visible()
+    expect(widget.locator(".sort")).to_be_hidden()
+    expect(widget.get_by_text("0 comments")).to_have_count(0)
+    assert axe_violations(page) == []
+    for n, text in enumerate(["The first", "The second"], start=1):
+        widget.locator(".new textarea").fill(text)
+        widget.locator(".new button[type=submit]").click()
+        expect(widget.locator(".count")).to_have_text(f"{n} comment" + ("s" if n > 1 else ""))
+    expect(widget.locator(".sort")).to_be_visible()  # two comments can be sorted

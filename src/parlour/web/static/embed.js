@@ -40,6 +40,7 @@
   // English is built in; other languages come from /i18n/LANG.json (one file each).
   let strings = {
     comments: { one: "{n} comment", other: "{n} comments" },
+    first: "Write the first comment",
     newComments: { one: "{n} new comment", other: "{n} new comments" },
     fresh: "New",
     name: "Name (optional)", email: "Email (optional, only the writer sees it)", body: "Your comment",
@@ -603,17 +604,21 @@
     return api("GET", `/api/v1/comments?${params}`);
   }
 
+  // An empty thread open to comments invites the first one (unless this reader's own
+  // comment awaits review there); sorting needs two.
   function setCount(n) {
     total = n;
-    el(".count").textContent = count(strings.comments, n);
+    const invite = n === 0 && !locked && policy !== "closed" && !root.querySelector(".held");
+    el(".count").textContent = invite ? strings.first : count(strings.comments, n);
+    el(".sort").hidden = n < 2;
     el(".feed").hidden = n === 0; // a thread has a feed once it has a comment
   }
 
   function show(page) {
-    setCount(page.thread.comment_count);
     policy = page.thread.who_may_comment || "everyone";
     const closes = page.thread.closes_at && Date.parse(page.thread.closes_at);
     locked = page.thread.locked || (!!closes && closes <= Date.now());
+    total = page.thread.comment_count;
     gate();
     for (const comment of page.comments) add(el(".thread"), comment);
     cursor = page.next_cursor;
@@ -629,12 +634,14 @@
     const keep = heldComments().filter((c) => new Date(c.created_at).getTime() > week && !root.getElementById(`comment-${c.id}`));
     store.setItem(heldKey, JSON.stringify(keep));
     attach(keep);
+    setCount(total);
   }
 
   function posted(comment) {
     if (comment.held) {
       store.setItem(heldKey, JSON.stringify([...heldComments(), comment]));
       status(strings.held);
+      setCount(total);
       return;
     }
     if (arrived.delete(comment.id)) {
@@ -922,6 +929,7 @@
     }
     for (const button of root.querySelectorAll("button.reply")) button.hidden = !allowed;
     if (!allowed) for (const open of root.querySelectorAll("li > form.compose")) open.remove();
+    setCount(total);
   }
   function setSSO(token) {
     sso = token || null;
