@@ -604,9 +604,9 @@ def test_held_comment_is_shown_to_its_author_only_until_approved(  # type: ignor
         compose.locator("textarea").fill("Please let this through")
         compose.locator("button[type=submit]").click()
         held = author.locator("#parlour-comments li.comment.held")
-        expect(held.locator(".held-note")).to_have_text(
-            "Your comment awaits review. Only you can see it until it is approved."
-        )
+        note = "Your comment awaits review. Only you can see it until it is approved."
+        expect(held.locator(".held-note")).to_have_text(note)
+        expect(author.locator("#parlour-comments").get_by_text("awaits review")).to_have_count(1)  # said once
         expect(author.locator("#parlour-comments .count")).to_have_text("0 comments")
         author.reload()
         expect(author.locator("#parlour-comments li.comment.held .body")).to_have_text(
@@ -667,6 +667,11 @@ def test_writer_signed_in_to_the_desk_answers_hearts_pins_and_removes_in_the_wid
         widget.get_by_role("button", name="Are you the writer? Sign in").click()
     opened.value.wait_for_event("close")
     expect(widget.locator(".writer")).to_contain_text("You are signed in as the writer.")
+    expect(widget.get_by_text("You are signed in as the writer.")).to_have_count(1)  # said once
+    # The form she posts with needs no name or address, and no reader's sign-in is offered.
+    expect(widget.locator(".new textarea")).to_be_visible()
+    expect(widget.locator(".new input")).to_have_count(0)
+    expect(widget.get_by_role("button", name="Sign in with your email")).to_have_count(0)
 
     comment = widget.locator(f"#comment-{thought['id']}")
     comment.get_by_role("button", name="Reply").click()
@@ -679,6 +684,9 @@ def test_writer_signed_in_to_the_desk_answers_hearts_pins_and_removes_in_the_wid
     expect(reply.locator(".name")).to_have_text("Wren")
     comment.locator("> article button.heart").click()
     expect(comment.locator("> article .liked")).to_be_visible()
+    heart = comment.locator("> article button.heart")
+    expect(heart).to_have_attribute("aria-pressed", "true")
+    expect(heart).to_have_text("♥ 1")  # a filled heart counts hers, never 0
     comment.locator("> article button.pin").click()
     expect(comment.locator("> article button.pin")).to_have_attribute("aria-pressed", "true")
 
@@ -714,6 +722,7 @@ def test_writer_signed_in_to_the_desk_answers_hearts_pins_and_removes_in_the_wid
     # Signing out in the widget ends the sign-in on the server, not just in this browser.
     widget.get_by_role("button", name="Sign out as the writer").click()
     expect(widget.locator(".writer")).to_contain_text("Are you the writer? Sign in")
+    expect(widget.locator(".new input[name=author_name]")).to_be_visible()  # a reader's form again
     ended = httpx.post(parlour + "/api/v1/writer-token", headers={"Authorization": f"Bearer {fresh_token}"})
     assert ended.status_code == 401 and ended.json()["error"]["code"] == "invalid_token"
     with page.expect_popup() as opened:

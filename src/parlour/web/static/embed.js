@@ -230,7 +230,7 @@
     if (!response.ok) {
       if (bearer && bearer === writer() && payload.error?.code === "invalid_token") {
         setWriter(null); // signed out everywhere, revoked or expired: be a reader again
-        writerBar();
+        whoChanged();
       }
       if (payload.error?.code === "invalid_sso_token") setSSO(null); // expired: sign in again
       if (payload.error?.code === "origin_not_allowed") {
@@ -355,7 +355,7 @@
         preview.hidden = true;
         onDone(result.comment);
         if (result.notify) {
-          status(result.comment.held ? `${strings.held} ${strings.notifyRequested}` : strings.notifyRequested);
+          status(strings.notifyRequested); // a held comment says so itself
         }
       } catch (err) {
         error.textContent = message(err); // the draft stays in the box and in storage
@@ -500,7 +500,15 @@
       body.innerHTML = comment.html; // sanitised by the server (nh3); never `comment.body`
       const actions = make("div", { class: "actions" });
       const heartKey = key(`hearted:${comment.id}`);
-      const heart = make("button", { type: "button", class: "heart", "aria-label": `${strings.heart} (${numbers.format(comment.hearts)})` }, `♥ ${numbers.format(comment.hearts)}`);
+      // The number counts the writer's heart too ("liked by the author" says whose it is):
+      // a filled heart never shows 0.
+      const heart = make("button", { type: "button", class: "heart" });
+      const hearts = () => {
+        const n = numbers.format(comment.hearts + (comment.liked_by_writer ? 1 : 0));
+        heart.textContent = `♥ ${n}`;
+        heart.setAttribute("aria-label", `${strings.heart} (${n})`);
+      };
+      hearts();
       const asWriter = !!writer();
       heart.setAttribute("aria-pressed", (asWriter ? comment.liked_by_writer : store.getItem(heartKey)) ? "true" : "false");
       heart.addEventListener("click", async () => {
@@ -512,8 +520,8 @@
             comment.liked_by_writer = result.liked_by_writer;
             liked.hidden = !result.liked_by_writer;
           }
-          heart.textContent = `♥ ${numbers.format(result.hearts)}`;
-          heart.setAttribute("aria-label", `${strings.heart} (${numbers.format(result.hearts)})`);
+          comment.hearts = result.hearts;
+          hearts();
           heart.setAttribute("aria-pressed", String(on));
           if (asWriter) {
             // the writer's heart is hers, not a reader's
@@ -639,8 +647,7 @@
 
   function posted(comment) {
     if (comment.held) {
-      store.setItem(heldKey, JSON.stringify([...heldComments(), comment]));
-      status(strings.held);
+      store.setItem(heldKey, JSON.stringify([...heldComments(), comment])); // its note says it is held
       setCount(total);
       return;
     }
@@ -761,7 +768,7 @@
         api("DELETE", "/api/v1/writer-token", undefined, writer()).catch(() => {}); // end it on the server too
         setWriter(null);
         reload();
-        writerBar();
+        whoChanged();
         return;
       }
       const url = `${base}/desk/widget?${new URLSearchParams({ site, origin: location.origin })}`;
@@ -769,14 +776,20 @@
     });
     bar.replaceChildren(...(signedIn ? [make("span", {}, strings.writerSignedIn), " "] : []), button);
   }
+  // The writer signed in or out: the bars and the new-comment form follow (she needs no
+  // name, address or reader's sign-in).
+  function whoChanged() {
+    writerBar();
+    readerBar();
+    setSSO(sso);
+  }
   addEventListener("message", (event) => {
     if (event.origin !== base || event.data?.type !== "parlour:writer" || event.data.site !== site) return;
     const old = writer();
     if (old && old !== event.data.token) api("DELETE", "/api/v1/writer-token", undefined, old).catch(() => {});
     setWriter(event.data.token, event.data.expires);
-    writerBar();
+    whoChanged();
     reload();
-    status(strings.writerSignedIn);
   });
 
   // The reader's own sign-in: a popup on Parlour's origin mails them a link; once used,
