@@ -1239,3 +1239,37 @@ def test_an_empty_thread_invites_the_first_comment_without_a_count_or_a_sort_box
         widget.locator(".new button[type=submit]").click()
         expect(widget.locator(".count")).to_have_text(f"{n} comment" + ("s" if n > 1 else ""))
     expect(widget.locator(".sort")).to_be_visible()  # two comments can be sorted
+
+
+@pytest.mark.slow
+def test_her_own_comment_arriving_live_before_the_posts_answer_is_still_hers_to_edit(
+    page, parlour: str, blog: str
+) -> None:  # type: ignore[no-untyped-def]
+    from playwright.sync_api import expect
+
+    widget = page.locator("#parlour-comments")
+    seed(parlour, blog, "Someone else first")
+    expect(widget.locator("li.comment.fresh")).to_have_count(1, timeout=10_000)  # the stream is open
+    shown = """() => [...document.getElementById('parlour-comments').shadowRoot
+        .querySelectorAll('li.comment .body')].some((b) => b.textContent.trim() === 'Mine')"""
+
+    held: list[Any] = []
+
+    def hold_the_answer(route: Any) -> None:
+        if route.request.method != "POST":
+            route.continue_()
+            return
+        held.append((route, route.fetch()))  # posted; the answer waits
+
+    page.route("**/api/v1/comments", hold_the_answer)
+    widget.locator(".new textarea").fill("Mine")
+    widget.locator(".new button[type=submit]").click()
+    page.wait_for_function(shown)  # the stream brought it first
+    route, answer = held[0]
+    route.fulfill(response=answer)
+    expect(widget.locator(".new textarea")).to_have_value("")
+    mine = widget.locator("li.comment", has_text="Mine")
+    expect(mine).to_have_count(1)
+    expect(mine.locator("button.edit")).to_be_visible()
+    expect(mine).not_to_have_class("comment fresh")
+    expect(widget.locator(".count")).to_have_text("2 comments")

@@ -353,6 +353,11 @@
         store.removeItem(draft);
         body.value = "";
         preview.hidden = true;
+        if (arrived.delete(result.comment.id)) {
+          // It came back over the stream first: drawn again as ours (not new, with Edit).
+          root.getElementById(`comment-${result.comment.id}`)?.remove();
+          total -= 1;
+        }
         onDone(result.comment);
         if (result.notify) {
           status(strings.notifyRequested); // a held comment says so itself
@@ -649,13 +654,6 @@
     if (comment.held) {
       store.setItem(heldKey, JSON.stringify([...heldComments(), comment])); // its note says it is held
       setCount(total);
-      return;
-    }
-    if (arrived.delete(comment.id)) {
-      // Our own comment came back over the stream first and was placed: not new to us.
-      const li = root.getElementById(`comment-${comment.id}`);
-      li?.classList.remove("fresh");
-      li?.querySelector(".fresh-mark")?.remove();
       return;
     }
     setCount(total + 1);
