@@ -607,6 +607,9 @@ def test_held_comment_is_shown_to_its_author_only_until_approved(  # type: ignor
         note = "Your comment awaits review. Only you can see it until it is approved."
         expect(held.locator(".held-note")).to_have_text(note)
         expect(author.locator("#parlour-comments").get_by_text("awaits review")).to_have_count(1)  # said once
+        # Nothing to reply to or heart before others can see it; hers to edit meanwhile.
+        expect(held.locator("button.reply, button.heart")).to_have_count(0)
+        expect(held.locator("button.edit")).to_be_visible()
         expect(author.locator("#parlour-comments .count")).to_have_text("0 comments")
         author.reload()
         expect(author.locator("#parlour-comments li.comment.held .body")).to_have_text(

@@ -549,7 +549,7 @@
         article.after(f);
         f.querySelector("textarea").focus();
       });
-      actions.append(heart, reply);
+      if (!comment.held) actions.append(heart, reply); // not before it is shown to others
       const editToken = asWriter && comment.author.is_writer ? writer() : store.getItem(key(`edit:${comment.id}`));
       if (editToken) actions.append(...ownActions(comment, editToken, article, body));
       else if (mine.has(comment.id)) actions.append(...ownActions(comment, "", article, body)); // by the account
