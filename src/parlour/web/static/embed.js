@@ -123,6 +123,7 @@
       <ol class="thread"></ol>
       <button type="button" class="more" hidden></button>
       <p class="status" role="status" aria-live="polite"></p>
+      <p class="announce" role="status" aria-live="polite"></p>
       <div class="reader"></div>
       <p class="writer"></p>
       <p class="feed" hidden><a type="application/atom+xml"></a></p>
@@ -130,6 +131,7 @@
   const el = (sel) => root.querySelector(sel);
   const section = el("section");
   const status = (text) => { el(".status").textContent = text; };
+  const announce = (text) => { el(".announce").textContent = text; }; // for screen readers only
 
   // Theme: light, dark, or auto, which follows the host page's own background and,
   // on a page without one, the reader's system setting.
@@ -723,7 +725,7 @@
     setCount(total + 1);
     const moved = seen ? seen.getBoundingClientRect().top - before : 0;
     if (moved) scrollBy(0, moved); // where the browser's own scroll anchoring did not
-    status(count(strings.newComments, 1));
+    announce(count(strings.newComments, 1));
   }
   function listen() {
     if (!window.EventSource) return;
@@ -736,7 +738,7 @@
       const parent = comment.parent_id && root.getElementById(`comment-${comment.parent_id}`);
       if (parent || (!comment.parent_id && sort === "oldest" && !cursor)) return place(comment);
       waiting.set(comment.id, comment);
-      status(liveButton());
+      announce(liveButton());
     });
   }
   function liveButton() {
