@@ -649,11 +649,11 @@ def test_writer_signed_in_to_the_desk_answers_hearts_pins_and_removes_in_the_wid
     (another origin, third-party cookies blocked) gets a writer token through a popup."""
     from playwright.sync_api import expect
 
-    from parlour.services import accounts
+    from parlour.services import accounts, moderation
 
     ctx = open_context(Settings(database=served_database(db_url, tmp_path), secret="widget"))
     try:
-        accounts.create_user(ctx, "wren@blog.example", "correct horse battery", is_owner=True)
+        owner = accounts.create_user(ctx, "wren@blog.example", "correct horse battery", is_owner=True)
     finally:
         ctx.close()
     thought = seed(parlour, blog, "A reader's thought", author_name="Ada")
@@ -695,6 +695,23 @@ def test_writer_signed_in_to_the_desk_answers_hearts_pins_and_removes_in_the_wid
     expect(heart).to_have_text("♥ 1")  # a filled heart counts hers, never 0
     comment.locator("> article button.pin").click()
     expect(comment.locator("> article button.pin")).to_have_attribute("aria-pressed", "true")
+
+    # A locked thread: she may still answer, and is told first that readers may not.
+    def lock(locked: bool) -> None:
+        ctx = open_context(Settings(database=served_database(db_url, tmp_path), secret="widget"))
+        try:
+            moderation.set_thread_locked(ctx, owner, "blog", "/post", locked)
+        finally:
+            ctx.close()
+
+    lock(True)
+    thread_says(parlour, "/post", locked=True)
+    page.reload()
+    expect(widget.locator(".new > *").first).to_have_text("This conversation is closed to new comments.")
+    expect(widget.locator(".new form")).to_be_visible()
+    expect(comment.get_by_role("button", name="Reply").first).to_be_visible()
+    lock(False)
+    thread_says(parlour, "/post", locked=False)
 
     other = seed(parlour, blog, "Something rude", author_name="Troll")
     page.reload()
@@ -1068,6 +1085,18 @@ def test_a_reader_signs_in_from_the_widget_by_email_link_in_a_popup(  # type: ig
         assert axe_violations(page) == []
 
 
+def thread_says(parlour: str, key: str, **expected: Any) -> None:
+    """Wait until the served thread (cached per process, told of writes by a push) says so."""
+
+    def check() -> None:
+        thread = httpx.get(f"{parlour}/api/v1/comments", params={"site": "blog", "thread": key}).json()[
+            "thread"
+        ]
+        assert all(bool(thread[name]) == value for name, value in expected.items()), thread
+
+    within(PUSH_WINDOW, check)
+
+
 LIST_STYLES = """(node) => [...node.querySelectorAll('ol, ul')].map((list) => [
   list.tagName, getComputedStyle(list).listStyleType,
   [...list.children].map((item) => getComputedStyle(item).display).join(','),
@@ -1180,6 +1209,8 @@ def test_a_locked_or_closed_thread_says_it_is_closed_once_and_offers_no_reply(  
         moderation.save_settings(ctx, owner, "blog", moderation.read_settings(form))
     finally:
         ctx.close()
+    thread_says(parlour, "/post", locked=True)
+    thread_says(parlour, "/old", closes_at=True)
     root = tmp_path / "blog"
     (root / "old.html").write_text((root / "post.html").read_text().replace('"/post"', '"/old"'))
     for url in [blog, blog.replace("/post.html", "/old.html")]:

@@ -938,7 +938,7 @@
       if (!locked && policy !== "closed" && signIn && /^https?:$/.test(signIn.protocol)) {
         note.append(" ", make("a", { href: signIn.href }, strings.signIn)); // the writer's own sign-in page
       }
-      box.append(note);
+      box.prepend(note);
     }
     for (const button of root.querySelectorAll("button.reply")) button.hidden = !allowed;
     if (!allowed) for (const open of root.querySelectorAll("li > form.compose")) open.remove();
