@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import orjson
 from starlette.testclient import TestClient
 
@@ -93,3 +95,14 @@ def test_the_widgets_built_in_english_matches_en_json(client: TestClient) -> Non
             assert f'{key}: "{value}"' in script, key
     for key in ["comments", "newComments"]:
         assert f"{key}: {{ one: {orjson.dumps(english[key]['one']).decode()}" in script, key
+
+
+def test_scripts_are_served_without_their_comment_lines_and_with_their_code(client: TestClient) -> None:
+    written = (Path(__file__).parents[1] / "src/parlour/web/static/embed.js").read_text(encoding="utf-8")
+    served = client.get("/embed.js", headers={"Accept-Encoding": "identity"}).text
+    kept = [line for line in written.splitlines() if not line.lstrip().startswith("//")]
+    assert served.splitlines() == kept and len(kept) < len(written.splitlines())
+    assert "new URL(script.src).origin" in served and "https://" in served  # code, and // in strings
+    assert client.get("/embed.css").text == (
+        Path(__file__).parents[1] / "src/parlour/web/static/embed.css"
+    ).read_text(encoding="utf-8")
