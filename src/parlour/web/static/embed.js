@@ -22,7 +22,7 @@
   // (data-sso, or later parlour.sso(token)); sent as X-Parlour-SSO on every call.
   let sso = data.sso || null;
   let policy = "everyone"; // who may comment on this thread (the page says)
-  let locked = false; // locked, or closed by the site's close_after_days
+  let locked = false; // or closed by close_after_days
   // A reader signed in with an email link (the popup on Parlour's origin hands over a
   // session, kept in this site's storage and sent as X-Parlour-Account).
   const account = () => store.getItem(key("account"));
@@ -131,7 +131,7 @@
   const el = (sel) => root.querySelector(sel);
   const section = el("section");
   const status = (text) => { el(".status").textContent = text; };
-  const announce = (text) => { el(".announce").textContent = text; }; // for screen readers only
+  const announce = (text) => { el(".announce").textContent = text; }; // screen readers only
 
   // Theme: light, dark, or auto, which follows the host page's own background and,
   // on a page without one, the reader's system setting.
@@ -235,9 +235,8 @@
         whoChanged();
       }
       if (payload.error?.code === "invalid_sso_token") setSSO(null); // expired: sign in again
-      if (payload.error?.code === "origin_not_allowed") {
-        // For the writer, in the Console: her readers see only a calm sentence.
-        console.warn(`Parlour: site "${site}" does not allow this page's origin, ${location.origin}, so its comments are not shown here. Add it: parlour site set ${site} --origin ${location.origin} (and --origin for each origin it has; parlour site list shows them), or in the desk's site settings.`);
+      if (payload.error?.code === "origin_not_allowed") { // for the writer; readers get a calm sentence
+        console.warn(`Parlour: site "${site}" does not allow ${location.origin}. Add it: parlour site set ${site} --origin ${location.origin} (and its other origins), or in the desk.`);
       }
       if (payload.error?.code === "invalid_token" && !bearer && account()) setAccount(null); // ended
       throw Object.assign(new Error(payload.error?.message), { code: payload.error?.code });
@@ -355,19 +354,18 @@
         store.removeItem(draft);
         body.value = "";
         preview.hidden = true;
-        if (arrived.delete(result.comment.id)) {
-          // It came back over the stream first: drawn again as ours (not new, with Edit).
+        if (arrived.delete(result.comment.id)) { // the stream was first: draw it again as ours
           root.getElementById(`comment-${result.comment.id}`)?.remove();
           total -= 1;
         }
         onDone(result.comment);
         if (result.notify) {
-          status(strings.notifyRequested); // a held comment says so itself
+          status(strings.notifyRequested);
         }
       } catch (err) {
         error.textContent = message(err); // the draft stays in the box and in storage
         if (err.code === "thread_locked") {
-          locked = true; // closed since the page was read: said once, above
+          locked = true; // since the page was read
           error.textContent = "";
           gate();
         }
@@ -507,8 +505,7 @@
       body.innerHTML = comment.html; // sanitised by the server (nh3); never `comment.body`
       const actions = make("div", { class: "actions" });
       const heartKey = key(`hearted:${comment.id}`);
-      // The number counts the writer's heart too ("liked by the author" says whose it is):
-      // a filled heart never shows 0.
+      // Counting her heart too: a filled heart never shows 0.
       const heart = make("button", { type: "button", class: "heart" });
       const hearts = () => {
         const n = numbers.format(comment.hearts + (comment.liked_by_writer ? 1 : 0));
@@ -551,7 +548,7 @@
         article.after(f);
         f.querySelector("textarea").focus();
       });
-      if (!comment.held) actions.append(heart, reply); // not before it is shown to others
+      if (!comment.held) actions.append(heart, reply);
       const editToken = asWriter && comment.author.is_writer ? writer() : store.getItem(key(`edit:${comment.id}`));
       if (editToken) actions.append(...ownActions(comment, editToken, article, body));
       else if (mine.has(comment.id)) actions.append(...ownActions(comment, "", article, body)); // by the account
@@ -619,8 +616,7 @@
     return api("GET", `/api/v1/comments?${params}`);
   }
 
-  // An empty thread open to comments invites the first one (unless this reader's own
-  // comment awaits review there); sorting needs two.
+  // An empty open thread invites the first comment; sorting needs two.
   function setCount(n) {
     total = n;
     const invite = n === 0 && !locked && policy !== "closed" && !root.querySelector(".held");
@@ -654,7 +650,7 @@
 
   function posted(comment) {
     if (comment.held) {
-      store.setItem(heldKey, JSON.stringify([...heldComments(), comment])); // its note says it is held
+      store.setItem(heldKey, JSON.stringify([...heldComments(), comment]));
       setCount(total);
       return;
     }
@@ -707,12 +703,10 @@
     feed.href = `${base}/feeds/${encodeURIComponent(site)}.atom?${new URLSearchParams({ thread })}`;
   }
 
-  // Live: a reply to a comment on the page, and a new comment that belongs at the end of
-  // a thread shown in full, appear in place, marked as new, and what the reader is looking
-  // at stays where it is. Others (above, or on pages not loaded) wait behind a "N new
-  // comments" button that stays in view as she scrolls. Screen readers hear of them politely.
+  // Live: replies, and comments at the end of a whole thread, appear in place, marked new,
+  // keeping what is read still; others wait behind a sticky "N new comments" button.
   const waiting = new Map();
-  const arrived = new Set(); // placed live, in case our own post's answer comes after
+  const arrived = new Set();
   function place(comment) {
     const seen = [...root.querySelectorAll(".comment > article")].find((a) => a.getBoundingClientRect().bottom > 0);
     const before = seen?.getBoundingClientRect().top;
@@ -724,7 +718,7 @@
     arrived.add(comment.id);
     setCount(total + 1);
     const moved = seen ? seen.getBoundingClientRect().top - before : 0;
-    if (moved) scrollBy(0, moved); // where the browser's own scroll anchoring did not
+    if (moved) scrollBy(0, moved); // if scroll anchoring did not
     announce(count(strings.newComments, 1));
   }
   function listen() {
@@ -776,8 +770,7 @@
     });
     bar.replaceChildren(...(signedIn ? [make("span", {}, strings.writerSignedIn), " "] : []), button);
   }
-  // The writer signed in or out: the bars and the new-comment form follow (she needs no
-  // name, address or reader's sign-in).
+  // The writer signed in or out: the bars and the form follow.
   function whoChanged() {
     writerBar();
     readerBar();
@@ -916,15 +909,14 @@
     }
   }
   function mayComment() {
-    if (writer()) return true; // she may answer on a closed thread too
+    if (writer()) return true;
     if (locked || policy === "closed") return false;
     if (policy === "everyone") return true;
     if (policy === "signed-in" && account()) return true;
     const claims = ssoClaims();
     return Boolean(claims) && (policy !== "paid" || claims.tier === "paid");
   }
-  // The new-comment form, or why this reader may not comment and where to sign in: said
-  // once, above the comments, which then offer no "Reply".
+  // The new-comment form, or (once, above) why this reader may not comment and where to sign in.
   function gate() {
     const box = el(".new");
     const allowed = mayComment();
@@ -1002,8 +994,7 @@
     status("Parlour: add data-site=\"YOUR-SITE\" to the embed.js script tag.");
     return;
   }
-  start().catch((err) => {
-    // Only the reason is drawn, never a half-built section.
+  start().catch((err) => { // only the reason is drawn
     host.style.minHeight = "";
     status(err.code === "origin_not_allowed" ? strings.unavailable : strings.errors[err.code] || strings.loadError);
   });
