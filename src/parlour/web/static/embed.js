@@ -729,8 +729,11 @@
     events.addEventListener("comment", (event) => {
       const comment = JSON.parse(event.data);
       if (root.getElementById(`comment-${comment.id}`) || waiting.has(comment.id)) return;
+      // In place only where the page holds the whole conversation or thread: the stream
+      // also brings recent comments of replies or pages not loaded yet.
       const parent = comment.parent_id && root.getElementById(`comment-${comment.parent_id}`);
-      if (parent || (!comment.parent_id && sort === "oldest" && !cursor)) return place(comment);
+      const whole = parent ? !parent.closest(".thread > li").querySelector(":scope > .more-replies") : !comment.parent_id && sort === "oldest" && !cursor;
+      if (whole) return place(comment);
       waiting.set(comment.id, comment);
       announce(liveButton());
     });
