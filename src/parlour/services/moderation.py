@@ -17,6 +17,7 @@ from parlour.domain import errors
 from parlour.domain.model import Comment, Moderation, Status, User, WriterMail
 from parlour.services import accounts, lifecycle, rules
 from parlour.services.context import Context
+from parlour.services.importing import IMPORTED_IP
 from parlour.store import Tx, audit
 from parlour.store import comments as comment_store
 from parlour.store import moderation as store
@@ -148,27 +149,62 @@ def block(
     return block_id
 
 
-def block_author(ctx: Context, user: User, comment_id: int, kind: str, reason: str, days: int | None) -> int:
-    """Block the author of a comment, by their reader identity, email or address hash,
-    without the moderator ever seeing the address."""
+def _author_values(author_key: str, email: str | None, ip_hash: str) -> dict[str, str]:
+    """What a block of a comment's author can name, by kind: only the kinds that can work."""
+    values = {
+        # A reader identity (r:), or a signed-in reader (s: by the writer's site, u: by email
+        # link), whatever address or device they come from next.
+        "reader": author_key[2:]
+        if author_key.startswith("r:")
+        else (author_key if author_key.startswith(("s:", "u:")) else ""),
+        "email": (email or "").strip().lower(),
+        # An imported comment's address is not known (services/importing.IMPORTED_IP).
+        "address": "" if ip_hash in ("", IMPORTED_IP) else ip_hash,
+    }
+    return {kind: value for kind, value in values.items() if value}
+
+
+def _author(ctx: Context, user: User, comment_id: int) -> tuple[str, dict[str, str]]:
+    """The site of a comment this user moderates, and what a block of its author can name."""
     with ctx.db.read() as tx:
         marks = store.author_marks(tx, comment_id)
     if marks is None:
         raise errors.UnknownComment()
     site_id, author_key, email, ip_hash = marks
     accounts.require_site(ctx, user, site_id)
-    value = {
-        # A reader identity (r:), or a signed-in reader (s: by the writer's site, u: by email
-        # link), whatever address or device they come from next.
-        "reader": author_key[2:]
-        if author_key.startswith("r:")
-        else (author_key if author_key.startswith(("s:", "u:")) else ""),
-        "email": email or "",
-        "address": ip_hash,
-    }.get(kind, "")
+    return site_id, _author_values(author_key, email, ip_hash)
+
+
+def block_author(ctx: Context, user: User, comment_id: int, kind: str, reason: str, days: int | None) -> int:
+    """Block the author of a comment, by their reader identity, email or address hash,
+    without the moderator ever seeing the address."""
+    site_id, values = _author(ctx, user, comment_id)
+    value = values.get(kind, "")
     if not value:
         raise errors.InvalidInput(f"This comment's author left no {kind} to block by.", field="kind")
     return block(ctx, user, site_id, kind, value, reason, days, comment_id)
+
+
+@dataclass(frozen=True, slots=True)
+class AuthorBlocks:
+    """A reader's page's blocking: what can be blocked of a comment's author, and the
+    blocks on its site that catch them now (to lift from the same page)."""
+
+    site_id: str
+    kinds: tuple[str, ...]
+    blocks: list[Block]
+
+
+def author_blocks(ctx: Context, user: User, comment_id: int) -> AuthorBlocks:
+    site_id, values = _author(ctx, user, comment_id)
+    now = ctx.now()
+    with ctx.db.read() as tx:
+        found = [
+            b
+            for b in store.list_blocks(tx, [site_id])
+            if values.get(b.kind) == b.value and (b.expires_at is None or b.expires_at > now)
+        ]
+    return AuthorBlocks(site_id, tuple(k for k in BLOCK_KINDS if k in values), found)
 
 
 def blocks(ctx: Context, user: User) -> list[Block]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from starlette.responses import Response
 
 from parlour.domain import errors
-from parlour.services import accounts, inbox, records
+from parlour.services import accounts, inbox, moderation, records
 from parlour.services import sites as site_service
 from parlour.services.clock import iso
 from parlour.web import inbox_chart
@@ -96,7 +96,9 @@ async def reader_page(desk: Desk) -> Response:
     user = desk.me
     key = desk.request.query_params.get("key", "")
     found = await desk.call(lambda: records.reader(desk.ctx, user, key))
-    return desk.render("reader.html", reader=found)
+    # Blocking goes by the latest comment: what its author can be blocked by, on its site.
+    blocking = await desk.call(lambda: moderation.author_blocks(desk.ctx, user, found.comments[0].id))
+    return desk.render("reader.html", reader=found, blocking=blocking)
 
 
 # The writer in the widget.

@@ -185,7 +185,8 @@ async def unblock_reader(desk: Desk) -> Response:
     if not is_id(block_id):
         raise errors.InvalidInput("There is no such block.", field="block")
     await desk.call(lambda: moderation.unblock(desk.ctx, user, site_id, block_id))
-    return desk.redirect(f"/desk/sites/{site_id}#blocks")
+    back = form_text(form, "next")  # a reader's page lifts their block too
+    return desk.redirect(safe_next(back) if back else f"/desk/sites/{site_id}#blocks")
 
 
 @signed_in

@@ -1,0 +1,74 @@
+"""The writer's first hour in the desk, in a real browser: the front page, setting up, the
+site's page and its snippets, the queue, and blocking a reader from their page."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import httpx2 as httpx
+import pytest
+
+from test_desk_pages import BLOG, browser, desk, mailbox, reader_comment, set_up_owner  # noqa: F401  (fixtures)
+from test_widget import pytestmark  # noqa: F401  (skip without Chromium)
+
+
+def box(locator: Any) -> dict[str, float]:
+    found = locator.bounding_box()
+    assert found is not None
+    return dict(found)
+
+
+@pytest.mark.slow
+def test_blocking_offers_only_what_works_for_the_reader_and_is_lifted_from_their_page(
+    browser: Any,  # noqa: F811
+    desk: str,  # noqa: F811
+) -> None:
+    from playwright.sync_api import expect
+
+    # Ada gave no email and has no reader identity: only her address can be blocked.
+    ada = reader_comment(desk, "A rude remark", "Ada")
+    page = browser.new_context().new_page()
+    set_up_owner(page, desk)
+    page.goto(desk + "/desk/search?q=rude")
+    page.get_by_role("link", name="Ada").first.click()
+    expect(page.locator("h1")).to_contain_text("Ada")
+    choices = page.get_by_role("radio")
+    expect(choices).to_have_count(1)
+    address = page.get_by_role("radio", name=re.compile("Their internet address"))
+    expect(address).to_be_checked()
+    expect(page.locator("#kind-address-hint")).to_contain_text(
+        "Also blocks everyone else who comments from the same connection"
+    )
+    page.get_by_label("Why (for the audit log)").fill("rude")
+    page.get_by_role("button", name="Block on blog").click()
+    expect(page).to_have_url(re.compile(r"/desk/readers\?key=.*#block$"))
+    expect(page.get_by_role("status")).to_have_text("Blocked on blog: they cannot comment there.")
+    refused = httpx.post(
+        desk + "/api/v1/comments",
+        json={"site": "blog", "thread": "/post", "body": "Again", "author_name": "Ada"},
+        headers={"Origin": BLOG},
+    )
+    assert refused.json()["error"]["code"] == "reader_blocked"
+
+    page.get_by_role("button", name="Lift the block by their internet address").click()
+    expect(page).to_have_url(re.compile(r"/desk/readers\?key=.*#block$"))
+    expect(page.get_by_role("status")).to_have_count(0)
+    expect(address).to_be_visible()
+    assert reader_comment(desk, "Sorry about that", "Ada")["id"] > ada["id"]
+
+    # Bea has a reader identity and gave an email: all three, her identity first.
+    with httpx.Client(base_url=desk, headers={"Origin": BLOG}) as api:
+        token = api.post("/api/v1/readers").json()["reader_token"]
+        posted = api.post(
+            "/api/v1/comments",
+            json={"site": "blog", "thread": "/post", "body": "A kind word", "author_name": "Bea",
+                  "author_email": "bea@example.org"},
+            headers={"X-Parlour-Reader": token},
+        )  # fmt: skip
+        assert posted.status_code == 201, posted.text
+    page.goto(desk + "/desk/search?q=kind")
+    page.get_by_role("link", name="Bea").first.click()
+    expect(page.get_by_role("radio")).to_have_count(3)
+    expect(page.get_by_role("radio", name=re.compile("Their reader identity"))).to_be_checked()
+    expect(page.get_by_role("radio", name=re.compile("The email they gave"))).to_be_visible()
