@@ -20,6 +20,45 @@ def box(locator: Any) -> dict[str, float]:
 
 
 @pytest.mark.slow
+def test_the_queue_counts_down_with_each_decision_and_ticks_sit_by_their_comments(
+    browser: Any,  # noqa: F811
+    desk: str,  # noqa: F811
+) -> None:
+    from playwright.sync_api import expect
+
+    page = browser.new_context(viewport={"width": 1280, "height": 800}).new_page()
+    set_up_owner(page, desk)
+    page.goto(desk + "/desk/sites/blog")
+    page.get_by_label("Hold every comment for review").check()
+    page.get_by_role("button", name="Save settings").click()
+    expect(page.get_by_role("status")).to_have_text("Saved.")
+    held = [reader_comment(desk, f"Held comment {n}", name) for n, name in enumerate(["Ada", "Bea", "Cy"])]
+    assert all(c["held"] for c in held)
+    page.goto(desk + "/desk/queue")
+    heading = page.locator("h1")
+    expect(heading).to_contain_text("3 held for review")
+
+    for width in (1280, 360):
+        page.set_viewport_size({"width": width, "height": 800})
+        for comment in held:
+            item = page.locator(f"#held-{comment['id']}")
+            tick, name = box(item.get_by_role("checkbox")), box(item.locator("strong").first)
+            assert tick["x"] + tick["width"] <= name["x"] <= tick["x"] + tick["width"] + 16, width
+            middle = tick["y"] + tick["height"] / 2
+            assert name["y"] <= middle <= name["y"] + name["height"], width
+
+    page.locator(f"#held-{held[0]['id']}").get_by_role("button", name="Approve").click()
+    expect(page.locator(f"#held-{held[0]['id']}")).to_have_text("Approved: it is published.")
+    expect(heading).to_contain_text("2 held for review")
+    page.locator(f"#held-{held[1]['id']}").get_by_role("button", name="Spam").click()
+    expect(heading).to_contain_text("1 held for review")
+    reader_comment(desk, "Held while she works", "Dee")  # another arrives meanwhile
+    page.locator(f"#held-{held[2]['id']}").get_by_role("button", name="Reject").click()
+    expect(heading).to_contain_text("1 held for review")  # what is left, not one less than shown
+    expect(heading).not_to_contain_text("0 held")
+
+
+@pytest.mark.slow
 def test_blocking_offers_only_what_works_for_the_reader_and_is_lifted_from_their_page(
     browser: Any,  # noqa: F811
     desk: str,  # noqa: F811

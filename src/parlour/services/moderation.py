@@ -33,12 +33,21 @@ BLOCK_KINDS = ("reader", "email", "address")
 
 
 def queue(ctx: Context, user: User, site_id: str | None = None) -> list[Held]:
-    """Held comments on the sites this user moderates, oldest first."""
+    """Held comments on the sites this user moderates, oldest first (at most QUEUE_LIMIT)."""
     sites = [site_id] if site_id else list(accounts.roles(ctx, user))
     if site_id:
         accounts.require_site(ctx, user, site_id)
     with ctx.db.read() as tx:
         return store.list_held(tx, sites, QUEUE_LIMIT)
+
+
+def held_count(ctx: Context, user: User, site_id: str | None = None) -> int:
+    """How many comments wait for review on the user's sites (or on one of them)."""
+    sites = [site_id] if site_id else list(accounts.roles(ctx, user))
+    if site_id:
+        accounts.require_site(ctx, user, site_id)
+    with ctx.db.read() as tx:
+        return store.count_held(tx, sites)
 
 
 ACTIONS = {"approve": Status.PUBLISHED, "reject": Status.REJECTED, "spam": Status.SPAM}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import delete, exists, insert, select, update
+from sqlalchemy import delete, exists, func, insert, select, update
 
 from parlour.domain.model import Status
 from parlour.store.comments import with_thread
@@ -44,6 +44,18 @@ def list_held(tx: Tx, site_ids: Sequence[str], limit: int) -> list[Held]:
         .limit(limit)
     )
     return [Held(*list(row)) for row in tx.execute(query)]
+
+
+def count_held(tx: Tx, site_ids: Sequence[str]) -> int:
+    """How many comments wait for a moderator on these sites (the queue shows the oldest)."""
+    if not site_ids:
+        return 0
+    query = (
+        select(func.count())
+        .select_from(comments.join(threads, threads.c.id == comments.c.thread_id))
+        .where(threads.c.site_id.in_(site_ids), comments.c.status == Status.PENDING.value)
+    )
+    return int(tx.execute(query).scalar_one())
 
 
 def has_published(tx: Tx, site_id: str, author_key: str) -> bool:

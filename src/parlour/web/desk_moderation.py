@@ -20,11 +20,14 @@ from parlour.web.errors import status_of
 async def queue_page(desk: Desk) -> Response:
     user = desk.me
     site = desk.request.query_params.get("site") or None
-    held = await desk.call(lambda: moderation.queue(desk.ctx, user, site))
+    held, count = await desk.call(
+        lambda: (moderation.queue(desk.ctx, user, site), moderation.held_count(desk.ctx, user, site))
+    )
     pastes = await desk.call(lambda: reviews.awaiting(desk.ctx, user, site))
     return desk.render(
-        "queue.html", held=held, site=site, decided=desk.request.query_params.get("decided"), pastes=pastes
-    )
+        "queue.html", held=held, count=count, site=site, decided=desk.request.query_params.get("decided"),
+        pastes=pastes,
+    )  # fmt: skip
 
 
 @signed_in
@@ -43,7 +46,11 @@ async def queue_decide(desk: Desk) -> Response:
         lambda: moderation.decide(desk.ctx, user, ids, action, form_text(form, "reason"))
     )
     if desk.request.headers.get("hx-request") and len(ids) == 1:
-        return desk.render("queue_done.html", comment_id=ids[0], action=action)
+        # The item's place says what happened; the heading's count is swapped in too (what
+        # is left now, other moderators' decisions included).
+        site = form_text(form, "site") or None
+        count = await desk.call(lambda: moderation.held_count(desk.ctx, user, site))
+        return desk.render("queue_done.html", comment_id=ids[0], action=action, count=count)
     return desk.redirect(f"/desk/queue?decided={changed}")
 
 
