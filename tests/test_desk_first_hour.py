@@ -20,6 +20,26 @@ def box(locator: Any) -> dict[str, float]:
 
 
 @pytest.mark.slow
+def test_setup_reads_as_sentences_and_its_errors_show_commands_as_code(browser: Any, desk: str) -> None:  # noqa: F811
+    from playwright.sync_api import expect
+
+    page = browser.new_context(viewport={"width": 1280, "height": 800}).new_page()
+    page.goto(desk + "/desk/setup")
+    label = page.locator("label", has_text="Setup code")
+    # One sentence on one line, the command inline in it, the field below.
+    assert abs(box(label.locator("code"))["y"] - box(label)["y"]) < 8
+    assert box(label.locator("input"))["y"] > box(label.locator("code"))["y"] + 10
+    page.get_by_label("Setup code").fill("a guess")
+    page.get_by_label("Email").fill("wren@blog.example")
+    page.get_by_label("Password (at least 10 characters)").fill("correct horse battery")
+    page.get_by_role("button", name="Create the owner's account").click()
+    error = page.locator("[data-code=wrong_setup_code]")
+    expect(error).to_contain_text("not this server's setup code")
+    assert "`" not in error.inner_text()
+    expect(error.locator("code").first).to_have_text("parlour serve")
+
+
+@pytest.mark.slow
 def test_the_queue_counts_down_with_each_decision_and_ticks_sit_by_their_comments(
     browser: Any,  # noqa: F811
     desk: str,  # noqa: F811

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import re
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup, escape
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
@@ -25,6 +27,16 @@ templates = Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
+_CODE_SPAN = re.compile(r"`([^`\n]+)`")
+
+
+def code_spans(message: str) -> Markup:
+    """An error message for a page: escaped, and its `commands` shown as code, not as
+    backticks (messages are written for the command line and the API too)."""
+    return Markup(_CODE_SPAN.sub(r"<code>\1</code>", str(escape(message))))
+
+
+templates.filters["code_spans"] = code_spans
 
 
 async def index_page(request: Request) -> Response:
