@@ -40,6 +40,28 @@ def test_setup_reads_as_sentences_and_its_errors_show_commands_as_code(browser: 
 
 
 @pytest.mark.slow
+def test_the_site_page_copies_its_snippet_and_fits_a_phone(browser: Any, desk: str) -> None:  # noqa: F811
+    from playwright.sync_api import expect
+
+    context = browser.new_context(viewport={"width": 360, "height": 740}, is_mobile=True)
+    context.grant_permissions(["clipboard-read", "clipboard-write"], origin=desk)
+    page = context.new_page()
+    set_up_owner(page, desk)
+    page.goto(desk + "/desk/sites/blog")
+    snippet = page.locator("#snippet-comments")
+    expect(snippet).to_contain_text('data-site="blog"')
+    for each in page.locator("pre.snippet").all():
+        assert each.evaluate("pre => pre.scrollWidth <= pre.clientWidth")
+        assert box(each)["x"] + box(each)["width"] <= 360
+    page.get_by_role("button", name="Copy the comments snippet").click()
+    expect(page.locator("#copied")).to_have_text("Copied to the clipboard.")
+    expect(page.get_by_role("button", name="Copy the comments snippet")).to_have_text("Copied")
+    copied = page.evaluate("() => navigator.clipboard.readText()")
+    assert copied == snippet.text_content()
+    assert copied.startswith('<div id="parlour-comments"></div>\n<script async src="http://localhost:')
+
+
+@pytest.mark.slow
 def test_the_queue_counts_down_with_each_decision_and_ticks_sit_by_their_comments(
     browser: Any,  # noqa: F811
     desk: str,  # noqa: F811

@@ -69,3 +69,24 @@ document.addEventListener("htmx:afterSettle", (event) => {
     else if (!box.checked && select.value === above) select.value = "";
   });
 })();
+
+// A site's snippets: "Copy" puts the snippet's text on the clipboard (where the page may
+// not use the clipboard, over plain http, it selects the text for the writer to copy).
+document.addEventListener("click", async (event) => {
+  const button = event.target.closest?.("[data-copy]");
+  const snippet = button && document.getElementById(button.dataset.copy);
+  if (!snippet) return;
+  const said = document.getElementById("copied");
+  try {
+    await navigator.clipboard.writeText(snippet.textContent);
+    button.textContent = "Copied";
+    if (said) said.textContent = "Copied to the clipboard.";
+  } catch {
+    const range = document.createRange();
+    range.selectNodeContents(snippet);
+    getSelection().removeAllRanges();
+    getSelection().addRange(range);
+    if (said) said.textContent = "Selected: press Ctrl+C (or Command+C) to copy.";
+  }
+  setTimeout(() => { button.textContent = "Copy"; }, 2000);
+});
