@@ -20,6 +20,16 @@ def box(locator: Any) -> dict[str, float]:
 
 
 @pytest.mark.slow
+def test_the_front_page_leads_to_the_desk(browser: Any, desk: str) -> None:  # noqa: F811
+    from playwright.sync_api import expect
+
+    page = browser.new_context().new_page()
+    page.goto(desk + "/")
+    page.get_by_role("link", name="Open the writer's desk").click()
+    expect(page).to_have_url(desk + "/desk/setup")
+
+
+@pytest.mark.slow
 def test_setup_reads_as_sentences_and_its_errors_show_commands_as_code(browser: Any, desk: str) -> None:  # noqa: F811
     from playwright.sync_api import expect
 
