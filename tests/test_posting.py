@@ -191,3 +191,32 @@ def test_a_repeated_post_that_brings_the_title_does_not_leave_cached_pages_stale
     post(client, "First, without a title", author_name="Ada", title="Now titled", expect=200)
     post(client, "A new comment", title="Now titled")
     assert read(client)["thread"]["title"] == "Now titled"
+
+
+def test_a_post_title_drops_the_blogs_name_after_it(ctx: Context, client: TestClient) -> None:
+    make_site(ctx)  # named "Blog"
+    titled = {
+        "/em-dash": ("First frost — Blog", "First frost"),
+        "/pipe": ("First frost | blog", "First frost"),
+        "/hyphen": ("Spring - part 2 - Blog", "Spring - part 2"),
+        "/two-separators": ("Notes — from the shed |  BLOG ", "Notes — from the shed"),
+        "/another-name": ("First frost — Another Blog", "First frost — Another Blog"),
+        "/name-first": ("Blog — First frost", "Blog — First frost"),
+        "/only-the-name": ("Blog", "Blog"),
+        "/nothing-before": (" — Blog", "— Blog"),
+        "/markup": ("<script>alert(1)</script> — Blog", "<script>alert(1)</script>"),
+        "/inside": ("Why I Blog — a reply", "Why I Blog — a reply"),
+    }
+    for thread, (title, _) in titled.items():
+        post(client, "Hello", thread=thread, title=title)
+    assert {thread: read(client, thread)["thread"]["title"] for thread in titled} == {
+        thread: stored for thread, (_, stored) in titled.items()
+    }
+
+
+def test_a_title_is_kept_whole_on_a_site_with_no_name(ctx: Context, client: TestClient) -> None:
+    from parlour.services import sites
+
+    sites.create_site(ctx, "blog", "", "Wren", ["https://blog.example"])
+    post(client, "Hello", title="First frost — ")
+    assert read(client)["thread"]["title"] == "First frost —"

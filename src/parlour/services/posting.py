@@ -87,6 +87,7 @@ def post_comment(
     is_writer = actor.is_writer_of(new.site)
     site = known_site(ctx, new.site)
     check_origin(site, actor)
+    title = rules.post_title(title, site.name)
     # A reader signed in by the writer's site posts under the name it gives, with a mark.
     signed_in = None if is_writer else sso.reader(ctx, site, actor.sso)
     if signed_in is not None:

@@ -126,6 +126,28 @@ def optional_text(value: object, field: str, limit: int) -> str | None:
     return value or None
 
 
+# What a blog puts between a post's title and its own name in the page's <title>.
+_TITLE_SEPARATORS = (" — ", " – ", " | ", " - ", " · ")
+
+
+def post_title(title: str | None, site_name: str) -> str | None:
+    """A post's title without the blog's name after it ("First frost — Wren's Garden"
+    is "First frost" on the site "Wren's Garden"): the widget sends the page's title.
+    Only a suffix that is the site's name (whatever its case and spacing) goes, once; a
+    title that is nothing but the name stays."""
+    if not title or not site_name.strip():
+        return title
+
+    def same(text: str) -> bool:
+        return " ".join(text.split()).casefold() == " ".join(site_name.split()).casefold()
+
+    for separator in _TITLE_SEPARATORS:
+        head, found, tail = title.rpartition(separator)
+        if found and head.strip() and same(tail):
+            return head.strip()
+    return title
+
+
 def page_url(value: object) -> str | None:
     """A post's URL: absolute http(s), or a path on the site. Never javascript: or data:."""
     text = optional_text(value, "url", 2000)
