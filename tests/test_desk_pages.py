@@ -334,3 +334,48 @@ def test_every_desk_page_fits_a_phone_and_passes_axe(
         expect(page.locator("h1")).to_be_visible()
         assert page.evaluate("() => document.documentElement.scrollWidth") <= 360, path
         assert axe_violations(page, shadow=False) == [], path
+
+
+WAITING = [  # fresh comments on the demo post, for the inbox's screenshot
+    ("Lotte", "Maren, would you share which hedge you planted along the north fence? Ours keeps thinning."),
+    ("Amir", "First time commenting. I left the asters standing this year and the goldfinches came back."),
+    ("Hedda", "Could you write one day about keeping notes on a garden? I never know what to write down."),
+]
+
+
+@pytest.mark.slow
+def test_the_inbox_with_the_demo_conversation_waiting_reads_well_and_takes_the_docs_screenshot(
+    browser: Any, desk: str, db_url: str, tmp_path: Path
+) -> None:
+    """docs/desk.md's picture of the inbox is taken here: `PARLOUR_UPDATE_SCREENSHOTS=1 make pytest`
+    refreshes docs/images/desk-inbox.png."""
+    from playwright.sync_api import expect
+
+    from parlour.services import demo
+    from test_widget import keep_screenshot
+
+    ctx = open_context(Settings(database=served_database(db_url, tmp_path), secret="desk"))
+    try:
+        demo.load_demo(ctx, [BLOG])
+    finally:
+        ctx.close()
+    for name, body in WAITING:
+        response = httpx.post(
+            desk + "/api/v1/comments",
+            json={"site": demo.SITE, "thread": demo.THREAD, "body": body, "author_name": name},
+            headers={"Origin": BLOG},
+        )
+        assert response.status_code == 201, response.text
+    page = browser.new_context(viewport={"width": 1280, "height": 1000}, device_scale_factor=1).new_page()
+    set_up_owner(page, desk)
+    items = page.locator(".inbox > li")
+    expect(items.first).to_be_visible()
+    waiting = items.count()
+    assert waiting >= len(WAITING)
+    expect(page.locator("h1")).to_contain_text(f"{waiting} waiting for a reply")
+    for name, _ in WAITING:
+        expect(items.filter(has_text=name).locator("textarea")).to_be_visible()
+    expect(items.locator(".tag").first).to_have_text("Asks you something")
+    expect(items.first.locator("header")).to_contain_text(demo.TITLE)
+    page.evaluate("() => window.scrollTo(0, 0)")
+    keep_screenshot(page, "desk-inbox.png", tmp_path, db_url)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -33,3 +34,17 @@ def test_every_error_code_is_documented(code: str) -> None:
 def test_readme_gives_the_two_commands() -> None:
     text = README.read_text(encoding="utf-8")
     assert "make run" in text and "make test" in text
+
+
+def test_every_picture_in_readme_and_docs_is_there_and_small() -> None:
+    """The screenshots the test suite takes (PARLOUR_UPDATE_SCREENSHOTS=1) are all shown,
+    and every picture shown exists and stays light enough for a README."""
+    pages = [README, *DOCS.glob("*.md")]
+    picture = re.compile(r'!\[[^\]]*\]\(([^)]+\.png)\)|<img src="([^"]+\.png)"')  # Markdown or HTML
+    shown = {
+        (page.parent / (markdown or html)).resolve()
+        for page in pages
+        for markdown, html in picture.findall(page.read_text("utf-8"))
+    }
+    assert shown == {p.resolve() for p in (DOCS / "images").glob("*.png")}
+    assert all(p.stat().st_size < 250_000 for p in shown)

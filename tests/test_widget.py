@@ -546,12 +546,28 @@ def test_no_cookies_are_set_or_sent_with_third_party_cookies_blocked(page, blog:
     assert sent and all("cookie" not in headers for headers in sent)
 
 
+def keep_screenshot(page: Any, name: str, tmp_path: Path, db_url: str, full_page: bool = False) -> Path:
+    """Take a screenshot, check it is a real picture, and, with PARLOUR_UPDATE_SCREENSHOTS=1
+    (on the SQLite run), keep it as docs/images/NAME for README and docs."""
+    shot = tmp_path / name
+    page.screenshot(path=str(shot), full_page=full_page)
+    assert shot.read_bytes().startswith(b"\x89PNG") and shot.stat().st_size > 20_000, name
+    width = page.viewport_size["width"]
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= width, f"{name} scrolls sideways"
+    if os.environ.get("PARLOUR_UPDATE_SCREENSHOTS") == "1" and db_url.startswith("sqlite"):
+        target = Path(__file__).parent.parent / "docs" / "images" / name
+        target.parent.mkdir(exist_ok=True)
+        shutil.copy(shot, target)
+    return shot
+
+
 @pytest.mark.slow
-def test_demo_page_shows_the_demo_thread_in_the_widget_and_takes_the_readme_screenshot(  # type: ignore[no-untyped-def]
+def test_demo_page_shows_the_demo_thread_light_dark_and_on_a_phone_and_takes_the_screenshots(  # type: ignore[no-untyped-def]
     browser, parlour: str, db_url: str, tmp_path: Path
 ) -> None:
-    """The page README points to right after `make run`. Its screenshot in README is taken
-    here: `PARLOUR_UPDATE_SCREENSHOTS=1 make pytest` refreshes docs/images/demo.png."""
+    """The page README points to right after `make run`. The widget's screenshots in README and
+    docs/embedding.md are taken here: `PARLOUR_UPDATE_SCREENSHOTS=1 make pytest` refreshes
+    docs/images/demo.png, demo-dark.png and demo-phone.png."""
     from playwright.sync_api import expect
 
     from parlour.services import demo
@@ -561,23 +577,31 @@ def test_demo_page_shows_the_demo_thread_in_the_widget_and_takes_the_readme_scre
         loaded = demo.load_demo(ctx, [parlour])
     finally:
         ctx.close()
-    page = browser.new_context(viewport={"width": 900, "height": 1100}, device_scale_factor=1).new_page()
-    page.goto(parlour + "/demo")
-    widget = page.locator("#parlour-comments")
-    expect(widget.locator(".count")).to_have_text(f"{loaded.comments} comments")
-    expect(widget.locator(".badge").first).to_have_text("Author")
-    expect(widget.locator("li.comment .pinned").first).to_have_text("Pinned")
-    # Parlour serves the demo itself, so its links are relative: never built from the Host header.
-    assert '<noscript><a href="/comments.html?site=demo&amp;thread=/welcome">' in page.content()
-    widget.locator("li.comment").first.scroll_into_view_if_needed()
-    page.evaluate("() => window.scrollTo(0, 0)")
-    shot = tmp_path / "demo.png"
-    page.screenshot(path=str(shot))
-    assert shot.read_bytes().startswith(b"\x89PNG") and shot.stat().st_size > 20_000
-    if os.environ.get("PARLOUR_UPDATE_SCREENSHOTS") == "1" and db_url.startswith("sqlite"):
-        target = Path(__file__).parent.parent / "docs" / "images" / "demo.png"
-        target.parent.mkdir(exist_ok=True)
-        shutil.copy(shot, target)
+    looks = [
+        ("demo.png", "light", {"viewport": {"width": 900, "height": 1100}}),
+        ("demo-dark.png", "dark", {"viewport": {"width": 900, "height": 1100}, "color_scheme": "dark"}),
+        ("demo-phone.png", "light", {"viewport": {"width": 360, "height": 780}, "is_mobile": True}),
+    ]
+    for name, theme, options in looks:
+        # bypass_csp: for the axe script only.
+        page = browser.new_context(device_scale_factor=1, bypass_csp=True, **options).new_page()
+        page.goto(parlour + "/demo")
+        widget = page.locator("#parlour-comments")
+        expect(widget.locator(".count")).to_have_text(f"{loaded.comments} comments")
+        expect(widget.locator(".badge").first).to_have_text("Author")
+        expect(widget.locator("li.comment .pinned").first).to_have_text("Pinned")
+        expect(widget.locator("li.comment .body").first).to_be_visible()
+        expect(widget.locator(".new form textarea")).to_be_visible()
+        assert widget.evaluate("(el) => el.shadowRoot.querySelector('section').dataset.theme") == theme, name
+        # Parlour serves the demo itself, so its links are relative: never built from the Host header.
+        assert '<noscript><a href="/comments.html?site=demo&amp;thread=/welcome">' in page.content()
+        if name == "demo-phone.png":  # past the post, to the comments
+            widget.locator(".count").evaluate("(el) => el.scrollIntoView()")
+        else:
+            page.evaluate("() => window.scrollTo(0, 0)")
+        keep_screenshot(page, name, tmp_path, db_url)
+        assert axe_violations(page) == [], name
+        page.context.close()
 
 
 @pytest.mark.slow
