@@ -31,6 +31,14 @@ def test_the_longest_known_name_wins_so_names_with_spaces_are_matched_whole() ->
     assert '<a href="#comment-1" class="mention">@Ann</a> agree' in html
 
 
+def test_names_of_one_length_are_told_apart_on_a_thread_of_thousands() -> None:
+    known = mentions.authors(((n, f"Reader {n:04}", False) for n in range(3000)), "Wren")
+    html = mentions.link(markup.render("@" * 2000 + " @reader 0042 and @Reader 2999!"), known)
+    assert html.count('class="mention"') == 2
+    assert '<a href="#comment-42" class="mention">@reader 0042</a>' in html
+    assert '<a href="#comment-2999" class="mention">@Reader 2999</a>!' in html
+
+
 def test_a_mention_ends_where_a_word_ends_and_ignores_case() -> None:
     assert "mention" not in linked("@Annabel said so.", Ann=1)
     assert '<a href="#comment-1" class="mention">@ann</a>' in linked("Right, @ann.", Ann=1)

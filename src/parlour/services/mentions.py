@@ -62,7 +62,10 @@ def link(html: str, known: Mapping[str, tuple[str, int]]) -> str:
     """Sanitised `html` with "@Name" of each known name (by key) as a link to its comment."""
     if "@" not in html or not known:
         return html
-    names = sorted(known.values(), key=lambda pair: -len(pair[0]))
+    names: dict[int, dict[str, int]] = {}  # by length, longest tried first: key -> comment id
+    for name, comment_id in known.values():
+        names.setdefault(len(name), {})[_key(name)] = comment_id
+    names = dict(sorted(names.items(), reverse=True))
     out: list[str] = []
     pos, inside = 0, 0
     for tag in _TAG.finditer(html):
@@ -76,7 +79,7 @@ def link(html: str, known: Mapping[str, tuple[str, int]]) -> str:
     return "".join(out)
 
 
-def _text(escaped: str, names: list[tuple[str, int]]) -> str:
+def _text(escaped: str, names: Mapping[int, Mapping[str, int]]) -> str:
     """A run of escaped text with its mentions linked (unchanged when it has none)."""
     if "@" not in escaped:
         return escaped
@@ -105,14 +108,18 @@ def _word(char: str) -> bool:
     return char.isalnum() or char == "_"
 
 
-def _match(text: str, start: int, names: list[tuple[str, int]]) -> tuple[int, int] | None:
-    """(length, comment id) of the longest known name at `start` that ends a word there."""
-    for name, comment_id in names:
-        end = start + len(name)
+def _match(text: str, start: int, names: Mapping[int, Mapping[str, int]]) -> tuple[int, int] | None:
+    """(length, comment id) of the longest known name at `start` that ends a word there.
+
+    One look-up per length of name, not one comparison per name: a comment of many "@"
+    on a thread of thousands of commenters costs as little as on a small one."""
+    for length, keys in names.items():
+        end = start + length
         if end > len(text) or (end < len(text) and _word(text[end])):
             continue
-        if _key(text[start:end]) == _key(name):
-            return len(name), comment_id
+        comment_id = keys.get(_key(text[start:end]))
+        if comment_id is not None:
+            return length, comment_id
     return None
 
 
