@@ -43,23 +43,30 @@ def postgres_url(worker_id: str, testrun_uid: str) -> Iterator[str | None]:
     """A fresh, migrated PostgreSQL database for this test worker of this run (so two
     runs on one machine, say two checkouts, never share one), dropped at the end."""
     name = f"parlour_test_{testrun_uid[:8]}_{worker_id}".replace("-", "_")
+    url = create_pg_database(name)
+    db = Database(url)
+    migrate.upgrade(db)
+    db.dispose()
+    yield url
+    drop_pg_database(name)
+
+
+def create_pg_database(name: str) -> str:
+    """An empty PostgreSQL database `name` on the test server (made afresh), its URL; the
+    test is skipped if the server is not reachable, unless PostgreSQL is required."""
     try:
         admin = psycopg.connect(PG_URL, autocommit=True, connect_timeout=5)
     except psycopg.OperationalError as exc:
         if REQUIRE_PG:
             raise
         pytest.skip(f"PostgreSQL is not reachable at {PG_URL}: {exc}")
-        yield None
-        return
     with admin:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.execute(f'CREATE DATABASE "{name}"')
-    base, _, _ = PG_URL.rpartition("/")
-    url = f"{base}/{name}"
-    db = Database(url)
-    migrate.upgrade(db)
-    db.dispose()
-    yield url
+    return f"{PG_URL.rpartition('/')[0]}/{name}"
+
+
+def drop_pg_database(name: str) -> None:
     with psycopg.connect(PG_URL, autocommit=True) as admin:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx2 as httpx
-import psycopg
 import pytest
 from starlette.routing import Route
 
@@ -230,30 +229,20 @@ def full_desk(
     browser: Any,
 ) -> Iterator[Desk]:
     """One served desk per database for the whole module, set up through its pages."""
-    from conftest import PG_URL, REQUIRE_PG
+    from conftest import create_pg_database, drop_pg_database
 
     tmp = tmp_path_factory.mktemp("phone")
     if request.param == "sqlite":
         database, drop = f"sqlite:///{tmp / 'phone.db'}", None
     else:
         name = f"parlour_phone_{testrun_uid[:8]}_{worker_id}".replace("-", "_")
-        try:
-            admin = psycopg.connect(PG_URL, autocommit=True, connect_timeout=5)
-        except psycopg.OperationalError as exc:
-            if REQUIRE_PG:
-                raise
-            pytest.skip(f"PostgreSQL is not reachable at {PG_URL}: {exc}")
-        with admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            admin.execute(f'CREATE DATABASE "{name}"')
-        database, drop = PG_URL.rpartition("/")[0] + "/" + name, name
+        database, drop = create_pg_database(name), name
     try:
         with served_full_desk(database, tmp, browser) as desk:
             yield desk
     finally:
         if drop is not None:
-            with psycopg.connect(PG_URL, autocommit=True) as admin:
-                admin.execute(f'DROP DATABASE IF EXISTS "{drop}" WITH (FORCE)')
+            drop_pg_database(drop)
         shutil.rmtree(tmp, ignore_errors=True)
 
 
