@@ -550,7 +550,7 @@ def import_command(
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from parlour.importers import reader
+    from parlour.importers.ahead import ReaderStopped, read_ahead
     from parlour.services import importing, restoring
 
     options = importing.Options(
@@ -561,6 +561,7 @@ def import_command(
     )  # fmt: skip
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with (
+        read_ahead(format_name, file) as records,  # reads on a second core while this one stores
         _migrated_context(_settings(database=database)) as ctx,
         Progress(*columns, console=err, transient=True) as bar,
     ):
@@ -571,7 +572,11 @@ def import_command(
             task = reading if phase == "reading" else storing
             bar.update(task, completed=done, total=total, visible=True)
 
-        report = importing.run(ctx, reader(format_name)(file), options, progress)
+        try:
+            report = importing.run(ctx, records, options, progress)
+        except ReaderStopped as stopped:  # killed, or out of memory: nothing was stored
+            err.print(f"[red]error[/red]: {stopped}; nothing was imported.")
+            sys.exit(1)
     if as_json:
         click.echo(orjson.dumps(report.as_dict()).decode())
         return

@@ -1,0 +1,98 @@
+"""Reading an export in a second process: the same records, the same errors, no leftovers."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from parlour.domain.errors import InvalidImportFile
+from parlour.importers import ahead, disqus
+from parlour.importers.ahead import ReaderStopped, read_ahead
+
+BLOG = Path(__file__).parent / "disqus" / "blog.xml"
+
+
+def disqus_file(path: Path, n: int) -> Path:
+    """A Disqus export of one thread and `n` comments, each answering the one before."""
+    posts = "".join(
+        f'<post dsq:id="{i}"><message><![CDATA[<p>Comment number {i}, with <b>bold</b> words '
+        f"and a line long enough to make the stream a few pipes full.</p>]]></message>"
+        f"<createdAt>2020-01-01T00:00:{i % 60:02d}Z</createdAt><isDeleted>false</isDeleted>"
+        f'<isSpam>false</isSpam><author><name>Reader {i}</name></author><thread dsq:id="1"/>'
+        + (f'<parent dsq:id="{i - 1}"/>' if i > 1 else "")
+        + "</post>"
+        for i in range(1, n + 1)
+    )
+    path.write_text(
+        '<?xml version="1.0" encoding="utf-8"?>\n'
+        '<disqus xmlns="http://disqus.com" xmlns:dsq="http://disqus.com/disqus-internals">'
+        '<thread dsq:id="1"><id>one</id><link>https://blog.example/one/</link><title>One</title>'
+        f"<isClosed>false</isClosed><isDeleted>false</isDeleted></thread>{posts}</disqus>",
+        encoding="utf-8",
+    )
+    return path
+
+
+def children(monkeypatch: pytest.MonkeyPatch) -> list[subprocess.Popen[bytes]]:
+    """The reading processes `read_ahead` starts from now on."""
+    started: list[subprocess.Popen[bytes]] = []
+    real = subprocess.Popen
+
+    def popen(*args: Any, **kwargs: Any) -> subprocess.Popen[bytes]:
+        child = real(*args, **kwargs)
+        started.append(child)
+        return child
+
+    monkeypatch.setattr(ahead.subprocess, "Popen", popen)
+    return started
+
+
+def test_records_read_ahead_are_the_records_the_format_reads_in_the_same_order() -> None:
+    with read_ahead("disqus", BLOG) as records:
+        assert list(records) == list(disqus.read(BLOG))
+
+
+def test_a_file_of_many_batches_arrives_whole_and_in_order(tmp_path: Path) -> None:
+    path = disqus_file(tmp_path / "many.xml", ahead.BATCH * 3 + 7)
+    with read_ahead("disqus", path) as records:
+        got = list(records)
+    assert got == list(disqus.read(path))
+    assert len(got) == 1 + ahead.BATCH * 3 + 7
+
+
+def test_a_bad_file_stops_with_the_readers_own_error_naming_the_line(tmp_path: Path) -> None:
+    path = tmp_path / "broken.xml"
+    path.write_text(disqus_file(tmp_path / "whole.xml", 40).read_text()[:-200], encoding="utf-8")
+    with pytest.raises(InvalidImportFile) as direct:
+        list(disqus.read(path))
+    with read_ahead("disqus", path) as records, pytest.raises(InvalidImportFile) as there:
+        list(records)
+    assert there.value.message == direct.value.message
+    assert there.value.details == direct.value.details
+    assert "line" in there.value.message
+
+
+def test_leaving_early_stops_the_reading_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    started = children(monkeypatch)
+    path = disqus_file(tmp_path / "big.xml", 5_000)
+    with read_ahead("disqus", path) as records:
+        next(iter(records))
+    (child,) = started
+    assert child.returncode is not None  # ended and waited for: no process left behind
+
+
+def test_a_reader_that_dies_midway_is_an_error_not_a_short_import(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    started = children(monkeypatch)
+    path = disqus_file(tmp_path / "big.xml", 5_000)  # far more than the pipe holds
+    with read_ahead("disqus", path) as records:
+        stream = iter(records)
+        next(stream)
+        started[0].kill()
+        with pytest.raises(ReaderStopped, match="stopped before the end of the file"):
+            for _ in stream:
+                pass
