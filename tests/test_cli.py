@@ -172,3 +172,10 @@ def test_admin_create_makes_owners_and_moderators_who_can_sign_in(db_url: str) -
         assert not moderator.is_owner and accounts.roles(ctx, moderator) == {"notes": Role.MODERATOR}
     finally:
         ctx.close()
+
+
+def test_a_refusal_is_printed_whole_on_one_line_and_never_read_as_markup(db_url: str) -> None:
+    site = "[bold]nope[/bold]-" + "x" * 40
+    result = CliRunner().invoke(main, ["token", "create", "--site", site, "--database", db_url])
+    assert result.exit_code == 1
+    assert result.output.count("\n") == 1 and site in result.output

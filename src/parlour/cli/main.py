@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 import click
 import orjson
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from parlour import __version__
@@ -66,7 +67,7 @@ class _Group(click.Group):
         try:
             return super().invoke(ctx)
         except ParlourError as exc:
-            err.print(f"[red]error[/red] ({exc.code()}): {exc.message}")
+            err.print(f"[red]error[/red] ({exc.code()}): {escape(exc.message)}", soft_wrap=True)
             sys.exit(1)
 
 
