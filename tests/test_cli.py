@@ -12,7 +12,7 @@ from parlour.cli.main import main
 from parlour.services.context import open_context
 from parlour.settings import Settings
 
-COMMANDS = [[], ["serve"], ["migrate"], ["demo"], ["export"], ["site"], ["site", "create"], ["site", "set"], ["site", "list"], ["token"], ["token", "create"], ["admin"], ["admin", "create"], ["admin", "setup-code"], ["webhook"], ["webhook", "add"], ["webhook", "list"], ["webhook", "remove"], ["webhook", "pause"], ["webhook", "resume"], ["import"], ["check"]]  # fmt: skip
+COMMANDS = [[], ["serve"], ["migrate"], ["demo"], ["export"], ["backup"], ["restore"], ["site"], ["site", "create"], ["site", "set"], ["site", "list"], ["token"], ["token", "create"], ["admin"], ["admin", "create"], ["admin", "setup-code"], ["webhook"], ["webhook", "add"], ["webhook", "list"], ["webhook", "remove"], ["webhook", "pause"], ["webhook", "resume"], ["import"], ["check"]]  # fmt: skip
 
 
 def run(*args: str) -> str:

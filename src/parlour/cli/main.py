@@ -178,6 +178,58 @@ def export_command(site_id: str, format_: str, output: str | None, database: str
     err.print(f"Site `{site_id}` exported to {output} ({count} {what}).", soft_wrap=True, markup=False)
 
 
+@main.command(name="backup")
+@click.option(
+    "--output",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The file to write (put in place only once complete and checked).",
+)
+@click.option("--force", is_flag=True, help="Replace FILE if it exists.")
+@database_option
+def backup_command(output: Path, force: bool, database: str | None) -> None:
+    """Copy the whole database to a file, while Parlour serves.
+
+    SQLite: SQLite's own consistent copy (VACUUM INTO), checked. PostgreSQL: pg_dump's
+    custom format (pg_dump must be on PATH)."""
+    from parlour.services import backups
+
+    written = backups.backup(_settings(database=database).database, output, force=force)
+    console.print(
+        f"Backed up to {written.path}: {_size(written.size)}, {written.comments:,} comments.",
+        soft_wrap=True, markup=False,
+    )  # fmt: skip
+
+
+@main.command(name="restore")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--force", is_flag=True, help="SQLite: replace a database that holds data.")
+@database_option
+def restore_command(file: Path, force: bool, database: str | None) -> None:
+    """Restore a backup into the database --database names.
+
+    FILE is a backup `parlour backup` wrote: a SQLite file restores into SQLite (over a
+    database that holds data only with --force), a pg_dump archive into an empty
+    PostgreSQL database (pg_restore must be on PATH). The database is migrated after."""
+    from parlour.services import backups
+
+    restored = backups.restore(file, _settings(database=database).database, force=force)
+    counts = ", ".join(f"{name}: {n:,}" for name, n in restored.counts.items())
+    migrated = f"; {restored.migrations} migration(s) applied" if restored.migrations else ""
+    console.print(
+        f"Restored {file} into {restored.database}: {counts}{migrated}.", soft_wrap=True, markup=False
+    )
+
+
+def _size(size: int) -> str:
+    if size < 1000:
+        return f"{size:,} bytes"
+    value, units = size / 1000, ["KB", "MB", "GB", "TB"]
+    while value >= 1000 and len(units) > 1:
+        value, units = value / 1000, units[1:]
+    return f"{value:.1f} {units[0]}"
+
+
 @main.command(name="demo")
 @database_option
 @click.option(

@@ -294,6 +294,44 @@ class RateLimited(ParlourError):
     default_message = "Too many requests from this address; try again in a minute."
 
 
+# Backups (command line): `parlour backup` and `parlour restore`.
+class InvalidBackupFile(InvalidInput):
+    default_message = "The file is not a Parlour backup this command can read: nothing was restored."
+
+
+class WrongDatabaseForBackup(ParlourError):
+    kind = "conflict"
+    default_message = (
+        "A SQLite backup restores into SQLite and a PostgreSQL one into PostgreSQL; between the two, "
+        "move each site with `parlour export` and `parlour import parlour`."
+    )
+
+
+class BackupFileExists(ParlourError):
+    kind = "conflict"
+    default_message = "The backup file exists already; give --force to replace it."
+
+
+class DatabaseNotEmpty(ParlourError):
+    kind = "conflict"
+    default_message = "The database holds data already: nothing was restored."
+
+
+class PostgresToolMissing(ParlourError):
+    kind = "unsupported"
+    default_message = "PostgreSQL's client tools (pg_dump, pg_restore) are not on PATH."
+
+
+class BackupFailed(ParlourError):
+    kind = "conflict"
+    default_message = "The backup failed; nothing was written."
+
+
+class RestoreFailed(ParlourError):
+    kind = "conflict"
+    default_message = "The restore failed."
+
+
 def all_error_classes() -> list[type[ParlourError]]:
     """Every concrete error class, for the API documentation."""
     out: list[type[ParlourError]] = []

@@ -38,3 +38,17 @@ def pending(db: Database) -> list[str]:
             done.update(r.revision for r in script.iterate_revisions(head, "base"))
         return [r for r in reversed(heads) if r not in done]
     return list(reversed(heads))
+
+
+def shipped() -> set[str]:
+    """The revisions this version of Parlour ships."""
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    return {rev.revision for rev in ScriptDirectory.from_config(cfg).walk_revisions()}
+
+
+def unknown(db: Database) -> list[str]:
+    """The database's revisions that this Parlour does not ship: a newer Parlour made them."""
+    with db.engine.connect() as conn:
+        current = MigrationContext.configure(conn).get_current_heads()
+    return sorted(set(current) - shipped())
