@@ -74,7 +74,7 @@ def parlour_process(
         )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 90  # a bound, not a timing: a loaded CI box starts slowly
         while True:
             try:
                 if httpx.get(base + "/-/health").status_code == 200:
