@@ -164,3 +164,32 @@ def test_upgrading_marks_replies_between_readers_that_do_not_address_the_writer(
     finally:
         migrate.upgrade(db)
         db.dispose()
+
+
+def test_instances_migrating_a_fresh_database_at_once_all_succeed(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Three instances started together on an empty database each run `migrate`: they
+    take turns, and the later ones find nothing left to do (on PostgreSQL they used to
+    collide creating the same tables)."""
+    import subprocess
+    import sys
+    import uuid
+
+    from conftest import create_pg_database, drop_pg_database
+
+    name = f"parlour_migrate_{uuid.uuid4().hex[:8]}"
+    databases = [f"sqlite:///{tmp_path / 'fresh.db'}", create_pg_database(name)]
+    try:
+        for database in databases:
+            command = [sys.executable, "-m", "parlour", "migrate", "--database", database]
+            runs = [
+                subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT) for _ in range(3)
+            ]
+            outputs = [run.communicate(timeout=120)[0].decode() for run in runs]
+            assert [run.returncode for run in runs] == [0, 0, 0], outputs
+            db = Database(database)
+            try:
+                assert migrate.pending(db) == []
+            finally:
+                db.dispose()
+    finally:
+        drop_pg_database(name)

@@ -157,6 +157,30 @@ class Database:
         finally:
             fcntl.flock(self._lock_file, fcntl.LOCK_UN)
 
+    @contextmanager
+    def exclusive(self, name: str) -> Iterator[None]:
+        """Hold a lock named `name` that every process on this database takes turns on.
+
+        For work that must not run twice at once, such as migrating: several instances
+        started together on a fresh database would each create the tables. PostgreSQL: a
+        session-level advisory lock on a connection of its own, in autocommit (no open
+        transaction that would hold back `pg_snapshot_xmin` meanwhile). SQLite: the
+        writers' flock beside the database file.
+        """
+        if self.is_sqlite:
+            with self._process_lock():
+                yield
+            return
+        with self.engine.connect() as conn:
+            conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+            conn.exec_driver_sql("SELECT pg_advisory_lock(hashtextextended(%(name)s, 0))", {"name": name})
+            try:
+                yield
+            finally:
+                conn.exec_driver_sql(
+                    "SELECT pg_advisory_unlock(hashtextextended(%(name)s, 0))", {"name": name}
+                )
+
     def dispose(self) -> None:
         self.engine.dispose()
         if self._lock_file is not None:

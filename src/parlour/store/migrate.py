@@ -22,8 +22,10 @@ def _config(db: Database) -> Config:
 
 
 def upgrade(db: Database) -> None:
-    """Bring the schema to the newest revision. Safe to run on every start."""
-    command.upgrade(_config(db), "head")
+    """Bring the schema to the newest revision. Safe to run on every start, also by
+    several instances at once: they take turns, and the later ones find nothing to do."""
+    with db.exclusive("parlour_migrate"):
+        command.upgrade(_config(db), "head")
 
 
 def pending(db: Database) -> list[str]:
