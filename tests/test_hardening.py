@@ -357,6 +357,14 @@ def test_previews_are_rate_limited_per_address(client_for: Any) -> None:
     assert error_code(answers[-1]) == "rate_limited" and answers[-1].headers["retry-after"] == "60"
 
 
+def test_previews_from_one_address_are_counted_together_by_every_instance(client_for: Any) -> None:
+    """Two apps on their own contexts, as two instances behind a proxy are: the limit is
+    the address's, not each instance's."""
+    one, two = client_for(preview_rate_limit=3), client_for(preview_rate_limit=3)
+    answers = [(one if i % 2 else two).post("/api/v1/preview", json={"body": f"try {i}"}) for i in range(4)]
+    assert [a.status_code for a in answers] == [200, 200, 200, 429]
+
+
 def test_a_preview_that_renders_too_long_is_refused_and_the_server_goes_on(
     client_for: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -72,7 +72,10 @@ class Settings:
         default=10, metadata={"doc": "Comments per minute from one address (0 turns the limit off)."}
     )
     preview_rate_limit: int = field(
-        default=60, metadata={"doc": "Previews per minute from one address, per process (0 turns it off)."}
+        default=60,
+        metadata={
+            "doc": "Previews per minute from one address, counted by every instance together (0 turns it off)."
+        },
     )
     reader_rate_limit: int = field(
         default=30, metadata={"doc": "Reader identities issued per hour to one address (0 turns it off)."}

@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from parlour.domain.model import Site
 from parlour.services.clock import now_ms
 from parlour.services.directory import ThreadDirectory
-from parlour.services.limits import SlidingWindow
 from parlour.services.live import LiveFeed
 from parlour.services.security import Signer
 from parlour.settings import Settings
@@ -157,7 +156,6 @@ class Context:
     hot: HotReads = field(repr=False)
     threads: ThreadDirectory = field(repr=False)
     live: LiveFeed = field(repr=False)
-    previews: SlidingWindow = field(default_factory=SlidingWindow, repr=False)
     now: Callable[[], int] = now_ms  # milliseconds since the epoch; replaceable for demos and tests
     _push: ChangeListener | None = field(default=None, repr=False)
     _push_users: int = field(default=0, repr=False)

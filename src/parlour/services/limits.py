@@ -1,30 +1,29 @@
-"""Limits counted in memory, for actions that store nothing to count (previews)."""
+"""Limits on actions that store nothing of their own (previews), counted in the database.
+
+Every instance on one database counts together: behind a proxy that spreads requests
+over several, a limit counted in each process would let an address through once per
+process. The hits are rows of `sign_in_attempts` under a key of their own
+(`preview:<address hash>`), the table the sign-in limits count in.
+"""
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict, deque
+from parlour.store import Database, serialize_on
+from parlour.store import accounts as store
 
 WINDOW_MS = 60_000
-MAX_KEYS = 10_000  # addresses remembered; the least recently seen are forgotten first
 
 
-class SlidingWindow:
-    """At most `limit` actions per key in any minute, in this process."""
+def allow(db: Database, key: str, limit: int, now: int) -> bool:
+    """At most `limit` actions under `key` in any minute; counts this one if it is allowed.
 
-    def __init__(self) -> None:
-        self._seen: OrderedDict[str, deque[int]] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def allow(self, key: str, limit: int, now: int) -> bool:
-        with self._lock:
-            times = self._seen.pop(key, None) or deque()
-            while times and times[0] <= now - WINDOW_MS:
-                times.popleft()
-            allowed = len(times) < limit
-            if allowed:
-                times.append(now)
-            self._seen[key] = times
-            while len(self._seen) > MAX_KEYS:
-                self._seen.popitem(last=False)
-            return allowed
+    Hits older than the window are dropped on the way, so a key keeps at most `limit`
+    rows."""
+    with db.write() as tx:
+        serialize_on(tx, key)  # two at once from one address take turns (PostgreSQL)
+        since = now - WINDOW_MS + 1
+        store.forget_attempts_before(tx, key, since)
+        if store.count_attempts(tx, key, since) >= limit:
+            return False
+        store.record_attempt(tx, key, now)
+        return True

@@ -7,7 +7,7 @@ from typing import Any
 
 from parlour.domain import errors
 from parlour.domain.model import Actor, Comment, Role, Site, Status
-from parlour.services import admission, lifecycle, markup, notifications, reader_accounts, rules, sso
+from parlour.services import admission, lifecycle, limits, markup, notifications, reader_accounts, rules, sso
 from parlour.services.context import Context
 from parlour.services.security import content_hash
 from parlour.services.sites import check_origin, known_site
@@ -52,10 +52,10 @@ def author_key(actor: Actor, site_id: str, name: str | None, email: str | None) 
 def preview(ctx: Context, actor: Actor, body: object) -> str:
     """What `body` would look like posted: checked like a comment, rendered, sanitised.
 
-    Nothing is stored, so the limit is counted in this process (`previews`); callers run
-    it off the event loop and bound how long they wait for it (web/api.py)."""
+    The limit is counted in the database, by every instance together (`limits`); callers
+    run it off the event loop and bound how long they wait for it (web/api.py)."""
     limit = ctx.settings.preview_rate_limit
-    if limit and not ctx.previews.allow(actor.ip_hash, limit, ctx.now()):
+    if limit and not limits.allow(ctx.db, f"preview:{actor.ip_hash}", limit, ctx.now()):
         raise errors.RateLimited(limit=limit, per="minute", retry_after=60)
     return markup.render(rules.body(body, ctx.settings))
 

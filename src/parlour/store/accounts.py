@@ -134,6 +134,12 @@ def count_attempts(tx: Tx, key: str, since: int) -> int:
     return int(tx.execute(query).scalar_one())
 
 
+def forget_attempts_before(tx: Tx, key: str, before: int) -> None:
+    tx.execute(
+        delete(sign_in_attempts).where(sign_in_attempts.c.key == key, sign_in_attempts.c.created_at < before)
+    )
+
+
 def clear_attempts(tx: Tx, key: str) -> None:
     tx.execute(delete(sign_in_attempts).where(sign_in_attempts.c.key == key))
 
