@@ -107,6 +107,40 @@ def test_a_message_the_server_refuses_for_good_is_not_retried(
     assert message.recipient == "gone@example.com" and error is not None and "No such mailbox" in error
 
 
+def test_a_stopping_server_gives_back_the_mail_it_could_not_finish_for_another_to_send_at_once(
+    make_ctx: Any, smtp: tuple[Server, int]
+) -> None:
+    """A server stopping (a rolling restart) while its mail server does not answer: the
+    message's claim is given back, not left to lapse after CLAIM_STALE_MS."""
+    import socket
+
+    from sqlalchemy import select
+
+    server, port = smtp
+    with socket.socket() as mute:  # accepts, never greets
+        mute.bind(("127.0.0.1", 0))
+        mute.listen()
+        stopping: Context = make_ctx(smtp_url=f"smtp://127.0.0.1:{mute.getsockname()[1]}")
+        enqueue(stopping, "ada@example.com")
+
+        def claimed() -> bool:
+            with stopping.db.read() as tx:
+                return tx.execute(select(outbox.outbox.c.claimed_at)).scalar_one() is not None
+
+        async def start_then_stop() -> None:
+            worker = mail.MailWorker(stopping)
+            worker.start()
+            while not claimed():
+                await asyncio.sleep(0.01)
+            await worker.stop()
+
+        asyncio.run(start_then_stop())
+    assert not claimed()
+    other: Context = make_ctx(smtp_url=f"smtp://127.0.0.1:{port}")
+    assert asyncio.run(mail.send_due(other)) == 1
+    assert [m["To"] for m in server.received] == ["ada@example.com"]
+
+
 def test_a_message_that_keeps_failing_is_given_up_after_max_attempts(make_ctx: Any, tmp_path: Path) -> None:
     ctx: Context = make_ctx(smtp_url=f"smtp://127.0.0.1:{free_port()}")  # nothing listens there
     enqueue(ctx, "reader@example.com")

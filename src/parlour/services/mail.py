@@ -47,6 +47,7 @@ T = TypeVar("T")
 
 POLL_SECONDS = 1.0
 CLAIM_STALE_MS = 60_000  # a claim not renewed for this long belongs to a process that died
+STOP_WAIT = 2.0  # seconds a stopping server lets the round in hand go on (granian kills at 5)
 RENEW_SECONDS = 15.0  # a sending process renews its claims this often
 CLAIM_BATCH = 5
 MAX_ATTEMPTS = 10
@@ -305,6 +306,9 @@ async def send_due(ctx: Context) -> int:
     renewing = asyncio.get_running_loop().create_task(_renew(ctx, in_hand))
     try:
         return await _send_claimed(ctx, claimed, in_hand)
+    except asyncio.CancelledError:  # the server is stopping: what is not sent goes back at once
+        await ctx.db.run(_write(ctx, partial(_released, [m.id for m in claimed])))
+        raise
     finally:
         renewing.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -373,6 +377,10 @@ def _renewed(ids: list[int], when: int, tx: Tx) -> None:
     store.renew_claims(tx, ids, when)
 
 
+def _released(ids: list[int], tx: Tx) -> None:
+    store.release_claims(tx, ids)
+
+
 def _handed(message_id: int, when: int, tx: Tx) -> None:
     store.mark_handed(tx, message_id, when)
 
@@ -383,20 +391,32 @@ class MailWorker:
     def __init__(self, ctx: Context) -> None:
         self._ctx = ctx
         self._task: asyncio.Task[None] | None = None
+        self._stopping: asyncio.Event | None = None
 
     def start(self) -> None:
+        self._stopping = asyncio.Event()
         self._task = asyncio.get_running_loop().create_task(self._run())
 
     async def _run(self) -> None:
-        while True:
+        assert self._stopping is not None
+        while not self._stopping.is_set():
             try:
                 await send_due(self._ctx)
             except Exception:  # the database may be restarting: try again next tick
                 log.exception("outbox: sending failed")
-            await asyncio.sleep(POLL_SECONDS)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), POLL_SECONDS)
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        """Let the round in hand finish for up to STOP_WAIT seconds, then cancel it: its
+        unsent messages' claims are given back (`send_due`), so another instance sends
+        them at once rather than after CLAIM_STALE_MS."""
+        if self._task is not None and self._stopping is not None:
+            self._stopping.set()
+            try:
+                await asyncio.wait_for(asyncio.shield(self._task), STOP_WAIT)
+            except TimeoutError:
+                self._task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._task
+            self._task = None

@@ -102,6 +102,23 @@ def renew_claims(tx: Tx, ids: list[int], now: int) -> None:
     )
 
 
+def release_claims(tx: Tx, ids: list[int]) -> None:
+    """Give back claims on messages neither sent nor handed over (the process is stopping):
+    another process may send them at once instead of after CLAIM_STALE_MS. The attempt
+    they counted is taken back."""
+    if ids:
+        tx.execute(
+            update(outbox)
+            .where(
+                outbox.c.id.in_(ids),
+                outbox.c.sent_at.is_(None),
+                outbox.c.handed_at.is_(None),
+                outbox.c.claimed_at.is_not(None),
+            )
+            .values(claimed_at=None, attempts=outbox.c.attempts - 1)
+        )
+
+
 def mark_handed(tx: Tx, message_id: int, now: int) -> None:
     """The message's text is with the server; its final dot goes next."""
     tx.execute(update(outbox).where(outbox.c.id == message_id).values(handed_at=now))
