@@ -12,7 +12,7 @@ from typing import Any, ClassVar, Literal
 
 Kind = Literal[
     "bad_request", "unauthorized", "forbidden", "not_found", "conflict", "too_large",
-    "unsupported", "invalid", "rate_limited",
+    "unsupported", "invalid", "rate_limited", "unavailable",
 ]  # fmt: skip
 
 _CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
@@ -330,6 +330,17 @@ class BackupFailed(ParlourError):
 class RestoreFailed(ParlourError):
     kind = "conflict"
     default_message = "The restore failed."
+
+
+# 503: this instance cannot serve yet (/-/ready); a load balancer sends readers elsewhere.
+class DatabaseUnavailable(ParlourError):
+    kind = "unavailable"
+    default_message = "The database does not answer."
+
+
+class MigrationsPending(ParlourError):
+    kind = "unavailable"
+    default_message = "The database is not migrated to this version of Parlour: run `parlour migrate`."
 
 
 def all_error_classes() -> list[type[ParlourError]]:

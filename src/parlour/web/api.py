@@ -186,12 +186,19 @@ async def reader_delete(request: Request, site: str, payload: ReaderDelete) -> R
 # Internals under /-/.
 
 
-def health_check(request: Request) -> Response:
-    """Liveness and database reachability."""
+async def health_check(request: Request) -> Response:
+    """Alive: the process answers. Asks nothing of the database (that is /-/ready)."""
     ctx = http.context(request)
-    ok = health.database_ok(ctx)
-    body = {"status": "ok" if ok else "unavailable", "database": ctx.db.dialect, "version": __version__}
-    return http.json(body, status=200 if ok else 503, headers={"Cache-Control": "no-store"})
+    body = {"status": "ok", "database": ctx.db.dialect, "version": __version__}
+    return http.json(body, headers={"Cache-Control": "no-store"})
+
+
+async def ready_check(request: Request) -> Response:
+    """Ready: the database answers and carries this code's migrations (503 otherwise)."""
+    ctx = http.context(request)
+    ready = await http.call(ctx, lambda: health.readiness(ctx))
+    body = {"status": "ready", "revision": ready.revision, "expected": ready.expected}
+    return http.json(body, headers={"Cache-Control": "no-store"})
 
 
 def version(_request: Request) -> Response:

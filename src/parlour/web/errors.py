@@ -29,6 +29,7 @@ STATUS: dict[Kind, int] = {
     "unsupported": 415,
     "invalid": 422,
     "rate_limited": 429,
+    "unavailable": 503,
 }
 
 _HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 400: "bad_request"}

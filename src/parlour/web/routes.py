@@ -139,6 +139,7 @@ def routes() -> list[BaseRoute]:
     # Internals: for operators and load balancers, never cached.
     internals: list[BaseRoute] = [
         Route("/-/health", api.health_check, methods=["GET"]),
+        Route("/-/ready", api.ready_check, methods=["GET"]),
         Route("/-/version", api.version, methods=["GET"]),
     ]
     return [
