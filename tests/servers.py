@@ -59,18 +59,19 @@ def parlour_process(
     secret: str = "served",
     env: dict[str, str] | None = None,
     public_host: str | None = None,
+    errors: Path | None = None,
 ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """`running_parlour`, yielding the process too, in a process group of its own
-    (`kill_hard`)."""
+    (`kill_hard`); with `errors`, its standard error goes there instead of `log`."""
     port = free_port()
     env = {**os.environ, "PARLOUR_COMMENT_RATE_LIMIT": "0", "PARLOUR_SECRET": secret, **(env or {})}
     if public_host is not None:
         env["PARLOUR_PUBLIC_URL"] = f"http://{public_host}:{port}"
     command = [sys.executable, "-m", "parlour", "serve", "--port", str(port), "--workers", str(workers)]
-    with log.open("wb") as out:
+    with log.open("wb") as out, (errors or log).open("ab") as err:
         process = subprocess.Popen(
-            [*command, "--database", database], env=env, stdout=out, stderr=subprocess.STDOUT,
-            start_new_session=True,
+            [*command, "--database", database], env=env, stdout=out,
+            stderr=err if errors else subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
     try:

@@ -8,15 +8,15 @@ the environment).
 from __future__ import annotations
 
 import gc
-import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from starlette.middleware import Middleware
+from starlette.routing import Route
 
 from parlour import __version__
-from parlour.services import inbox, notifications, webhooks, writer_mail
+from parlour.services import inbox, logs, notifications, webhooks, writer_mail
 from parlour.services.consumers import ConsumerWorker
 from parlour.services.context import Context, open_context
 from parlour.services.mail import MailWorker
@@ -26,6 +26,7 @@ from parlour.web import openapi
 from parlour.web.cors import SiteCors
 from parlour.web.errors import HANDLERS
 from parlour.web.guard import BodyGuard
+from parlour.web.observe import Observe
 from parlour.web.reads import HotReads
 from parlour.web.routes import hot_endpoints, routes
 
@@ -45,7 +46,12 @@ class _AppOrigins:
 def create_app(settings: Settings | None = None, context: Context | None = None) -> FastAPI:
     """A Parlour ASGI app. Pass a `context` to share one (tests); else one is opened on start."""
     settings = settings or (context.settings if context else Settings.from_env())
-    logging.basicConfig(level=settings.log_level.upper())
+    logs.configure(settings)
+    metrics = None
+    if settings.metrics_port:  # served on its own port by `parlour serve` (services/metrics.py)
+        from parlour.services.metrics import Metrics
+
+        metrics = Metrics()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -55,6 +61,8 @@ def create_app(settings: Settings | None = None, context: Context | None = None)
         # garbage collector's full passes, which otherwise walk it again and again.
         gc.freeze()
         ctx: Context = app.state.ctx
+        if metrics is not None:
+            metrics.watch(ctx)
         ctx.start_push()
         worker = ConsumerWorker(
             ctx.db,
@@ -82,6 +90,8 @@ def create_app(settings: Settings | None = None, context: Context | None = None)
             await mailer.stop()
             await worker.stop()
             await ctx.live.close()
+            if metrics is not None:
+                metrics.flush()
             ctx.stop_push()
             if owned:
                 ctx.close()
@@ -100,6 +110,13 @@ def create_app(settings: Settings | None = None, context: Context | None = None)
         # No OpenTelemetry provider is configured; checking for one costs ~20 µs a request.
         telemetry={"tracing": False, "metrics": False, "logs": False},
         middleware=[
+            Middleware(
+                Observe,
+                metrics=metrics,
+                # In text, granian writes the access lines (cli/server.py).
+                access_log=settings.access_log and settings.log_format == "json",
+                paths=frozenset(r.path for r in table if isinstance(r, Route) and "{" not in r.path),
+            ),
             Middleware(SiteCors, origins=origins),
             Middleware(HotReads, endpoints=hot_endpoints(table)),
             Middleware(BodyGuard, max_bytes=settings.request_max_bytes),
@@ -108,5 +125,6 @@ def create_app(settings: Settings | None = None, context: Context | None = None)
     origins.app = app
     if context is not None:
         app.state.ctx = context
+    app.state.metrics = metrics
     openapi.install(app)
     return app

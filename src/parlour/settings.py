@@ -135,6 +135,23 @@ class Settings:
         },
     )
     log_level: str = field(default="info", metadata={"doc": "Log level: debug, info, warning, error."})
+    log_format: str = field(
+        default="text",
+        metadata={"doc": "text (lines for people) or json (one JSON object a line, with the request's id)."},
+    )
+    access_log: bool = field(
+        default=False, metadata={"doc": "Log a line for every request (`parlour serve --access-log`)."}
+    )
+    metrics_port: int = field(
+        default=0,
+        metadata={
+            "doc": "Port of the Prometheus /metrics endpoint, served by `parlour serve` apart from the "
+            "public port (0: no metrics)."
+        },
+    )
+    metrics_host: str = field(
+        default="127.0.0.1", metadata={"doc": "Address the /metrics endpoint listens on."}
+    )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -210,6 +227,14 @@ class Settings:
             ) from None
         if self.log_level.lower() not in {"debug", "info", "warning", "error"}:
             raise SettingsError("PARLOUR_LOG_LEVEL must be debug, info, warning or error")
+        if self.log_format not in {"text", "json"}:
+            raise SettingsError("PARLOUR_LOG_FORMAT must be text or json")
+        if not 0 <= self.metrics_port <= 65535:
+            raise SettingsError("PARLOUR_METRICS_PORT must be a port number, or 0 for no metrics")
+        if self.metrics_port and self.metrics_port == self.port:
+            raise SettingsError(
+                "PARLOUR_METRICS_PORT must differ from PARLOUR_PORT: metrics are never public"
+            )
 
     def proxy_networks(self) -> tuple[IPv4Network | IPv6Network, ...]:
         """PARLOUR_TRUSTED_PROXIES, parsed."""

@@ -91,12 +91,16 @@ def main() -> None:
     type=int,
     help="Server processes. [default: 1; env: PARLOUR_WORKERS]",
 )
-@click.option("--access-log/--no-access-log", default=False, help="Log every request (costs some speed).")
+@click.option(
+    "--access-log/--no-access-log",
+    default=None,
+    help="Log every request (costs some speed). [default: no; env: PARLOUR_ACCESS_LOG]",
+)
 def serve(
-    host: str | None, port: int | None, database: str | None, workers: int | None, access_log: bool
+    host: str | None, port: int | None, database: str | None, workers: int | None, access_log: bool | None
 ) -> None:
     """Run the server (migrating the database first)."""
-    settings = _settings(host=host, port=port, database=database, workers=workers)
+    settings = _settings(host=host, port=port, database=database, workers=workers, access_log=access_log)
     db = Database(settings.database)
     migrate.upgrade(db)
     db.dispose()
@@ -111,12 +115,14 @@ def serve(
                 f"  first visit: open {base}/desk/setup and enter the setup code {accounts.setup_code(ctx)}"
             )
     console.print(f"  API:         {base}/api/v1/openapi.json")
+    if settings.metrics_port:
+        console.print(f"  metrics:     http://{settings.metrics_host}:{settings.metrics_port}/metrics")
     sys.stdout.flush()
     sys.stderr.flush()
     # Become the lean server process (parlour/cli/server.py): same PID, none of the CLI's
     # modules in memory, so granian's forked workers do not carry them either.
     # -P: no working directory on sys.path (`-m` would put it first).
-    argv = [sys.executable, "-P", "-m", "parlour.cli.server", *(["--access-log"] if access_log else [])]
+    argv = [sys.executable, "-P", "-m", "parlour.cli.server"]
     os.execv(sys.executable, argv)
 
 

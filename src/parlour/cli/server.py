@@ -5,11 +5,19 @@ every service), then replaces itself with this module (`os.execv`, same PID) so 
 none of that stays in memory: granian forks its workers from this lean process, and
 each worker loads the application itself (`parlour.app:create_app`). The settings come
 from the environment, where `serve` put them.
+
+With PARLOUR_METRICS_PORT, this process also serves `/metrics` (services/metrics.py): it
+outlives every worker granian replaces, and it sums the workers' counts, which they keep
+in a directory made here, fresh for each start, and removed at the end.
 """
 
 from __future__ import annotations
 
+import os
+import shutil
 import sys
+import tempfile
+from collections.abc import Callable
 
 
 def main(argv: list[str]) -> None:
@@ -17,24 +25,44 @@ def main(argv: list[str]) -> None:
     from granian.constants import Interfaces, Loops
     from granian.log import LogLevels
 
+    from parlour.services import logs
     from parlour.settings import Settings
 
     settings = Settings.from_env()
-    Granian(
-        "parlour.app:create_app",
-        factory=True,
-        address=settings.host,
-        port=settings.port,
-        workers=settings.workers,
-        interface=Interfaces.ASGI,
-        loop=Loops.uvloop,
-        log_level=LogLevels(settings.log_level.lower()),
-        log_access="--access-log" in argv,
-        respawn_failed_workers=True,
-        # Open pages keep event streams (/api/v1/events) open; a restart does not wait
-        # for them longer than this. Browsers reconnect by themselves.
-        workers_kill_timeout=5,
-    ).serve()
+    directory: str | None = None
+    stop_metrics: Callable[[], None] | None = None
+    if settings.metrics_port:
+        # Before prometheus-client is first imported: it picks its mode then, and the
+        # forked workers inherit it.
+        directory = tempfile.mkdtemp(prefix="parlour-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory
+        from parlour.services import metrics
+
+        stop_metrics = metrics.serve(settings, directory)
+    try:
+        Granian(
+            "parlour.app:create_app",
+            factory=True,
+            address=settings.host,
+            port=settings.port,
+            workers=settings.workers,
+            interface=Interfaces.ASGI,
+            loop=Loops.uvloop,
+            log_level=LogLevels(settings.log_level.lower()),
+            log_dictconfig=logs.granian_config(settings),
+            # In JSON the app writes the access lines itself, with the request's id
+            # (web/observe.py); in text granian's stay as they were.
+            log_access=settings.access_log and settings.log_format == "text",
+            respawn_failed_workers=True,
+            # Open pages keep event streams (/api/v1/events) open; a restart does not wait
+            # for them longer than this. Browsers reconnect by themselves.
+            workers_kill_timeout=5,
+        ).serve()
+    finally:
+        if stop_metrics is not None:
+            stop_metrics()
+        if directory is not None:
+            shutil.rmtree(directory, ignore_errors=True)
 
 
 if __name__ == "__main__":

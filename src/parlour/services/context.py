@@ -49,8 +49,21 @@ class PageCache:
         self._size = 0
         self._lock = threading.Lock()
         self._making: dict[Hashable, threading.Lock] = {}
+        self._hit: Callable[[], None] | None = None
+        self._miss: Callable[[], None] | None = None
+
+    def count_with(self, hit: Callable[[], None], miss: Callable[[], None]) -> None:
+        """Call `hit` or `miss` at each look-up from now on (services/metrics.py)."""
+        self._hit, self._miss = hit, miss
 
     def get(self, key: Hashable) -> RenderedPage | None:
+        value = self._get(key)
+        counted = self._miss if value is None else self._hit
+        if counted is not None:
+            counted()
+        return value
+
+    def _get(self, key: Hashable) -> RenderedPage | None:
         with self._lock:
             value = self._entries.get(key)
             if value is not None:
@@ -81,7 +94,7 @@ class PageCache:
         with self._lock:
             making = self._making.setdefault(key, threading.Lock())
         with making:
-            page = self.get(key)
+            page = self._get(key)
             if page is None:
                 page = make()
                 self.put(key, page)

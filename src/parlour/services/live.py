@@ -65,6 +65,18 @@ class LiveFeed:
         self._task: asyncio.Task[None] | None = None
         self._woken: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._count = 0
+        self._counted: Callable[[int], None] | None = None
+
+    def count_with(self, report: Callable[[int], None]) -> None:
+        """Call `report(listeners)` whenever a page starts or stops listening (metrics)."""
+        self._counted = report
+        report(self._count)
+
+    def _counting(self, change: int) -> None:
+        self._count += change
+        if self._counted is not None:
+            self._counted(self._count)
 
     @contextlib.asynccontextmanager
     async def listen(self, site: str, thread: str, after: int | None = None) -> AsyncIterator[Listener]:
@@ -74,22 +86,24 @@ class LiveFeed:
         those moments, read fresh from the database."""
         listener = Listener(site, thread, after, self._now())
         self._listeners.setdefault((site, thread), set()).add(listener)
+        self._counting(1)
         if self._task is None or self._task.done():
             self._loop = asyncio.get_running_loop()
             self._woken = asyncio.Event()
             self._task = self._loop.create_task(self._run())
-        if after is not None:  # listening already: what comes now is not missed
-            recent = await self._db.run(lambda: self._fetch(self._now() - LOOKBACK_MS, (site, thread)))
-            for _, _, _, _, event, approved_later in recent:
-                # An older comment approved between the page's read and now is sent too:
-                # the page could not have had it, and the widget skips what it shows.
-                if (event["id"] > after or approved_later) and event["id"] not in listener.sent:
-                    listener.sent.add(event["id"])
-                    with contextlib.suppress(asyncio.QueueFull):
-                        listener.queue.put_nowait(event)
-        try:
+        try:  # from here on the listener is removed however the block ends
+            if after is not None:  # listening already: what comes now is not missed
+                recent = await self._db.run(lambda: self._fetch(self._now() - LOOKBACK_MS, (site, thread)))
+                for _, _, _, _, event, approved_later in recent:
+                    # An older comment approved between the page's read and now is sent too:
+                    # the page could not have had it, and the widget skips what it shows.
+                    if (event["id"] > after or approved_later) and event["id"] not in listener.sent:
+                        listener.sent.add(event["id"])
+                        with contextlib.suppress(asyncio.QueueFull):
+                            listener.queue.put_nowait(event)
             yield listener
         finally:
+            self._counting(-1)
             group = self._listeners.get((site, thread))
             if group is not None:
                 group.discard(listener)

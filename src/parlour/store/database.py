@@ -14,7 +14,7 @@ from typing import Any, BinaryIO, TypeVar
 import anyio.to_thread
 from sqlalchemy import Connection, Engine, create_engine, event, exc
 from sqlalchemy.engine import make_url
-from sqlalchemy.pool import NullPool
+from sqlalchemy.pool import NullPool, QueuePool
 
 Tx = Connection
 """A connection inside a transaction, handed to the query functions in this package."""
@@ -93,6 +93,19 @@ class Database:
     def on_commit(self, listener: CommitListener) -> None:
         """Call `listener` with what each write transaction changed, right after it commits."""
         self._commit_listeners.append(listener)
+
+    def watch_pool(self, report: Callable[[int, int], None]) -> None:
+        """Call `report(checked_out, size)` now and whenever the pool lends or takes back a
+        connection (for metrics; nothing is watched unless asked)."""
+
+        def changed(*_args: Any) -> None:
+            pool = self.engine.pool
+            if isinstance(pool, QueuePool):
+                report(pool.checkedout(), pool.size())
+
+        event.listen(self.engine.pool, "checkout", changed)
+        event.listen(self.engine.pool, "checkin", changed)
+        changed()
 
     async def run(self, work: Callable[[], T], *, heavy: bool = False) -> T:
         """Run blocking database work from async code: the one place that decides how.

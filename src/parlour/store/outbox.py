@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from sqlalchemy import ColumnElement, and_, insert, or_, select, update
+from sqlalchemy import ColumnElement, and_, func, insert, or_, select, update
 
 from parlour.store.database import Tx, serialize_on
 from parlour.store.schema import outbox
@@ -241,6 +241,17 @@ def pending(tx: Tx) -> list[Message]:
         select(*_FIELDS).where(outbox.c.sent_at.is_(None), outbox.c.failed_at.is_(None)).order_by(outbox.c.id)
     )
     return [_message(row) for row in rows]
+
+
+def unsent(tx: Tx) -> tuple[int, int | None]:
+    """How many messages wait to be sent (not those that failed for good), and when the
+    oldest was enqueued (ms; None when none waits)."""
+    row = tx.execute(
+        select(func.count(), func.min(outbox.c.created_at)).where(
+            outbox.c.sent_at.is_(None), outbox.c.failed_at.is_(None)
+        )
+    ).one()
+    return int(row[0]), None if row[1] is None else int(row[1])
 
 
 def failed(tx: Tx, limit: int = 200) -> list[tuple[Message, str | None, int]]:

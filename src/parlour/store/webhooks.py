@@ -241,6 +241,17 @@ def pending(tx: Tx) -> list[WebhookDelivery]:
     return [_delivery(row) for row in rows]
 
 
+def undelivered(tx: Tx) -> tuple[int, int | None]:
+    """How many deliveries wait (neither delivered nor given up on), and when the oldest
+    was made (ms; None when none waits)."""
+    row = tx.execute(
+        select(func.count(), func.min(deliveries.c.created_at)).where(
+            deliveries.c.delivered_at.is_(None), deliveries.c.failed_at.is_(None)
+        )
+    ).one()
+    return int(row[0]), None if row[1] is None else int(row[1])
+
+
 def _ended_before(before: int) -> ColumnElement[bool]:
     return or_(
         deliveries.c.delivered_at < before,

@@ -16,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from parlour.domain.errors import Kind, ParlourError
+from parlour.services.logs import REQUEST
 
 log = logging.getLogger("parlour.web")
 
@@ -88,7 +89,11 @@ async def http_error(_request: Request, exc: Exception) -> Response:
 
 async def unexpected_error(request: Request, exc: Exception) -> Response:
     log.exception("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
-    return error_response(500, "internal_error", "Something went wrong on our side; the error is logged.")
+    response = error_response(500, "internal_error", "Something went wrong on our side; the error is logged.")
+    current = REQUEST.get()
+    if current is not None:  # answered outside web/observe.py, which echoes the id otherwise
+        response.headers["X-Request-ID"] = current[0]
+    return response
 
 
 HANDLERS: dict[Any, Any] = {
