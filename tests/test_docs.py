@@ -11,8 +11,9 @@ from parlour.domain.errors import all_error_classes
 from parlour.settings import documented_settings
 from test_cli import COMMANDS
 
-DOCS = Path(__file__).resolve().parents[1] / "docs"
-README = Path(__file__).resolve().parents[1] / "README.md"
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = ROOT / "docs"
+README = ROOT / "README.md"
 WEB_CODES = ["invalid_request", "malformed_json", "not_found", "method_not_allowed", "internal_error"]
 
 
@@ -48,3 +49,19 @@ def test_every_picture_in_readme_and_docs_is_there_and_small() -> None:
     }
     assert shown == {p.resolve() for p in (DOCS / "images").glob("*.png")}
     assert all(p.stat().st_size < 250_000 for p in shown)
+
+
+def test_every_file_deploy_md_names_exists() -> None:
+    """docs/deploy.md walks a writer through files of the repository: links (relative to
+    docs/) and `code` paths (relative to the repository) must all be there."""
+    text = (DOCS / "deploy.md").read_text("utf-8")
+    linked = {
+        (DOCS / target).resolve()
+        for target in re.findall(r"\]\(([^)#]+)(?:#[^)]*)?\)", text)
+        if "://" not in target
+    }
+    named = {
+        (ROOT / path).resolve() for path in re.findall(r"`((?:deploy|docs|bench|tests|src)/[\w./@-]+)`", text)
+    }
+    assert linked and named
+    assert sorted(str(p) for p in linked | named if not p.exists()) == []
