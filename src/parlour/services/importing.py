@@ -220,6 +220,7 @@ def _spool(
     comments: list[tuple[Any, ...]] = []
     extras: list[tuple[str, dict[str, object], int | None]] = []
     seen = 0
+    prefix = f"{options.format}:"
 
     def flush() -> None:
         if threads:
@@ -237,7 +238,7 @@ def _spool(
     for record in records:
         seen += 1
         if isinstance(record, CommentRecord):
-            comments.append(_checked_comment(ctx, record))
+            comments.append(_checked_comment(ctx, record, options.site_id, prefix))
         elif isinstance(record, ThreadRecord):
             threads.append(
                 (
@@ -275,8 +276,9 @@ def _clean(value: str | None, limit: int) -> str | None:
     return value[:limit] or None
 
 
-def _checked_comment(ctx: Context, r: CommentRecord) -> tuple[Any, ...]:
-    """A comment record as a staging row, its Markdown rendered; refused if malformed."""
+def _checked_comment(ctx: Context, r: CommentRecord, site_id: str, prefix: str) -> tuple[Any, ...]:
+    """A comment record as a staging row, its Markdown rendered and hashed, its author's
+    key made (work done here overlaps the file's reading); refused if malformed."""
     if not isinstance(r.body, str) or not isinstance(r.created_at, int) or isinstance(r.created_at, bool):
         raise bad_file("a comment without text or without a time", line=r.line)
     if not r.source_id or not r.thread:
@@ -294,11 +296,12 @@ def _checked_comment(ctx: Context, r: CommentRecord) -> tuple[Any, ...]:
     if len(body) > ctx.settings.body_max * 4:
         body = body[: ctx.settings.body_max * 4]  # kept (old systems allowed more), but bounded
     html = markup.render(body) if body else ""
+    source, name, email = str(r.source_id), _clean(r.author_name, 200), _clean(r.author_email, 320)
     return (
-        str(r.source_id), str(r.thread), None if r.parent in (None, "") else str(r.parent), body, html,
-        r.created_at, _clean(r.author_name, 200), _clean(r.author_email, 320),
-        (r.state if type(r.state) is State else State(r.state)).value,
-        r.hearts, bool(r.is_writer), r.edited_at, bool(r.pinned), r.line, r.extra,
+        source, str(r.thread), None if r.parent in (None, "") else str(r.parent), body, html,
+        r.created_at, name, email, (r.state if type(r.state) is State else State(r.state)).value,
+        r.hearts, bool(r.is_writer), r.edited_at, bool(r.pinned), content_hash(body),
+        _author_key(site_id, email, name, prefix + source), r.line, r.extra,
     )  # fmt: skip
 
 
@@ -531,7 +534,7 @@ def _store_thread(
             lifecycle.Imported(
                 key=source,
                 author=lifecycle.Author(
-                    key=_author_key(site.id, r["author_email"], r["author_name"], prefix + source),
+                    key=r["author_key"],
                     ip_hash=IMPORTED_IP,
                     name=r["author_name"],
                     email=r["author_email"],
@@ -545,6 +548,7 @@ def _store_thread(
                 hearts=r["hearts"],
                 edited_at=r["edited_at"],
                 pinned=bool(r["pinned"]) and parent_key is None and parent_id is None,
+                body_hash=r["body_hash"],
             )
         )
         replies += parent_key is not None or parent_id is not None

@@ -157,6 +157,7 @@ class Imported:
     hearts: int = 0
     edited_at: int | None = None
     pinned: bool = False  # a top-level published comment only
+    body_hash: str = ""  # content_hash(text.body), if the caller made it already
 
 
 def import_comments(
@@ -205,7 +206,7 @@ def import_comments(
         )
         rows.append((
             comment_id, thread.id, parent_id, root_id, depth, a.name, a.email, a.key, a.ip_hash, a.is_writer,
-            item.text.body, content_hash(item.text.body), item.text.html, item.status.value, pinned, hearts,
+            item.text.body, item.body_hash or content_hash(item.text.body), item.text.html, item.status.value, pinned, hearts,
             False, replies, item.created_at, item.created_at if shown else None, item.edited_at, a.verified,
             for_writer,
         ))  # fmt: skip

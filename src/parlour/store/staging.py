@@ -26,7 +26,8 @@ CREATE TABLE comments (
   seq INTEGER PRIMARY KEY, source_id TEXT NOT NULL UNIQUE, thread TEXT NOT NULL, parent TEXT,
   body TEXT NOT NULL, html TEXT NOT NULL, created_at INTEGER NOT NULL, author_name TEXT,
   author_email TEXT, state TEXT NOT NULL, hearts INTEGER NOT NULL, is_writer INTEGER NOT NULL,
-  edited_at INTEGER, pinned INTEGER NOT NULL, line INTEGER, extra BLOB
+  edited_at INTEGER, pinned INTEGER NOT NULL, body_hash TEXT NOT NULL, author_key TEXT NOT NULL,
+  line INTEGER, extra BLOB
 );
 CREATE INDEX comments_by_thread ON comments (thread, seq);
 CREATE TABLE extras (seq INTEGER PRIMARY KEY, kind TEXT NOT NULL, data BLOB NOT NULL, line INTEGER);
@@ -35,7 +36,7 @@ CREATE TABLE extras (seq INTEGER PRIMARY KEY, kind TEXT NOT NULL, data BLOB NOT 
 THREAD_FIELDS = ("source_id", "url", "key", "title", "closed", "line", "extra")
 COMMENT_FIELDS = (
     "source_id", "thread", "parent", "body", "html", "created_at", "author_name", "author_email",
-    "state", "hearts", "is_writer", "edited_at", "pinned", "line", "extra",
+    "state", "hearts", "is_writer", "edited_at", "pinned", "body_hash", "author_key", "line", "extra",
 )  # fmt: skip
 
 
