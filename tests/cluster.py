@@ -26,6 +26,7 @@ from servers import free_port
 NGINX = "/usr/sbin/nginx"
 RECIPE = Path(__file__).resolve().parents[1] / "deploy" / "nginx" / "parlour.conf"
 _UPSTREAM_SERVER = re.compile(r"^(\s*)server 127\.0\.0\.1:\d+( [^;]*)?;\n", re.MULTILINE)
+_UPSTREAM = re.compile(r"^upstream [\w-]+ \{\n.*?^\}\n", re.MULTILINE | re.DOTALL)
 _LISTEN = re.compile(r"^(\s*)listen (\[::\]:)?80;\n", re.MULTILINE)
 
 
@@ -80,14 +81,19 @@ class Instance:
 
 
 def render_site(recipe: str, upstreams: list[int], listen: int) -> str:
-    """The recipe with the test's instances as its upstream and the test's port to listen
-    on. Everything else stays as shipped."""
-    servers = _UPSTREAM_SERVER.findall(recipe)
-    assert servers, "the recipe's upstream lists no `server 127.0.0.1:PORT` line"
-    indent, options = servers[0]
-    lines = "".join(f"{indent}server 127.0.0.1:{port}{options};\n" for port in upstreams)
-    site = _UPSTREAM_SERVER.sub("", recipe, count=len(servers) - 1)
-    site = _UPSTREAM_SERVER.sub(lines, site, count=1)
+    """The recipe with the test's instances in each of its upstreams and the test's port
+    to listen on. Everything else stays as shipped."""
+
+    def instances(block: re.Match[str]) -> str:
+        servers = _UPSTREAM_SERVER.findall(block.group(0))
+        assert servers, "an upstream of the recipe lists no `server 127.0.0.1:PORT` line"
+        indent, options = servers[0]
+        lines = "".join(f"{indent}server 127.0.0.1:{port}{options};\n" for port in upstreams)
+        body = _UPSTREAM_SERVER.sub("", block.group(0), count=len(servers) - 1)
+        return _UPSTREAM_SERVER.sub(lines, body, count=1)
+
+    site, blocks = _UPSTREAM.subn(instances, recipe)
+    assert blocks, "the recipe has no upstream"
     assert len(_LISTEN.findall(site)) == 2, "the recipe listens on port 80, IPv4 and IPv6"
     site = _LISTEN.sub(lambda m: "" if m.group(2) else f"{m.group(1)}listen 127.0.0.1:{listen};\n", site)
     return site
