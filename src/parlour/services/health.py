@@ -26,7 +26,7 @@ def readiness(ctx: Context) -> Readiness:
 
     A database already migrated past this code's head (a newer Parlour ran `parlour
     migrate` during a rolling upgrade) counts as ready: migrations are additive first
-    (docs/architecture.md), so the older code keeps working on it until it is replaced.
+    (docs/upgrading.md), so the older code keeps working on it until it is replaced.
     """
     head, known = revisions.known()
     try:
