@@ -4,7 +4,7 @@ An import's reading phase is two halves of about equal cost: the format's `read`
 (parsing, HTML to Markdown) and the runner's checks, rendering and staging
 (`services/importing.py`). `read_ahead` runs the first half in a child process, so that
 on a machine with two cores they overlap (bench/README.md has the figures). The child
-is a fresh interpreter (`python -m parlour.importers.ahead`), not a fork: it inherits
+is a fresh interpreter (`python -P -m parlour.importers.ahead`), not a fork: it inherits
 none of this process's threads, database connections or progress bar, and loads only
 the format's module.
 
@@ -44,7 +44,8 @@ def read_ahead(name: str, path: Path) -> Iterator[Iterator[Record]]:
     whether or not every record was taken.
     """
     child = subprocess.Popen(
-        [sys.executable, "-m", "parlour.importers.ahead", name, str(path)],
+        # -P: not the working directory on sys.path (`-m` puts it first), as for `serve`.
+        [sys.executable, "-P", "-m", "parlour.importers.ahead", name, str(path)],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
     )
@@ -62,7 +63,7 @@ def _received(child: subprocess.Popen[bytes], stream: IO[bytes], name: str) -> I
     while True:
         try:
             kind, payload = pickle.load(stream)
-        except EOFError:
+        except (EOFError, pickle.UnpicklingError):  # ended, or killed in mid-message
             code = child.wait()
             raise ReaderStopped(
                 f"the {name} reader stopped before the end of the file (exit code {code})"
