@@ -75,21 +75,27 @@ def parlour_process(
         )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 90  # a bound, not a timing: a loaded CI box starts slowly
-        while True:
-            try:
-                if httpx.get(base + "/-/health").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert process.poll() is None, log.read_text()
-            assert time.monotonic() < deadline, "server did not start:\n" + log.read_text()
-            time.sleep(0.1)
+        wait_until_up(base + "/-/health", process, log)
         yield base, process
     finally:
         if process.poll() is None:
             process.terminate()
             process.wait(timeout=20)
+
+
+def wait_until_up(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
+    """Wait until `url` answers 200; fail with `log` if the process dies first or takes
+    too long (a bound, not a timing: a loaded CI box starts servers slowly)."""
+    deadline = time.monotonic() + 90
+    while True:
+        try:
+            if httpx.get(url).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        assert process.poll() is None, log.read_text()
+        assert time.monotonic() < deadline, "did not start:\n" + log.read_text()
+        time.sleep(0.1)
 
 
 CHROMIUM = "/usr/bin/chromium"

@@ -11,7 +11,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -26,7 +25,7 @@ from parlour.services import accounts, sites
 from parlour.services.context import open_context
 from parlour.settings import Settings
 from parlour.store import Database, migrate
-from servers import free_port, parlour_process, served_database
+from servers import free_port, parlour_process, served_database, wait_until_up
 
 ROOT = Path(__file__).resolve().parents[1]
 DEPLOY = ROOT / "deploy"
@@ -45,19 +44,6 @@ def prepare_site(database: str, secret: str = "served") -> None:
         accounts.create_user(ctx, "wren@blog.example", PASSWORD, is_owner=True)
     finally:
         ctx.close()
-
-
-def wait_until_up(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if httpx.get(url).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        assert process.poll() is None, log.read_text()
-        assert time.monotonic() < deadline, "did not start:\n" + log.read_text()
-        time.sleep(0.1)
 
 
 # systemd
