@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -96,3 +100,39 @@ def test_a_reader_that_dies_midway_is_an_error_not_a_short_import(
         with pytest.raises(ReaderStopped, match="stopped before the end of the file"):
             for _ in stream:
                 pass
+
+
+def test_stopping_and_continuing_the_reader_midway_loses_no_byte(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl+Z then `fg` (or a profiler attaching) stops the child in the middle of a write
+    into a full pipe; the write returns cut short, and every record must still arrive."""
+    started = children(monkeypatch)
+    path = disqus_file(tmp_path / "big.xml", 20_000)
+    done = threading.Event()
+
+    def stop_and_continue() -> None:
+        while not started:
+            time.sleep(0.001)
+        try:
+            while not done.is_set():
+                os.kill(started[0].pid, signal.SIGSTOP)
+                time.sleep(0.002)
+                os.kill(started[0].pid, signal.SIGCONT)
+                time.sleep(0.003)
+        except ProcessLookupError:  # it ended and was waited for
+            pass
+
+    pauser = threading.Thread(target=stop_and_continue)
+    pauser.start()
+    try:
+        with read_ahead("disqus", path) as records:
+            got = []
+            for i, record in enumerate(records):
+                got.append(record)
+                if i % 1_000 == 0:
+                    time.sleep(0.01)  # the pipe fills, so the child's writes block and are cut
+    finally:
+        done.set()
+        pauser.join()
+    assert got == list(disqus.read(path))
