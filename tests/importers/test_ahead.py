@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import pickle
 import signal
 import subprocess
 import threading
@@ -13,6 +14,7 @@ from typing import Any
 import pytest
 
 from parlour.domain.errors import InvalidImportFile
+from parlour.domain.imports import CommentRecord, ExtraRecord, Skipped, State, ThreadRecord
 from parlour.importers import ahead, disqus
 from parlour.importers.ahead import ReaderStopped, read_ahead
 
@@ -65,6 +67,34 @@ def test_a_file_of_many_batches_arrives_whole_and_in_order(tmp_path: Path) -> No
         got = list(records)
     assert got == list(disqus.read(path))
     assert len(got) == 1 + ahead.BATCH * 3 + 7
+
+
+def test_every_kind_of_record_crosses_the_pipe_with_every_field() -> None:
+    records = [
+        ThreadRecord("t1", "https://blog.example/a/", "/a/", "A post", True, 3, {"pins": [1]}),
+        CommentRecord(
+            source_id="c1",
+            thread="t1",
+            body="Hello",
+            created_at=1_600_000_000_000,
+            parent="c0",
+            author_name="Ann",
+            author_email="ann@example.org",
+            state=State.SPAM,
+            hearts=4,
+            is_writer=True,
+            pinned=True,
+            edited_at=1_600_000_001_000,
+            line=12,
+            extra={"hearted_by": [["r1", 5]]},
+        ),
+        Skipped("pingback", "c2", 20),
+        ExtraRecord("reader", {"id": "r1"}, 30),
+    ]
+    for record in records:
+        crossed = pickle.loads(pickle.dumps(record, protocol=pickle.HIGHEST_PROTOCOL))
+        assert type(crossed) is type(record)
+        assert crossed == record
 
 
 def test_a_bad_file_stops_with_the_readers_own_error_naming_the_line(tmp_path: Path) -> None:
