@@ -11,6 +11,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -316,6 +317,33 @@ def test_caddy_keeps_answering_when_one_of_two_instances_stops(db_url: str, tmp_
 
 
 # Containers
+
+
+def test_the_package_pip_builds_for_the_image_carries_every_file_of_the_source_tree(tmp_path: Path) -> None:
+    """The image (and pip or pipx on a server) installs the wheel built from what the
+    Dockerfile copies. Development runs an editable install, which reads the source tree:
+    a template, asset or migration the wheel leaves out would be missed only in
+    production."""
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    for name in ("pyproject.toml", "README.md"):  # the Dockerfile's COPY lines
+        shutil.copy(ROOT / name, tree / name)
+    shutil.copytree(ROOT / "src", tree / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    copied = (DEPLOY / "container" / "Dockerfile").read_text()
+    assert "COPY pyproject.toml README.md /src/" in copied and "COPY src /src/src" in copied
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--wheel-dir", str(tmp_path), str(tree)],
+        check=True, capture_output=True, timeout=240,
+    )  # fmt: skip
+    (wheel,) = tmp_path.glob("parlour-*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        packaged = {name for name in archive.namelist() if name.startswith("parlour/")}
+    sources = {
+        path.relative_to(tree / "src").as_posix()
+        for path in (tree / "src" / "parlour").rglob("*")
+        if path.is_file()
+    }
+    assert sorted(sources - packaged) == []
 
 
 def container_engine() -> str | None:
