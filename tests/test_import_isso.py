@@ -57,6 +57,20 @@ def test_isso_keeps_the_reply_tree_dates_likes_and_modes(tmp_path: Path) -> None
     assert comments["5"].parent == "4"
 
 
+def test_isso_unescapes_the_names_and_addresses_it_stored_escaped(tmp_path: Path) -> None:
+    """Isso escapes `author` and `email` on the way in (isso/views/comments.py), not the text."""
+    path = make_db(
+        tmp_path,
+        "INSERT INTO comments VALUES (2, 6, NULL, 1590007200.0, NULL, 1, '192.0.2.0', "
+        "'Salt &amp; flour, 1 < 2', 'Tom &amp; Jerry &lt;tj&gt;', 'o&#x27;brien@example.org', "
+        "NULL, 0, 0, x'00', 0)",
+    )
+    comment = next(r for r in isso.read(path) if isinstance(r, CommentRecord) and r.source_id == "6")
+    assert comment.author_name == "Tom & Jerry <tj>"
+    assert comment.author_email == "o'brien@example.org"
+    assert comment.body == "Salt &amp; flour, 1 < 2"  # the Markdown as the reader wrote it
+
+
 def test_isso_counts_a_comment_of_no_thread_as_skipped(tmp_path: Path) -> None:
     path = make_db(
         tmp_path,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 from pathlib import Path
 
+import orjson
 import pytest
 
 from parlour.domain.errors import InvalidImportFile
@@ -49,6 +50,22 @@ def test_remark42_converts_the_html_when_no_original_is_kept() -> None:
     old = comments_of(BACKUP)["0004"]
     assert old.body == "Old comment, no original kept."
     assert old.hearts == 0  # a score below zero is no hearts
+
+
+def test_remark42_unescapes_the_original_and_the_name_it_stored_escaped(tmp_path: Path) -> None:
+    """Remark42 runs bluemonday on `orig` and escapes `user.name` before storing them
+    (store.Comment.Sanitize): its backups hold `&gt;` where the reader typed `>`."""
+    line = orjson.dumps(
+        {
+            "id": "x", "pid": "", "text": "<blockquote><p>quoted</p></blockquote>",
+            "orig": "&gt; quoted\n\nSo `a &lt; b` &amp; that&#39;s &#34;fine&#34;",
+            "user": {"name": "Tom &amp; Jerry&#39;s", "id": "github_1", "admin": False},
+            "locator": {"site": "blog", "url": "https://a/"}, "time": "2021-01-10T09:00:00Z",
+        }
+    )  # fmt: skip
+    comment = comments_of(replace_line(tmp_path, 3, line))["x"]
+    assert comment.body == """> quoted\n\nSo `a < b` & that's "fine\""""
+    assert comment.author_name == "Tom & Jerry's"
 
 
 def test_remark42_reads_a_gzipped_backup(tmp_path: Path) -> None:

@@ -8,7 +8,9 @@ Isso's schema (isso/db/threads.py, isso/db/comments.py): `threads(id, uri, title
 `comments(tid, id, parent, created, modified, mode, remote_addr, text, author, email,
 website, likes, dislikes, voters, notification)`. `created` and `modified` are seconds
 (floats); `mode` is 1 published, 2 awaiting moderation, 4 deleted (kept, emptied, because
-it has replies); `text` is the Markdown the reader wrote. Isso flattens replies: a
+it has replies); `text` is the Markdown the reader wrote, as written, while `author` and
+`email` are stored HTML-escaped (isso/views/comments.py escapes them on the way in) and
+are unescaped here. Isso flattens replies: a
 reply's `parent` is always a top-level comment, which is kept as it is. Likes become
 hearts (dislikes have no counterpart). A thread's `uri` is the page's path.
 """
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator
+from html import unescape
 from pathlib import Path
 
 from parlour.domain.imports import CommentRecord, Record, Skipped, State, ThreadRecord, bad_file
@@ -146,12 +149,16 @@ def _comment(
         body=_opt_str(body, "text", place) or "",
         created_at=seconds_to_millis(created, "created", place),
         parent=None if parent is None else str(parent),
-        author_name=_opt_str(author, "author", place),
-        author_email=_opt_str(email, "email", place),
+        author_name=_unescaped(_opt_str(author, "author", place)),
+        author_email=_unescaped(_opt_str(email, "email", place)),
         state=state,
         hearts=likes,
         edited_at=None if modified is None else seconds_to_millis(modified, "modified", place),
     )
+
+
+def _unescaped(value: str | None) -> str | None:
+    return None if value is None else unescape(value)
 
 
 def _opt_str(value: object, field: str, place: Place) -> str | None:

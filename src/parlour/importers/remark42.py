@@ -10,7 +10,10 @@ block, verified}`, `locator {site, url}`, `score`, `votes {user id: up?}`, `time
 
 Threads are the comments' `locator.url`s, in the order first seen, closed when the meta
 record marks the post read-only. The body is `orig` when there is one, else `text`
-converted to Markdown. `user.admin` marks the writer's replies; `delete` keeps a removed
+converted to Markdown. Remark42 stores `orig` and `user.name` HTML-escaped
+(`store.Comment.Sanitize`: bluemonday on `orig`, `HTMLEscapeString` or
+`escapeHTMLWithSome` on the name), so `&gt;` is a quote's `>` and `&amp;` an ampersand:
+both are unescaped here. `user.admin` marks the writer's replies; `delete` keeps a removed
 comment in its place. Hearts are the up votes in `votes` when it is there (Remark42 keeps
 who voted which way), else `score` when above zero: score is up votes less down votes, so
 it can only undercount, and a down vote has no counterpart here.
@@ -20,6 +23,7 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Iterator, Mapping
+from html import unescape
 from pathlib import Path
 from typing import Any
 
@@ -112,13 +116,14 @@ def _comment(record: Mapping[str, Any], place: Place) -> tuple[CommentRecord, st
     html = opt_text(record, "text", place)
     deleted = flag(record, "delete", place)
     edit = opt_obj(record, "edit", place)
+    name = opt_text(user, "name", place)
     comment = CommentRecord(
         source_id=comment_id,
         thread=url,
-        body=orig if orig is not None else html_to_markdown(html) if html else "",
+        body=unescape(orig) if orig is not None else html_to_markdown(html) if html else "",
         created_at=millis(record.get("time"), "time", place),
         parent=opt_text(record, "pid", place),
-        author_name=opt_text(user, "name", place),
+        author_name=None if name is None else unescape(name),
         author_email=opt_text(user, "email", place),
         state=State.REMOVED if deleted else State.PUBLISHED,
         hearts=_hearts(record, place),
