@@ -68,6 +68,15 @@ def test_comentario_v3_reads_pages_ids_and_states() -> None:
     assert comments["3"].state is State.PENDING and comments["3"].author_name == "Passer-by"
 
 
+def test_comentario_v3_pins_a_sticky_comment(tmp_path: Path) -> None:
+    data = json.loads(COMENTARIO.read_text())
+    data["comments"][0]["isSticky"] = True
+    path = tmp_path / "comentario.json"
+    path.write_text(json.dumps(data))
+    comments = {r.source_id[-1]: r for r in commento.read(path) if isinstance(r, CommentRecord)}
+    assert [comments[n].pinned for n in "123"] == [True, False, False]
+
+
 def test_comentario_reads_its_gzipped_export(tmp_path: Path) -> None:
     packed = tmp_path / "comentario-export.json.gz"
     packed.write_bytes(gzip.compress(COMENTARIO.read_bytes()))

@@ -10,7 +10,7 @@ Two shapes, told apart by each comment's fields (and the file's `version`):
   page path under "url", Comentario's version 1 under "path".
 - Comentario's version 3 (internal/svc/import_comentario.go, gzipped):
   `{"version": 3, "pages": [{id, path, title, isReadonly}], "comments": [{id, parentId,
-  pageId, markdown, html, score, isApproved, isPending, isDeleted, createdTime,
+  pageId, markdown, html, score, isApproved, isPending, isDeleted, isSticky, createdTime,
   editedTime, userCreated, authorName}], "commenters": [{id, email, name, isModerator}]}`.
 
 Comments name their authors by id, and the commenters come after the comments (Go writes
@@ -236,6 +236,7 @@ def _comment_v3(
         state=state,
         hearts=max(count(record.get("score"), "score", place), 0),
         is_writer=author.moderator,
+        pinned=flag(record, "isSticky", place),  # Comentario's sticky comment: pinned on top
         edited_at=opt_millis(record.get("editedTime"), "editedTime", place),
     )
     return comment, page
