@@ -69,6 +69,34 @@ def test_wordpress_knows_the_posts_author_as_the_writer() -> None:
     assert not found["101"].is_writer
 
 
+def test_wordpress_reads_the_https_namespace_wordpress_com_writes(tmp_path: Path) -> None:
+    path = tmp_path / "wordpress-com.xml"
+    path.write_text(BLOG.read_text().replace("http://wordpress.org/export/", "https://wordpress.org/export/"))
+    assert list(wordpress.read(path)) == list(wordpress.read(BLOG))
+
+
+def test_wordpress_knows_the_writer_by_address_where_authors_have_no_ids(tmp_path: Path) -> None:
+    """WordPress.com's exports list authors without `wp:author_id`: a comment signed in
+    with the post's author's address is hers; a guest giving it is not."""
+    text = (
+        BLOG.read_text()
+        .replace("<wp:author_id>1</wp:author_id>", "")
+        .replace("<wp:author_id>2</wp:author_id>", "")
+    )
+    path = tmp_path / "wordpress-com.xml"
+    path.write_text(text)
+    found = comments(path)
+    assert found["102"].is_writer  # signed in (user 1) as hazel@allotment.example
+    assert not found["101"].is_writer and not found["90"].is_writer
+    guest = tmp_path / "guest.xml"
+    guest.write_text(
+        text.replace(
+            "<wp:comment_user_id>1</wp:comment_user_id>", "<wp:comment_user_id>0</wp:comment_user_id>"
+        )
+    )
+    assert not comments(guest)["102"].is_writer
+
+
 def test_wordpress_authors_and_markdown() -> None:
     found = comments()
     assert (found["101"].author_name, found["101"].author_email) == ("Priya", "priya@mail.example")

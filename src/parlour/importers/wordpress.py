@@ -1,7 +1,7 @@
 """WordPress's export (WXR): RSS 2.0 with the `wp:` namespace, one <item> a post or page.
 
-The namespace's URI names the WXR version (http://wordpress.org/export/1.0/ to 1.2/);
-any of them is read. Each item with comments becomes a thread (its `link`, `title`,
+The namespace's URI names the WXR version (http://wordpress.org/export/1.0/ to 1.2/,
+written with https:// by WordPress.com and some export tools); any of them is read. Each item with comments becomes a thread (its `link`, `title`,
 `wp:comment_status` closed = locked), and each `<wp:comment>` a comment:
 
     <wp:comment_id>, <wp:comment_author>, <wp:comment_author_email>,
@@ -13,7 +13,8 @@ any of them is read. Each item with comments becomes a thread (its `link`, `titl
     with a count), <wp:comment_parent> ("0": none), <wp:comment_user_id>.
 
 A comment by the post's own author (its user id is that of the <wp:author> whose login
-is the item's <dc:creator>) is the writer's. Comments of attachments, and of posts not
+is the item's <dc:creator>; where the export's authors carry no ids, as WordPress.com's,
+a signed-in comment from that author's address) is the writer's. Comments of attachments, and of posts not
 published (`wp:status` draft, private, pending, trash), are skipped: their threads would
 be public here.
 WordPress has no comment likes.
@@ -32,7 +33,7 @@ from parlour.importers import xmlstream
 from parlour.importers.html import to_markdown
 
 WHAT = "a WordPress export (WXR)"
-WP = "http://wordpress.org/export/"  # then "1.0/", "1.1/", "1.2/"
+WP = ("{http://wordpress.org/export/", "{https://wordpress.org/export/")  # then "1.0/", "1.1/", "1.2/"
 CREATOR = "{http://purl.org/dc/elements/1.1/}creator"
 
 _STATES = {
@@ -54,6 +55,7 @@ def read(path: Path) -> Iterator[Record]:
     if root != "rss":
         raise bad_file(f"not {WHAT}: its root element is <{_local(root)}>, not <rss>")
     authors: dict[str, str] = {}  # user id -> login, from the channel's <wp:author>s
+    emails: dict[str, str] = {}  # login -> address (WordPress.com's authors have no id)
     found_wp = False
     for element in xmlstream.elements(path, ("item", "{*}author"), 2, WHAT):
         if element.tag != "item":
@@ -62,14 +64,16 @@ def read(path: Path) -> Iterator[Record]:
                 fields = _fields(element)
                 if fields.get("author_id"):
                     authors[fields["author_id"]] = fields.get("author_login", "")
+                if fields.get("author_login") and fields.get("author_email"):
+                    emails[fields["author_login"]] = fields["author_email"].lower()
             continue
         found_wp = found_wp or any(isinstance(c.tag, str) and _wp(c.tag) for c in element)
-        yield from _item(element, authors)
+        yield from _item(element, authors, emails)
     if not found_wp:
         raise bad_file(f"not {WHAT}: an RSS file without WordPress's wp: elements")
 
 
-def _item(item: etree._Element, authors: dict[str, str]) -> list[Record]:
+def _item(item: etree._Element, authors: dict[str, str], emails: dict[str, str]) -> list[Record]:
     fields: dict[str, str] = {}
     comments: list[etree._Element] = []
     for child in item:
@@ -95,8 +99,9 @@ def _item(item: etree._Element, authors: dict[str, str]) -> list[Record]:
         return [Skipped("comment on an unpublished post", _comment_id(c), c.sourceline) for c in comments]
     records: list[Record] = []
     writer_ids = {user for user, login in authors.items() if login and login == fields.get("creator")}
+    writer_email = emails.get(fields.get("creator", ""))
     for comment in comments:
-        records.append(_comment(comment, thread_id, writer_ids))
+        records.append(_comment(comment, thread_id, writer_ids, writer_email))
     if not any(isinstance(record, CommentRecord) for record in records):
         return records
     thread = ThreadRecord(
@@ -109,7 +114,7 @@ def _item(item: etree._Element, authors: dict[str, str]) -> list[Record]:
     return [thread, *records]
 
 
-def _comment(element: etree._Element, thread: str, writer_ids: set[str]) -> Record:
+def _comment(element: etree._Element, thread: str, writer_ids: set[str], writer_email: str | None) -> Record:
     fields = _fields(element)
     line = element.sourceline
     source_id = fields.get("comment_id", "")
@@ -122,6 +127,7 @@ def _comment(element: etree._Element, thread: str, writer_ids: set[str]) -> Reco
         )
     parent = fields.get("comment_parent", "0")
     user = fields.get("comment_user_id", "0")
+    email = fields.get("comment_author_email") or None
     return CommentRecord(
         source_id=source_id,
         thread=thread,
@@ -129,9 +135,11 @@ def _comment(element: etree._Element, thread: str, writer_ids: set[str]) -> Reco
         created_at=_milliseconds(fields, line),
         parent=None if parent in ("", "0") else parent,
         author_name=fields.get("comment_author") or None,
-        author_email=fields.get("comment_author_email") or None,
+        author_email=email,
         state=_STATES.get(fields.get("comment_approved", "1"), State.PENDING),
-        is_writer=user not in ("", "0") and user in writer_ids,
+        # Signed in as the post's author (by user id, or, where the export's authors have
+        # no ids, by her address); a guest giving her address is not taken for her.
+        is_writer=user not in ("", "0") and (user in writer_ids or (email or "").lower() == writer_email),
         line=line,
     )
 
@@ -168,7 +176,7 @@ def _comment_id(element: etree._Element) -> str | None:
 
 
 def _wp(tag: str) -> bool:
-    return tag.startswith("{" + WP)
+    return tag.startswith(WP)
 
 
 def _local(tag: str) -> str:
