@@ -172,6 +172,12 @@ def test_thread_keys_are_percent_encoded_as_browsers_do() -> None:
     assert importing.thread_key_of("https://blog.example/?p=42", ()) == "/?p=42"  # WordPress, plain links
     assert importing.thread_key_of("http://blog.example/index.php?page_id=7#x", ()) == "/index.php?page_id=7"
     assert importing.thread_key_of("/?p=1", ()) == "/?p=1"
+    # a blog installed in a folder, with plain links: each post its own thread
+    assert importing.thread_key_of("https://b.example/site/?p=1000", ()) == "/site/?p=1000"
+    assert (
+        importing.thread_key_of("https://b.example/site/?page_id=7&lang=en", ()) == "/site/?page_id=7&lang=en"
+    )
+    assert importing.thread_key_of("https://b.example/site/?s=beans", ()) == "/site/"  # a search, not a post
 
 
 def test_a_file_that_names_no_address_needs_a_thread_key(ctx: Context, site: str) -> None:

@@ -15,6 +15,7 @@ exactly what the import would do.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -52,6 +53,7 @@ from parlour.store.staging import StagedComment, Staging
 BATCH = 2000  # records spooled per statement
 TX_COMMENTS = 2000  # comments stored per transaction, in whole threads
 IMPORTED_IP = "imported"  # the ip_hash of an imported comment: no address is known
+_POST_QUERY = re.compile(r"(?:^|&)(?:p|page_id)=\d+(?:&|$)")  # WordPress's plain link to a post or page
 
 _STATUS = {
     State.PUBLISHED: Status.PUBLISHED,
@@ -169,8 +171,9 @@ def thread_key_of(url: str, map_url: Iterable[tuple[str, str]]) -> str:
 
     The widget keys a thread by `location.pathname` (or the canonical link's path), which
     browsers give percent-encoded: so is this, with the same characters left alone. An
-    address whose path names no page (WordPress's plain `/?p=42`, `/index.php?p=42`)
-    keeps its query, or every post of such a blog would be one thread.
+    address whose path names no page (WordPress's plain `/?p=42`, `/index.php?p=42`, or
+    `/blog/?p=42` for a blog installed in a folder) keeps its query, or every post of
+    such a blog would be one thread.
     """
     for old, new in map_url:
         if url.startswith(old):
@@ -184,7 +187,9 @@ def thread_key_of(url: str, map_url: Iterable[tuple[str, str]]) -> str:
     if not path.startswith("/"):
         path = "/" + path
     key = quote(unquote(path), safe="/!$&'()*+,;=:@-._~")
-    if parts.query and (path == "/" or path.endswith(".php")):
+    if parts.query and (
+        path == "/" or path.endswith(".php") or (path.endswith("/") and _POST_QUERY.search(parts.query))
+    ):
         key += "?" + quote(unquote(parts.query), safe="/!$&'()*+,;=:@-._~?")
     return key
 
