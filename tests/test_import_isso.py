@@ -71,6 +71,17 @@ def test_isso_unescapes_the_names_and_addresses_it_stored_escaped(tmp_path: Path
     assert comment.body == "Salt &amp; flour, 1 < 2"  # the Markdown as the reader wrote it
 
 
+def test_isso_keeps_the_line_breaks_isso_shows(tmp_path: Path) -> None:
+    """Isso renders with mistune's hard_wrap: a single newline is a line break there."""
+    path = make_db(
+        tmp_path,
+        "INSERT INTO comments VALUES (2, 6, NULL, 1590007200.0, NULL, 1, '192.0.2.0', "
+        "'Dear all,\nthank you.\n\n```\ncode\nstays\n```', 'Ines', NULL, NULL, 0, 0, x'00', 0)",
+    )
+    comment = next(r for r in isso.read(path) if isinstance(r, CommentRecord) and r.source_id == "6")
+    assert comment.body == "Dear all,  \nthank you.\n\n```\ncode\nstays\n```"
+
+
 def test_isso_counts_a_comment_of_no_thread_as_skipped(tmp_path: Path) -> None:
     path = make_db(
         tmp_path,

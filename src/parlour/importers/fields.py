@@ -15,10 +15,12 @@ import zlib
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
+from itertools import pairwise
 from pathlib import Path
 from typing import IO, Any, cast
 
 import ijson  # type: ignore[import-untyped]  # no stubs; used through its documented calls only
+from markdown_it import MarkdownIt
 
 from parlour.domain.errors import InvalidImportFile
 from parlour.domain.imports import MAX_COUNT as MAX_COUNT
@@ -308,6 +310,35 @@ def _escape_block(marker: str) -> str:
     if marker[0].isdigit():
         return f"{marker[:-1]}\\{marker[-1]}"
     return f"\\{marker}"
+
+
+_COMMONMARK = MarkdownIt("commonmark", {"html": False})
+
+
+def hard_wrapped(markdown: str) -> str:
+    """Markdown written for a renderer that breaks a line wherever the writer did (Isso's
+    default, mistune's `hard_wrap`) as CommonMark that renders the same: each soft line
+    break inside a paragraph becomes a hard one, two spaces at the line's end (whitespace,
+    like the line end itself, so `_` or `*` before it opens or closes nothing new, as a
+    backslash would). Found with CommonMark's own parse, so code, headings and the last
+    line of a paragraph are left as they are; a paragraph whose breaks the parse cannot
+    place on lines (a code span over a line end) is left too."""
+    markdown = markdown.replace("\r\n", "\n").replace("\r", "\n")
+    if "\n" not in markdown.strip("\n"):
+        return markdown
+    lines = markdown.split("\n")
+    tokens = _COMMONMARK.parse(markdown)
+    for before, token in pairwise(tokens):
+        if before.type != "paragraph_open" or token.type != "inline" or token.map is None:
+            continue
+        start, end = token.map
+        breaks = [c.type for c in token.children or () if c.type in ("softbreak", "hardbreak")]
+        if len(breaks) != end - start - 1:
+            continue
+        for number, kind in zip(range(start, end - 1), breaks, strict=True):
+            if kind == "softbreak":
+                lines[number] += "  "
+    return "\n".join(lines)
 
 
 def html_to_markdown(html: str) -> str:

@@ -10,7 +10,8 @@ website, likes, dislikes, voters, notification)`. `created` and `modified` are s
 (floats); `mode` is 1 published, 2 awaiting moderation, 4 deleted (kept, emptied, because
 it has replies); `text` is the Markdown the reader wrote, as written, while `author` and
 `email` are stored HTML-escaped (isso/views/comments.py escapes them on the way in) and
-are unescaped here. Isso flattens replies: a
+are unescaped here. Isso shows a line break wherever the reader typed one (mistune's
+`hard_wrap`, its default since 0.13): so does the imported text (`hard_wrapped`). Isso flattens replies: a
 reply's `parent` is always a top-level comment, which is kept as it is. Likes become
 hearts (dislikes have no counterpart). A thread's `uri` is the page's path.
 """
@@ -23,7 +24,7 @@ from html import unescape
 from pathlib import Path
 
 from parlour.domain.imports import CommentRecord, Record, Skipped, State, ThreadRecord, bad_file
-from parlour.importers.fields import MAX_COUNT, Place, seconds_to_millis
+from parlour.importers.fields import MAX_COUNT, Place, hard_wrapped, seconds_to_millis
 
 _MODES = {1: State.PUBLISHED, 2: State.PENDING, 4: State.REMOVED}
 _NEEDED = {
@@ -146,7 +147,7 @@ def _comment(
     return CommentRecord(
         source_id=str(comment_id),
         thread=str(thread_id),
-        body=_opt_str(body, "text", place) or "",
+        body=hard_wrapped(_opt_str(body, "text", place) or ""),
         created_at=seconds_to_millis(created, "created", place),
         parent=None if parent is None else str(parent),
         author_name=_unescaped(_opt_str(author, "author", place)),
