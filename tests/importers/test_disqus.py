@@ -134,3 +134,23 @@ def test_disqus_refuses_a_post_with_an_unreadable_date(tmp_path: Path) -> None:
     path.write_bytes(BLOG.read_bytes().replace(b"2019-04-03T10:15:30Z", b"2011-x09-30T22:48:43Z"))
     with pytest.raises(InvalidImportFile, match=r"^line 53: the post's createdAt '2011-x09-30T22:48:43Z'"):
         list(disqus.read(path))
+
+
+def test_disqus_posts_may_name_their_thread_by_its_identifier_as_text(tmp_path: Path) -> None:
+    """As the example on Disqus's help page does: `<thread>identifier</thread>`."""
+    path = tmp_path / "named.xml"
+    path.write_text(
+        '<?xml version="1.0"?>\n<disqus xmlns="http://disqus.com" xmlns:dsq="http://disqus.com/disqus-internals">'
+        '<thread dsq:id="2"><id>winter-garden</id><link>https://blog.example/winter/</link></thread>'
+        "<thread><id>bees</id><link>https://blog.example/bees/</link></thread>"
+        '<post dsq:id="7"><message>By identifier</message><thread>winter-garden</thread>'
+        "<createdAt>2012-12-12T12:12:12Z</createdAt></post>"
+        '<post dsq:id="8"><message>Thread without a dsq:id</message><thread>bees</thread>'
+        "<createdAt>2012-12-12T12:12:12Z</createdAt></post>"
+        '<post dsq:id="9"><message>Nowhere</message><thread>elsewhere</thread>'
+        "<createdAt>2012-12-12T12:12:12Z</createdAt></post></disqus>"
+    )
+    found = list(disqus.read(path))
+    posts = {r.source_id: r for r in found if isinstance(r, CommentRecord)}
+    assert (posts["7"].thread, posts["8"].thread) == ("2", "bees")
+    assert [(r.reason, r.source_id) for r in found if isinstance(r, Skipped)] == [("unknown thread", "9")]

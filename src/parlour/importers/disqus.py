@@ -14,7 +14,8 @@ The format (Disqus's "Export" page mails it; schema at http://disqus.com/api/sch
     </disqus>
 
 A post is named by its `dsq:id` (its `<id>` when it has none, as Remark42 does), and so
-are its thread and parent. A deleted post is kept as removed (its replies keep their
+are its thread and parent; a post may also name its thread by the thread's `<id>` as
+text (`<thread>identifier</thread>`, as the example of Disqus's own help page does). A deleted post is kept as removed (its replies keep their
 place); spam as spam. Posts of a deleted thread, or of a thread the file does not
 have, are skipped with a reason. Disqus keeps no likes in its export.
 """
@@ -52,18 +53,22 @@ def read(path: Path) -> Iterator[Record]:
         raise bad_file(f"not {WHAT}: its root element is <{_local(root)}>, not <disqus> of http://disqus.com")
     threads: set[str] = set()  # ids only: a few bytes a post of the blog, not a comment
     deleted: set[str] = set()
+    identifiers: dict[str, str] = {}  # a thread's <id> -> its id, for posts naming it so
     for element in xmlstream.elements(path, (_THREAD, _POST), 1, WHAT):
         if element.tag == _THREAD:
             thread = _thread(element)
             if thread is None:
                 continue
+            identifier = xmlstream.text(element.find(_ID))
+            if identifier and identifier != thread.source_id:
+                identifiers.setdefault(identifier, thread.source_id)
             if _true(element.find(_DELETED)):
                 deleted.add(thread.source_id)
             else:
                 threads.add(thread.source_id)
                 yield thread
         else:
-            yield _post(element, threads, deleted)
+            yield _post(element, threads, deleted, identifiers)
 
 
 def _thread(element: etree._Element) -> ThreadRecord | None:
@@ -79,14 +84,16 @@ def _thread(element: etree._Element) -> ThreadRecord | None:
     )
 
 
-def _post(element: etree._Element, threads: set[str], deleted: set[str]) -> Record:
+def _post(
+    element: etree._Element, threads: set[str], deleted: set[str], identifiers: dict[str, str]
+) -> Record:
     line = element.sourceline
     field = _first_children(element)
     source_id = element.get(DSQ_ID) or xmlstream.text(field.get(_ID))
     if not source_id:
         return Skipped("post without an id", None, line)
     thread_ref = field.get(_THREAD)
-    thread = "" if thread_ref is None else thread_ref.get(DSQ_ID) or ""
+    thread = "" if thread_ref is None else thread_ref.get(DSQ_ID) or _thread_named(thread_ref, identifiers)
     if thread in deleted:
         return Skipped("deleted thread", source_id, line)
     if thread not in threads:
@@ -117,6 +124,12 @@ def _post(element: etree._Element, threads: set[str], deleted: set[str]) -> Reco
         state=state,
         line=line,
     )
+
+
+def _thread_named(reference: etree._Element, identifiers: dict[str, str]) -> str:
+    """The thread a post names by text: a thread's <id> (else its id, if that is all it has)."""
+    named = xmlstream.text(reference)
+    return identifiers.get(named, named)
 
 
 def _first_children(element: etree._Element) -> dict[str, etree._Element]:
