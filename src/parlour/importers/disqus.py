@@ -15,9 +15,10 @@ The format (Disqus's "Export" page mails it; schema at http://disqus.com/api/sch
 
 A post is named by its `dsq:id` (its `<id>` when it has none, as Remark42 does), and so
 are its thread and parent; a post may also name its thread by the thread's `<id>` as
-text (`<thread>identifier</thread>`, as the example of Disqus's own help page does). A deleted post is kept as removed (its replies keep their
-place); spam as spam. Posts of a deleted thread, or of a thread the file does not
-have, are skipped with a reason. Disqus keeps no likes in its export.
+text (`<thread>identifier</thread>`, as the example of Disqus's own help page does). A
+deleted post is kept as removed (its replies keep their place); spam as spam. Posts of
+a deleted thread, or of a thread the file does not have, are skipped with a reason.
+Disqus keeps no likes in its export.
 """
 
 from __future__ import annotations

@@ -11,9 +11,10 @@ website, likes, dislikes, voters, notification)`. `created` and `modified` are s
 it has replies); `text` is the Markdown the reader wrote, as written, while `author` and
 `email` are stored HTML-escaped (isso/views/comments.py escapes them on the way in) and
 are unescaped here. Isso shows a line break wherever the reader typed one (mistune's
-`hard_wrap`, its default since 0.13): so does the imported text (`hard_wrapped`). Isso flattens replies: a
-reply's `parent` is always a top-level comment, which is kept as it is. Likes become
-hearts (dislikes have no counterpart). A thread's `uri` is the page's path.
+`hard_wrap`, its default since 0.13): so does the imported text (`hard_wrapped`). Isso
+flattens replies: a reply's `parent` is always a top-level comment, which is kept as it
+is. Likes become hearts (dislikes have no counterpart). A thread's `uri` is the page's
+path.
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """WordPress's export (WXR): RSS 2.0 with the `wp:` namespace, one <item> a post or page.
 
 The namespace's URI names the WXR version (http://wordpress.org/export/1.0/ to 1.2/,
-written with https:// by WordPress.com and some export tools); any of them is read. Each item with comments becomes a thread (its `link`, `title`,
-`wp:comment_status` closed = locked), and each `<wp:comment>` a comment:
+written with https:// by WordPress.com and some export tools); any of them is read.
+Each item with comments becomes a thread (its `link`, `title`, `wp:comment_status`
+closed = locked), and each `<wp:comment>` a comment:
 
     <wp:comment_id>, <wp:comment_author>, <wp:comment_author_email>,
     <wp:comment_date_gmt> (UTC; "0000-00-00 00:00:00" on some old rows, when the site's
@@ -14,9 +15,9 @@ written with https:// by WordPress.com and some export tools); any of them is re
 
 A comment by the post's own author (its user id is that of the <wp:author> whose login
 is the item's <dc:creator>; where the export's authors carry no ids, as WordPress.com's,
-a signed-in comment from that author's address) is the writer's. Comments of attachments, and of posts not
-published (`wp:status` draft, private, pending, trash), are skipped: their threads would
-be public here.
+a signed-in comment from that author's address) is the writer's. Comments of
+attachments, and of posts not published (`wp:status` draft, private, pending, trash),
+are skipped: their threads would be public here.
 WordPress has no comment likes.
 """
 
