@@ -82,6 +82,12 @@ def test_isso_keeps_the_line_breaks_isso_shows(tmp_path: Path) -> None:
     assert comment.body == "Dear all,  \nthank you.\n\n```\ncode\nstays\n```"
 
 
+def test_isso_s_placeholder_title_is_no_title(tmp_path: Path) -> None:
+    path = make_db(tmp_path, "UPDATE threads SET title = 'Untitled.' WHERE id = 2")
+    threads = [r for r in isso.read(path) if isinstance(r, ThreadRecord)]
+    assert [t.title for t in threads] == ["Reading tide tables", None]
+
+
 def test_isso_counts_a_comment_of_no_thread_as_skipped(tmp_path: Path) -> None:
     path = make_db(
         tmp_path,

@@ -28,6 +28,7 @@ from parlour.domain.imports import CommentRecord, Record, Skipped, State, Thread
 from parlour.importers.fields import MAX_COUNT, Place, hard_wrapped, seconds_to_millis
 
 _MODES = {1: State.PUBLISHED, 2: State.PENDING, 4: State.REMOVED}
+_NO_TITLE = "Untitled."  # what Isso calls a page it found no <h1> on (isso/utils/parse.py): no title
 _NEEDED = {
     "threads": {"id", "uri", "title"},
     "comments": {"tid", "id", "parent", "created", "modified", "mode", "text", "author", "email", "likes"},
@@ -97,7 +98,10 @@ def _records(conn: sqlite3.Connection) -> Iterator[Record]:
                 url = _opt_str(uri, "uri", Place(where=f"thread id {thread_id}"))
                 if url is None:
                     raise bad_file("the thread has no uri", where=f"thread id {thread_id}")
-                yield ThreadRecord(source_id=str(thread_id), url=url, title=_opt_str(title, "title", place))
+                named = _opt_str(title, "title", place)
+                yield ThreadRecord(
+                    source_id=str(thread_id), url=url, title=None if named == _NO_TITLE else named
+                )
             yield _comment(
                 place, comment_id, thread_id, parent, created, modified, mode, body, author, email, likes
             )
