@@ -324,7 +324,7 @@ def hard_wrapped(markdown: str) -> str:
     line of a paragraph are left as they are; a paragraph whose breaks the parse cannot
     place on lines (a code span over a line end) is left too."""
     markdown = markdown.replace("\r\n", "\n").replace("\r", "\n")
-    if "\n" not in markdown.strip("\n"):
+    if "\n" not in markdown.strip("\n").replace("\n\n", ""):  # one line, or paragraphs of one
         return markdown
     lines = markdown.split("\n")
     tokens = _COMMONMARK.parse(markdown)
