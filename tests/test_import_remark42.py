@@ -68,6 +68,17 @@ def test_remark42_unescapes_the_original_and_the_name_it_stored_escaped(tmp_path
     assert comment.author_name == "Tom & Jerry's"
 
 
+def test_remark42_keeps_the_line_breaks_it_showed(tmp_path: Path) -> None:
+    """Remark42 renders with blackfriday's HardLineBreak: a newline is a line break."""
+    line = orjson.dumps(
+        {
+            "id": "x", "pid": "", "text": "<p>Dear all,<br>\nthank you.</p>", "orig": "Dear all,\nthank you.",
+            "locator": {"site": "blog", "url": "https://a/"}, "time": "2021-01-10T09:00:00Z",
+        }
+    )  # fmt: skip
+    assert comments_of(replace_line(tmp_path, 3, line))["x"].body == "Dear all,  \nthank you."
+
+
 def test_remark42_reads_a_gzipped_backup(tmp_path: Path) -> None:
     packed = tmp_path / "remark-backup-blog-20210111.gz"
     packed.write_bytes(gzip.compress(BACKUP.read_bytes()))

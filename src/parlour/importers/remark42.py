@@ -13,7 +13,9 @@ record marks the post read-only. The body is `orig` when there is one, else `tex
 converted to Markdown. Remark42 stores `orig` and `user.name` HTML-escaped
 (`store.Comment.Sanitize`: bluemonday on `orig`, `HTMLEscapeString` or
 `escapeHTMLWithSome` on the name), so `&gt;` is a quote's `>` and `&amp;` an ampersand:
-both are unescaped here. `user.admin` marks the writer's replies; `delete` keeps a removed
+both are unescaped here. Remark42 renders with blackfriday's `HardLineBreak`
+(store/formatter.go): a line break wherever the reader typed one, as the imported text
+keeps (`hard_wrapped`). `user.admin` marks the writer's replies; `delete` keeps a removed
 comment in its place. Hearts are the up votes in `votes` when it is there (Remark42 keeps
 who voted which way), else `score` when above zero: score is up votes less down votes, so
 it can only undercount, and a down vote has no counterpart here.
@@ -35,6 +37,7 @@ from parlour.importers.fields import (
     Place,
     count,
     flag,
+    hard_wrapped,
     html_to_markdown,
     ident,
     millis,
@@ -120,7 +123,7 @@ def _comment(record: Mapping[str, Any], place: Place) -> tuple[CommentRecord, st
     comment = CommentRecord(
         source_id=comment_id,
         thread=url,
-        body=unescape(orig) if orig is not None else html_to_markdown(html) if html else "",
+        body=hard_wrapped(unescape(orig)) if orig is not None else html_to_markdown(html) if html else "",
         created_at=millis(record.get("time"), "time", place),
         parent=opt_text(record, "pid", place),
         author_name=None if name is None else unescape(name),
