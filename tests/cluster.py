@@ -21,7 +21,7 @@ from pathlib import Path
 
 import httpx2 as httpx
 
-from servers import free_port
+from servers import free_port, wait_until_up
 
 NGINX = "/usr/sbin/nginx"
 RECIPE = Path(__file__).resolve().parents[1] / "deploy" / "nginx" / "parlour.conf"
@@ -55,17 +55,9 @@ class Instance:
             )  # fmt: skip
         self.log = log
 
-    def wait_ready(self, timeout: float = 90) -> None:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                if httpx.get(self.base + "/-/health", timeout=5).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            assert self.process is not None and self.process.poll() is None, self.log.read_text()
-            assert time.monotonic() < deadline, f"{self.name} did not start:\n" + self.log.read_text()
-            time.sleep(0.05)
+    def wait_ready(self) -> None:
+        assert self.process is not None
+        wait_until_up(self.base + "/-/health", self.process, self.log)
 
     def stop(self) -> None:
         """SIGTERM, as systemd or a container engine stops it, and wait for it to end."""
