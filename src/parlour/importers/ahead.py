@@ -8,37 +8,26 @@ is a fresh interpreter (`python -P -m parlour.importers.ahead`), not a fork: it 
 none of this process's threads, database connections or progress bar, and loads only
 the format's module.
 
-Records come back as pickled batches on the child's stdout, each message its length
-then its bytes. The pipe holds a batch or two, so the child waits while this side
-catches up and memory stays bounded whatever the file's size. Pickle is safe here
-because both ends are this module: the file's contents travel as strings inside
-records, never as pickle code. An error the reader raises (a `bad_file` naming the
-line) is raised here as it was raised there; a child that dies without a word, or in
+Records come back as batches on the child's stdout (`parlour.pipes` messages). The
+pipe holds a batch or two, so the child waits while this side catches up and memory
+stays bounded whatever the file's size. An error the reader raises (a `bad_file` naming
+the line) is raised here as it was raised there; a child that dies without a word, or in
 the middle of a message, is an error too, never a short import.
-
-The child writes with `os.write` until every byte is out, not through
-`sys.stdout.buffer`: a write into a full pipe that a stop signal interrupts (Ctrl+Z and
-`fg`, a profiler attaching) returns having written part of it, and CPython's buffered
-writer then lost or repeated bytes in our runs, which the other side read as a
-corrupted message (tests/importers/test_ahead.py stops and continues the child).
 """
 
 from __future__ import annotations
 
-import os
-import pickle
-import struct
 import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
+from parlour import pipes
 from parlour.domain.imports import Record
 
 BATCH = 500  # records a message: large enough that pickling is cheap, small enough to stream
-_LENGTH = struct.Struct("<Q")  # each message's size in bytes, before it
 
 
 class ReaderStopped(Exception):
@@ -71,35 +60,17 @@ def read_ahead(name: str, path: Path) -> Iterator[Iterator[Record]]:
 
 def _received(child: subprocess.Popen[bytes], stream: IO[bytes], name: str) -> Iterator[Record]:
     while True:
-        message = _message(stream)
+        message = pipes.receive(stream)
         if message is None:  # ended, or killed in mid-message
             code = child.wait()
             raise ReaderStopped(f"the {name} reader stopped before the end of the file (exit code {code})")
-        kind, payload = pickle.loads(message)
+        kind, payload = message
         if kind == "records":
             yield from payload
         elif kind == "error":
             raise payload
         else:
             return
-
-
-def _message(stream: IO[bytes]) -> bytes | None:
-    """The next whole message, or None if the stream ends before one does."""
-    header = stream.read(_LENGTH.size)
-    if len(header) < _LENGTH.size:
-        return None
-    (size,) = _LENGTH.unpack(header)
-    message = stream.read(size)
-    return message if len(message) == size else None
-
-
-def _send(fd: int, kind: str, payload: Any) -> None:
-    """One message on `fd`, written whole even when a signal cuts a write short."""
-    message = pickle.dumps((kind, payload), protocol=pickle.HIGHEST_PROTOCOL)
-    left = memoryview(_LENGTH.pack(len(message)) + message)
-    while left:
-        left = left[os.write(fd, left) :]
 
 
 def _main(argv: list[str]) -> int:
@@ -115,22 +86,18 @@ def _main(argv: list[str]) -> int:
         for record in reader(name)(Path(path)):
             batch.append(record)
             if len(batch) == BATCH:
-                _send(out, "records", batch)
+                pipes.send(out, "records", batch)
                 batch = []
         if batch:
-            _send(out, "records", batch)
-        _send(out, "done", None)
+            pipes.send(out, "records", batch)
+        pipes.send(out, "done", None)
     except KeyboardInterrupt:  # the terminal's Ctrl+C reaches both processes; the parent reports it
         return 130
     except BrokenPipeError:  # the parent stopped reading: it is gone or has given up
         return 1
     except Exception as error:
         try:
-            pickle.dumps(error)
-        except Exception:  # an error that cannot cross: its words can
-            error = RuntimeError(f"{type(error).__name__}: {error}")
-        try:
-            _send(out, "error", error)
+            pipes.send(out, "error", pipes.crossable(error))
         except BrokenPipeError:
             return 1
     return 0
