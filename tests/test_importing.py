@@ -290,14 +290,14 @@ def test_imported_comments_and_later_ones_are_found_by_search(
 def test_a_batch_that_fails_stores_none_of_its_threads(
     ctx: Context, client: TestClient, site: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    stored = importing.lifecycle.import_comments
+    stored = importing.lifecycle.store_imported
 
-    def fail_on_the_second_thread(tx: Any, site_: Any, thread: Any, items: Any, now: int) -> Any:
+    def fail_on_the_second_thread(tx: Any, site_: Any, thread: Any, placed: Any, now: int) -> Any:
         if thread.key == "/post-2/":
             raise RuntimeError("the disk is full")
-        return stored(tx, site_, thread, items, now)
+        return stored(tx, site_, thread, placed, now)
 
-    monkeypatch.setattr(importing.lifecycle, "import_comments", fail_on_the_second_thread)
+    monkeypatch.setattr(importing.lifecycle, "store_imported", fail_on_the_second_thread)
     with pytest.raises(RuntimeError):
         run(ctx, [a_thread(1), a_thread(2), a_comment(1, body="Lantern one."), a_comment(2, thread="t2")])
     assert count(ctx, comments) == 0  # both threads were one transaction

@@ -20,6 +20,7 @@ from parlour.store import comments as comment_store
 from parlour.store import sites as site_store
 from parlour.store import threads as thread_store
 from parlour.store.database import Database
+from parlour.store.imports import COMMENT_COLUMNS
 from plans import plan_steps, statements_run
 
 
@@ -455,3 +456,44 @@ def test_a_thread_another_process_created_meanwhile_is_the_one_returned(
         again = thread_store.get_or_create_thread(tx, "blog", "/race", "Ours", None, 2_000)
     assert (again.id, again.title, again.created_at) == (first.id, "Theirs", 1_000)
     assert looked == ["/race", "/race"]
+
+
+T0 = 1_500_000_000_000
+
+
+def imported(
+    key: str, parent_key: str | None = None, parent_id: int | None = None, **fields: Any
+) -> lifecycle.Imported:
+    fields.setdefault("status", Status.PUBLISHED)
+    return lifecycle.Imported(
+        key=key, author=lifecycle.Author(key="k", ip_hash="imported", name=key), text=lifecycle.Text(
+            fields.pop("body", f"Comment {key}."), "<p>.</p>"), created_at=T0, parent_key=parent_key,
+        parent_id=parent_id, **fields,
+    )  # fmt: skip
+
+
+def test_placing_names_rows_by_position_and_leaves_comments_stored_before_to_storing() -> None:
+    placed = lifecycle.place_imported(
+        [
+            imported("a", pinned=True),
+            imported("b", parent_key="a"),
+            imported("c", parent_id=41),  # a reply to a comment an earlier import stored
+            imported("d", parent_key="c", status=Status.PENDING),
+            imported("e", parent_key="b"),
+        ],
+        writer_name="Wren",
+    )
+    columns = COMMENT_COLUMNS
+    tree = [(r[0], r[columns.index("parent_id")], r[columns.index("root_id")], r[columns.index("depth")])
+            for r in placed.rows]  # fmt: skip
+    assert tree == [(0, None, None, 0), (1, 0, 0, 1), (2, None, None, 0), (3, 2, None, 0), (4, 1, 0, 2)]
+    assert placed.under_stored == {2: (41, 1), 3: (41, 2)}
+    assert placed.stored_replies == {41: 1}  # d is held: it is not counted
+    assert [r[columns.index("reply_count")] for r in placed.rows] == [1, 1, 0, 0, 0]
+    assert [r[columns.index("pinned")] for r in placed.rows] == [True, False, False, False, False]
+    assert placed.published == 4
+
+
+def test_placing_refuses_a_reply_given_before_its_parent() -> None:
+    with pytest.raises(ValueError, match="before its parent"):
+        lifecycle.place_imported([imported("b", parent_key="a"), imported("a")], writer_name="")

@@ -2,10 +2,12 @@
 
 Two passes. First every record is checked and spooled to a scratch file
 (store/staging.py), its Markdown rendered once: a file that breaks half-way stops here
-and nothing is stored. Then each thread is stored in one transaction (or all of them in
-one with `atomic`) through `lifecycle.import_comments`: parents before replies, the
-comments' own dates, authors, states and hearts, no rate limit and no admission rule
-(they were published, held or removed in their old home already).
+and nothing is stored. Then each thread is planned (services/import_plans.py: in a
+second process, while this one stores, when a first import is large) and stored in one
+transaction (or all of them in one with `atomic`) through `lifecycle.store_imported`:
+parents before replies, the comments' own dates, authors, states and hearts, no rate
+limit and no admission rule (they were published, held or removed in their old home
+already).
 
 Each comment remembers its source ("FORMAT:ID") in `imported_comments`, so running the
 same import again adds nothing, and a later file's replies find parents stored before.
@@ -39,30 +41,22 @@ from parlour.domain.imports import (
     ThreadRecord,
     bad_file,
 )
-from parlour.domain.model import Comment, Site, Status, Thread
+from parlour.domain.model import Comment, Site, Thread
 from parlour.services import lifecycle, markup, rules, sites
 from parlour.services.context import Context
 from parlour.services.folding import fold
+from parlour.services.import_plans import Planner, Planning, ThreadPlan, plan_thread
 from parlour.services.security import content_hash
 from parlour.store import Tx
 from parlour.store import imports as store
 from parlour.store import sites as site_store
 from parlour.store import threads as thread_store
-from parlour.store.staging import StagedComment, Staging
+from parlour.store.staging import Staging
 
 BATCH = 2000  # records spooled per statement
 TX_COMMENTS = 2000  # comments stored per transaction, in whole threads
-IMPORTED_IP = "imported"  # the ip_hash of an imported comment: no address is known
+PLAN_AHEAD_FROM = 20_000  # records read from which a first import plans its threads in a child process
 _POST_QUERY = re.compile(r"(?:^|&)(?:p|page_id)=\d+(?:&|$)")  # WordPress's plain link to a post or page
-
-_STATUS = {
-    State.PUBLISHED: Status.PUBLISHED,
-    State.PENDING: Status.PENDING,
-    State.REMOVED: Status.REMOVED,
-    State.SPAM: Status.SPAM,
-    State.REJECTED: Status.REJECTED,
-}
-_SHOWN = (Status.PUBLISHED, Status.REMOVED)  # a reply can hang under these
 
 
 class Restorer(Protocol):
@@ -206,20 +200,29 @@ def run(
     if options.format == "paste":
         options = replace(options, hold=True)  # a pasted copy is reviewed before anyone sees it
     report = Report(dry_run=options.dry_run)
+    earlier = False  # a first import of this format finds nothing to skip: no look-ups
+    if site is not None:
+        with ctx.db.read() as tx:
+            earlier = store.has_sources(tx, site.id, f"{options.format}:")
+    # A large first import plans its threads on a second core (import_plans.py); a
+    # re-import and Parlour's own format look the database up while they plan.
+    planner = Planner() if not earlier and options.restorer is None else None
     staging = Staging()
     try:
-        _spool(ctx, staging, records, options, report, progress)
+        _spool(ctx, staging, records, options, report, progress, planner)
         if site is None:  # made only now that the whole file has been read and checked
             site = sites.create_site(ctx, options.site_id, "", "", [])
-        _store(ctx, site, staging, options, report, progress)
+        _store(ctx, site, staging, options, report, progress, earlier, planner)
     finally:
+        if planner is not None:
+            planner.close()
         staging.close()
     return report
 
 
 def _spool(
     ctx: Context, staging: Staging, records: Iterable[Any], options: Options, report: Report,
-    progress: Progress | None,
+    progress: Progress | None, planner: Planner | None,
 ) -> None:  # fmt: skip
     threads: list[tuple[Any, ...]] = []
     comments: list[tuple[Any, ...]] = []
@@ -262,6 +265,8 @@ def _spool(
             report.skipped[record.reason] += 1
         if seen % BATCH == 0:
             flush()
+            if planner is not None and seen >= PLAN_AHEAD_FROM:
+                planner.start()  # it loads while the rest of the file is read
             if progress:
                 progress("reading", seen, None)
     flush()
@@ -323,35 +328,22 @@ def _transaction(ctx: Context, dry_run: bool) -> Iterator[Tx]:
 
 
 def _store(
-    ctx: Context, site: Site, staging: Staging, options: Options, report: Report, progress: Progress | None
-) -> None:
+    ctx: Context, site: Site, staging: Staging, options: Options, report: Report, progress: Progress | None,
+    earlier: bool, planner: Planner | None,
+) -> None:  # fmt: skip
     for _source, count in staging.unknown_threads():
         report.skipped["thread not in the file"] += count
     threads = list(staging.threads())
     total = sum(t["comments"] for t in threads)
-    writer_email = (options.writer_email or "").strip().lower() or None
-    writer_name = fold(options.writer_name) if options.writer_name else None
+    planning = Planning(
+        prefix=f"{options.format}:",
+        hold=options.hold,
+        writer_email=(options.writer_email or "").strip().lower() or None,
+        writer_name=fold(options.writer_name) if options.writer_name else None,
+        site_writer_name=site.writer_name,
+    )
     stored_so_far = 0
     review = "pending" if options.hold else None
-    with ctx.db.read() as tx:  # a first import of this format finds nothing to skip: no look-ups
-        earlier = store.has_sources(tx, site.id, f"{options.format}:")
-
-    def store_threads(tx: Tx, batch: list[dict[str, Any]], import_id: int | None) -> None:
-        nonlocal stored_so_far
-        for t in batch:
-            _store_thread(
-                ctx, tx, site, staging, t, options, report, import_id, writer_email, writer_name, earlier
-            )
-            stored_so_far += t["comments"]
-            if progress:
-                progress("storing", stored_so_far, total)
-
-    def finish(tx: Tx, import_id: int | None) -> None:
-        _restore_extras(ctx, tx, site, staging, options)
-        if import_id is not None:
-            report.import_id = import_id
-            store.finish_import(tx, import_id, orjson.dumps(report.as_dict()).decode())
-
     # Threads with comments, and those a Parlour export lists without any (their extras).
     with_comments = [t for t in threads if t["comments"] or t["extra"]]
     if with_comments and not options.thread_key and not any(t["key"] or t["url"] for t in with_comments):
@@ -360,21 +352,60 @@ def _store(
             "(--thread KEY, the path of the post's address).",
             field="thread",
         )
-    if options.atomic:
+    keys = {t["source_id"]: _key_of(ctx, t, options) for t in with_comments}
+    batches = [with_comments] if options.atomic else list(_batches(with_comments))
+    import_id: int | None = None
+
+    def store_threads(tx: Tx, batch: list[dict[str, Any]], plans: Iterator[ThreadPlan] | None) -> None:
+        nonlocal stored_so_far
+        for t in batch:
+            key = keys[t["source_id"]]
+            if key is None:
+                report.skipped[
+                    "thread without an address (give --thread KEY)"
+                    if not t["url"]
+                    else "thread address not usable as a key"
+                ] += t["comments"]
+            else:
+                plan = next(plans) if plans is not None else None
+                _store_thread(
+                    ctx, tx, site, staging, t, key, options, planning, report, import_id, earlier, plan
+                )
+            stored_so_far += t["comments"]
+            if progress:
+                progress("storing", stored_so_far, total)
+
+    def store_all(plans: Iterator[list[ThreadPlan]] | None) -> None:
+        nonlocal import_id
+        if options.atomic:
+            with _transaction(ctx, options.dry_run) as tx:
+                import_id = None if options.dry_run else _begin(ctx, tx, site, options, review)
+                store_threads(tx, batches[0], iter(next(plans)) if plans else None)
+                finish(tx, import_id)
+            return
+        if not options.dry_run:
+            with ctx.db.write() as tx:
+                import_id = _begin(ctx, tx, site, options, review)
+        for batch in batches:
+            with _transaction(ctx, options.dry_run) as tx:
+                store_threads(tx, batch, iter(next(plans)) if plans else None)
         with _transaction(ctx, options.dry_run) as tx:
-            import_id = None if options.dry_run else _begin(ctx, tx, site, options, review)
-            store_threads(tx, with_comments, import_id)
             finish(tx, import_id)
-        return
-    import_id = None
-    if not options.dry_run:
-        with ctx.db.write() as tx:
-            import_id = _begin(ctx, tx, site, options, review)
-    for batch in _batches(with_comments):
-        with _transaction(ctx, options.dry_run) as tx:
-            store_threads(tx, batch, import_id)
-    with _transaction(ctx, options.dry_run) as tx:
-        finish(tx, import_id)
+
+    def finish(tx: Tx, import_id: int | None) -> None:
+        _restore_extras(ctx, tx, site, staging, options)
+        if import_id is not None:
+            report.import_id = import_id
+            store.finish_import(tx, import_id, orjson.dumps(report.as_dict()).decode())
+
+    if planner is not None and planner.started and batches:
+        planned = [[t["source_id"] for t in batch if keys[t["source_id"]]] for batch in batches]
+        plans = planner.plans(staging.path, planning, planned)
+        store_all(plans)
+        for _ in plans:  # its last word, "done"; a plan more than asked for is a bug
+            raise RuntimeError("the planning process sent more plans than there were transactions")
+    else:
+        store_all(None)
 
 
 def _batches(threads: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
@@ -428,26 +459,19 @@ def _known_author_key(site_id: str, email: str | None, name: str | None) -> str:
 
 
 def _store_thread(
-    ctx: Context, tx: Tx, site: Site, staging: Staging, t: dict[str, Any], options: Options, report: Report,
-    import_id: int | None, writer_email: str | None, writer_name: str | None, earlier: bool,
+    ctx: Context, tx: Tx, site: Site, staging: Staging, t: dict[str, Any], key: str, options: Options,
+    planning: Planning, report: Report, import_id: int | None, earlier: bool, plan: ThreadPlan | None,
 ) -> None:  # fmt: skip
+    """Store one thread's comments: `plan` if it was planned ahead, else planned here."""
     now = ctx.now()
-    key = _key_of(ctx, t, options)
-    rows = staging.comments(t["source_id"])
-    if key is None:
-        reason = (
-            "thread without an address (give --thread KEY)"
-            if not t["url"]
-            else "thread address not usable as a key"
-        )
-        report.skipped[reason] += len(rows)
-        return
-    prefix = f"{options.format}:"
-    already = store.find_sources(tx, site.id, [prefix + r["source_id"] for r in rows]) if earlier else {}
-    if options.restorer is not None:
-        missing = [r["source_id"] for r in rows if prefix + r["source_id"] not in already]
-        own = options.restorer.own_comments(tx, site.id, missing)
-        already.update((prefix + source, found) for source, found in own.items())
+    prefix = planning.prefix
+    if plan is None:
+        rows = staging.comments(t["source_id"])
+        already = store.find_sources(tx, site.id, [prefix + r["source_id"] for r in rows]) if earlier else {}
+        if options.restorer is not None:
+            missing = [r["source_id"] for r in rows if prefix + r["source_id"] not in already]
+            own = options.restorer.own_comments(tx, site.id, missing)
+            already.update((prefix + source, found) for source, found in own.items())
     existing = thread_store.get_thread(tx, site.id, key)
     thread = thread_store.get_or_create_thread(
         tx, site.id, key, _clean(t["title"], 500), _clean(t["url"], 2000), now
@@ -460,122 +484,27 @@ def _store_thread(
         thread_store.fill_details(tx, thread, _clean(t["title"], 500), _clean(t["url"], 2000))
     if t["extra"]:
         _restorer(options).thread(tx, thread, t["extra"], now)
-
-    by_source = {r["source_id"]: r for r in rows}
-    order: list[StagedComment] = []
-    placed: set[str] = set()
-    parent_of: dict[str, tuple[str | None, int | None]] = {}
-
-    statuses = {state.value: status for state, status in _STATUS.items()}  # staged as the value
-    if options.hold:
-        statuses[State.PUBLISHED.value] = Status.PENDING
-    status_of = {r["source_id"]: statuses[r["state"]] for r in rows}
-
-    # Where each reply hangs: its parent in this file, a comment an earlier import
-    # stored, or (parent missing, or one readers cannot see) the nearest shown ancestor.
-    for r in rows:
-        source = r["source_id"]
-        if prefix + source in already:
-            continue
-        parent, seen = r["parent"], {source}
-        target: tuple[str | None, int | None] = (None, None)
-        while parent is not None and parent not in seen:
-            seen.add(parent)
-            if prefix + parent in already:
-                comment_id, thread_id = already[prefix + parent]
-                target = (None, comment_id) if thread_id == thread.id else (None, None)
-                break
-            found = by_source.get(parent)
-            if found is None:
-                break
-            if status_of[parent] in _SHOWN or status_of[source] not in _SHOWN:
-                target = (parent, None)
-                break
-            parent = found["parent"]
-        if r["parent"] is not None and target == (None, None):
-            report.orphans += 1
-        parent_of[source] = target
-
-    # Parents before replies: the file's order, with a reply waiting for its parent.
-    waiting: dict[str, list[StagedComment]] = {}
-
-    def place(r: StagedComment) -> None:
-        stack = [r]
-        while stack:
-            item = stack.pop()
-            placed.add(item["source_id"])
-            order.append(item)
-            stack.extend(reversed(waiting.pop(item["source_id"], [])))
-
-    for r in rows:
-        source = r["source_id"]
-        if prefix + source in already:
-            report.already += 1
-            continue
-        parent_key = parent_of[source][0]
-        if parent_key is None or parent_key in placed:
-            place(r)
-        else:
-            waiting.setdefault(parent_key, []).append(r)
-    for r in rows:  # a cycle of parents: what is left goes to the top level, in file order
-        source = r["source_id"]
-        if source not in placed and prefix + source not in already:
-            waiting.get(parent_of[source][0] or "", []).remove(r)
-            parent_of[source] = (None, None)
-            report.orphans += 1
-            place(r)
-
-    items = []
-    replies = writer_replies = 0
-    for r in order:
-        source = r["source_id"]
-        is_writer = bool(
-            r["is_writer"]
-            or (writer_email and (r["author_email"] or "").lower() == writer_email)
-            or (writer_name and r["author_name"] and fold(r["author_name"]) == writer_name)
-        )
-        parent_key, parent_id = parent_of[source]
-        items.append(
-            lifecycle.Imported(
-                key=source,
-                author=lifecycle.Author(
-                    key=r["author_key"],
-                    ip_hash=IMPORTED_IP,
-                    name=r["author_name"],
-                    email=r["author_email"],
-                    is_writer=is_writer,
-                ),
-                text=lifecycle.Text(r["body"], r["html"]),
-                status=status_of[source],
-                created_at=r["created_at"],
-                parent_key=parent_key,
-                parent_id=parent_id,
-                hearts=r["hearts"],
-                edited_at=r["edited_at"],
-                pinned=bool(r["pinned"]) and parent_key is None and parent_id is None,
-                body_hash=r["body_hash"],
-            )
-        )
-        replies += parent_key is not None or parent_id is not None
-        writer_replies += is_writer
-    if not items:
+    if plan is None:
+        plan = plan_thread(rows, planning, already, thread.id)
+    report.already += plan.already
+    report.orphans += plan.orphans
+    if plan.placed is None:
         return
-    counted = Counter(item.status for item in items)
     report.threads += 1
-    report.comments += len(items)
-    report.replies += replies
-    report.writer_replies += writer_replies
-    report.held += counted[Status.PENDING]
-    report.removed += counted[Status.REMOVED]
-    report.spam += counted[Status.SPAM]
-    report.rejected += counted[Status.REJECTED]
-    stored = lifecycle.import_comments(tx, site, thread, items, now)
-    store.insert_sources(tx, site.id, import_id, [(c.id, prefix + key) for key, c in stored.items()])
-    extras = [(stored[r["source_id"]], Staging.decoded_extra(r)) for r in order if r["extra"]]
-    if extras:
+    report.comments += plan.comments
+    report.replies += plan.replies
+    report.writer_replies += plan.writer_replies
+    report.held += plan.held
+    report.removed += plan.removed
+    report.spam += plan.spam
+    report.rejected += plan.rejected
+    stored = lifecycle.store_imported(tx, site, thread, plan.placed, now)
+    sources = [(row[0], prefix + source) for source, row in zip(plan.placed.keys, stored, strict=True)]
+    store.insert_sources(tx, site.id, import_id, sources)
+    if plan.extras:
         restorer = _restorer(options)
-        for comment, extra in extras:
-            restorer.comment(tx, comment, extra, now)
+        for n, extra in plan.extras:
+            restorer.comment(tx, lifecycle.imported_comment(stored[n]), Staging.decoded_extra(extra), now)
 
 
 def _restore_extras(ctx: Context, tx: Tx, site: Site, staging: Staging, options: Options) -> None:

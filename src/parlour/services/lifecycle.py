@@ -11,7 +11,7 @@ either keeps all of a change or none of it.
 Every path that writes a comment goes through here: readers posting (services/posting),
 moderators deciding (services/moderation), the writer's inbox (services/inbox) and
 imports (services/importing), which store a thread's comments at once with
-`import_comments`.
+`place_imported` and `store_imported`.
 
 Callers check who may do what; this module checks what the comment's state allows.
 """
@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from parlour.domain import addressing, errors
 from parlour.domain.model import Comment, Site, Status, Thread, WhoMayComment
@@ -160,67 +161,155 @@ class Imported:
     body_hash: str = ""  # content_hash(text.body), if the caller made it already
 
 
-def import_comments(
-    tx: Tx, site: Site, thread: Thread, items: Sequence[Imported], now: int
-) -> dict[str, Comment]:
-    """Store many comments of one thread, with their own authors, dates, states and hearts.
+@dataclass(frozen=True, slots=True)
+class PlacedImport:
+    """One thread's imported comments placed in their tree, before any id exists: what
+    `import_comments` works out without the database (`place_imported`), so that an
+    import can do it on a second core (services/import_plans.py).
 
-    Parents come before their replies in `items`. The counters are counted here, and one
-    `imported` event stands for them all: live pages reload their counts, but nobody is
-    mailed, no webhook fires and the writer's inbox gains nothing for comments that may
-    be years old. Returns the stored comments by key.
+    `rows` are in `import_store.COMMENT_COLUMNS` order, one per key, with relative ids:
+    the id, parent and root columns name rows of this list by position (the thread's
+    column is empty), replaced by real ids when stored. A row under a comment stored
+    before is in `under_stored`: row -> (that comment's id, levels below it); its
+    parent (if it is that comment) and root are filled in then, with its depth and, for
+    a direct reply, whether it is for the writer (which needs the parent's author).
     """
-    ids = import_store.reserve_comment_ids(tx, len(items))
-    tree = import_store.depths(tx, sorted({i.parent_id for i in items if i.parent_id is not None}))
-    keys = {item.key: n for n, item in enumerate(items)}
-    placed: list[tuple[Imported, int, int | None, int | None, int]] = []
-    shown_replies: Counter[int] = Counter()  # parent id -> replies shown
-    for item, comment_id in zip(items, ids, strict=True):
-        parent_id = placed[keys[item.parent_key]][1] if item.parent_key is not None else item.parent_id
-        if parent_id is None:
-            root_id, depth = None, 0
-        else:
-            parent_root, parent_depth = tree[parent_id]
-            root_id, depth = parent_root or parent_id, parent_depth + 1
-        tree[comment_id] = (root_id, depth)
-        placed.append((item, comment_id, parent_id, root_id, depth))
-        if parent_id is not None and item.status is Status.PUBLISHED:
-            shown_replies[parent_id] += 1
-    # A reply between readers is for the writer only if it addresses her (domain/addressing.py).
-    by_writer = {comment_id: item.author.is_writer for item, comment_id, *_ in placed}
-    earlier = [
-        parent_id for _, _, parent_id, *_ in placed if parent_id is not None and parent_id not in by_writer
-    ]
-    by_writer.update(dict.fromkeys(inbox_store.writers_among(tx, earlier), True))
-    stored: dict[str, Comment] = {}
+
+    keys: list[str]
+    rows: list[tuple[Any, ...]]
+    published: int  # shown comments the thread gains
+    under_stored: dict[int, tuple[int, int]]
+    stored_replies: dict[int, int]  # comment stored before -> shown replies it gains
+
+
+# Positions in a row of import_store.COMMENT_COLUMNS, which `place_imported` builds in order.
+_ID, _THREAD, _PARENT, _ROOT, _DEPTH, _IS_WRITER, _BODY, _FOR_WRITER = (
+    import_store.COMMENT_COLUMNS.index(column)
+    for column in ("id", "thread_id", "parent_id", "root_id", "depth", "is_writer", "body", "for_writer")
+)
+
+
+def place_imported(items: Sequence[Imported], writer_name: str) -> PlacedImport:
+    """Tree fields, reply counts and the writer's-inbox flag of comments to import, in
+    the order given (parents before their replies). Pure: no database."""
+    position = {item.key: n for n, item in enumerate(items)}
+    parents: list[int | None] = []  # a row's parent row
+    roots: list[int | None] = []  # a row's root row (None: it is a root, or under a stored comment)
+    depths: list[int] = []
+    under_stored: dict[int, tuple[int, int]] = {}
+    shown_replies = [0] * len(items)
+    stored_replies: Counter[int] = Counter()
+    for n, item in enumerate(items):
+        parent: int | None = None
+        root: int | None = None
+        depth = 0
+        if item.parent_key is not None:
+            parent = position[item.parent_key]
+            if parent >= n:
+                raise ValueError(f"comment {item.key!r} comes before its parent {item.parent_key!r}")
+            if parent in under_stored:
+                stored_id, levels = under_stored[parent]
+                under_stored[n] = (stored_id, levels + 1)
+            else:
+                root, depth = (roots[parent] if roots[parent] is not None else parent), depths[parent] + 1
+            if item.status is Status.PUBLISHED:
+                shown_replies[parent] += 1
+        elif item.parent_id is not None:
+            under_stored[n] = (item.parent_id, 1)
+            if item.status is Status.PUBLISHED:
+                stored_replies[item.parent_id] += 1
+        parents.append(parent)
+        roots.append(root)
+        depths.append(depth)
     rows = []
-    for item, comment_id, parent_id, root_id, depth in placed:
-        a = item.author
+    for n, item in enumerate(items):
+        a, parent = item.author, parents[n]
         shown = item.status in (Status.PUBLISHED, Status.REMOVED)
-        hearts, replies = max(item.hearts, 0), shown_replies.pop(comment_id, 0)
-        pinned = item.pinned and parent_id is None and item.status is Status.PUBLISHED
+        top = parent is None and item.parent_id is None
+        # A reply between readers is for the writer only if it addresses her (domain/addressing.py).
         for_writer = (
-            parent_id is None
+            top
             or a.is_writer
-            or addressing.for_writer(item.text.body, site.writer_name, by_writer.get(parent_id, False))
+            or parent is None  # under a stored comment: decided when stored
+            or addressing.for_writer(item.text.body, writer_name, items[parent].author.is_writer)
         )
         rows.append((
-            comment_id, thread.id, parent_id, root_id, depth, a.name, a.email, a.key, a.ip_hash, a.is_writer,
-            item.text.body, item.body_hash or content_hash(item.text.body), item.text.html, item.status.value, pinned, hearts,
-            False, replies, item.created_at, item.created_at if shown else None, item.edited_at, a.verified,
+            n, None, parent, roots[n], depths[n], a.name, a.email, a.key, a.ip_hash, a.is_writer,
+            item.text.body, item.body_hash or content_hash(item.text.body), item.text.html, item.status.value,
+            item.pinned and top and item.status is Status.PUBLISHED, max(item.hearts, 0), False,
+            shown_replies[n], item.created_at, item.created_at if shown else None, item.edited_at, a.verified,
             for_writer,
         ))  # fmt: skip
-        stored[item.key] = Comment(
-            comment_id, thread.id, parent_id, root_id, depth, a.name, a.email, a.key, a.is_writer,
-            item.text.body, item.text.html, item.status, pinned, hearts, False, replies, item.created_at,
-            item.edited_at, a.verified,
-        )  # fmt: skip
+    return PlacedImport(
+        keys=[item.key for item in items],
+        rows=rows,
+        published=sum(1 for item in items if item.status is Status.PUBLISHED),
+        under_stored=under_stored,
+        stored_replies=dict(stored_replies),
+    )
+
+
+def store_imported(
+    tx: Tx, site: Site, thread: Thread, placed: PlacedImport, now: int
+) -> list[tuple[Any, ...]]:
+    """Store comments `place_imported` placed, on `thread`, with their own authors,
+    dates, states and hearts; returns the rows as stored (real ids, in the same order).
+
+    The counters are counted here, and one `imported` event stands for them all: live
+    pages reload their counts, but nobody is mailed, no webhook fires and the writer's
+    inbox gains nothing for comments that may be years old.
+    """
+    ids = import_store.reserve_comment_ids(tx, len(placed.rows))
+    tid = thread.id
+    if not placed.under_stored:  # a first import: every parent is in the same call
+        rows = [
+            (ids[r[0]], tid, None if r[2] is None else ids[r[2]], None if r[3] is None else ids[r[3]], *r[4:])
+            for r in placed.rows
+        ]
+    else:
+        stored_ids = sorted({stored_id for stored_id, _ in placed.under_stored.values()})
+        tree = import_store.depths(tx, stored_ids)
+        by_writer = inbox_store.writers_among(
+            tx, sorted({stored_id for stored_id, levels in placed.under_stored.values() if levels == 1})
+        )
+        rows = []
+        for r in placed.rows:
+            row = list(r)
+            row[_ID], row[_THREAD] = ids[r[_ID]], tid
+            if r[_PARENT] is not None:
+                row[_PARENT] = ids[r[_PARENT]]
+            if r[_ROOT] is not None:
+                row[_ROOT] = ids[r[_ROOT]]
+            below = placed.under_stored.get(r[_ID])
+            if below is not None:
+                stored_id, levels = below
+                stored_root, stored_depth = tree[stored_id]
+                row[_ROOT], row[_DEPTH] = stored_root or stored_id, stored_depth + levels
+                if levels == 1:
+                    row[_PARENT] = stored_id
+                    row[_FOR_WRITER] = row[_FOR_WRITER] and (
+                        r[_IS_WRITER]  # the writer's own reply
+                        or addressing.for_writer(r[_BODY], site.writer_name, stored_id in by_writer)
+                    )
+            rows.append(tuple(row))
     import_store.insert_comments(tx, rows)
-    for parent_id, replies in shown_replies.items():  # parents an earlier import stored
+    for parent_id, replies in placed.stored_replies.items():  # parents an earlier import stored
         store.change_reply_count(tx, parent_id, replies)
-    thread_store.bump_thread(tx, thread.id, sum(1 for i in items if i.status is Status.PUBLISHED))
-    _record(tx, "imported", site.id, None, thread.id, now)
-    return stored
+    thread_store.bump_thread(tx, tid, placed.published)
+    _record(tx, "imported", site.id, None, tid, now)
+    return rows
+
+
+def imported_comment(row: Sequence[Any]) -> Comment:
+    """A row `store_imported` stored, as a `Comment`."""
+    (
+        comment_id, thread_id, parent_id, root_id, depth, name, email, key, _ip_hash, is_writer, body, _hash,
+        html, status, pinned, hearts, liked, replies, created_at, _published_at, edited_at, verified, _for_writer,
+    ) = row  # fmt: skip
+    return Comment(
+        comment_id, thread_id, parent_id, root_id, depth, name, email, key, is_writer, body, html,
+        Status(status), pinned, hearts, liked, replies, created_at, edited_at, verified,
+    )  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,13 +328,13 @@ class Restored:
 
 
 def restore_imported(tx: Tx, comment: Comment, restored: Restored) -> None:
-    """Give a comment `import_comments` stored, in this same transaction, the rest of
+    """Give a comment `store_imported` stored, in this same transaction, the rest of
     what a Parlour export says of it: its pin, the writer's heart, "no reply needed",
     when it was shown, its author's key and marks, and its readers' hearts (the count
     came with it).
 
     The thread's `imported` event stands for this change too; the status is the one
-    `import_comments` stored (checked), so no counter moves.
+    `store_imported` stored (checked), so no counter moves.
     """
     if restored.status is not comment.status:
         raise ValueError(f"an imported {comment.status} comment cannot become {restored.status} here")

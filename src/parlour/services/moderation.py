@@ -17,7 +17,7 @@ from parlour.domain import errors
 from parlour.domain.model import Comment, Moderation, Status, User, WriterMail
 from parlour.services import accounts, lifecycle, rules
 from parlour.services.context import Context
-from parlour.services.importing import IMPORTED_IP
+from parlour.services.import_plans import IMPORTED_IP
 from parlour.store import Tx, audit
 from parlour.store import comments as comment_store
 from parlour.store import moderation as store
@@ -167,7 +167,7 @@ def _author_values(author_key: str, email: str | None, ip_hash: str) -> dict[str
         if author_key.startswith("r:")
         else (author_key if author_key.startswith(("s:", "u:")) else ""),
         "email": (email or "").strip().lower(),
-        # An imported comment's address is not known (services/importing.IMPORTED_IP).
+        # An imported comment's address is not known (services/import_plans.IMPORTED_IP).
         "address": "" if ip_hash in ("", IMPORTED_IP) else ip_hash,
     }
     return {kind: value for kind, value in values.items() if value}

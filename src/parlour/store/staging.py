@@ -51,12 +51,21 @@ def _unblob(value: bytes | None) -> dict[str, Any]:
     return orjson.loads(value) if value else {}
 
 
+def _comments(conn: sqlite3.Connection, thread: str) -> list[StagedComment]:
+    cursor = conn.cursor()
+    cursor.row_factory = sqlite3.Row  # made in C: a dict a row cost a third of storing's Python
+    return cursor.execute(
+        f"SELECT {', '.join(COMMENT_FIELDS)} FROM comments WHERE thread = ? ORDER BY seq", (thread,)
+    ).fetchall()
+
+
 class Staging:
     """The spool: add records in batches, then read threads and their comments back."""
 
     def __init__(self) -> None:
         self._dir = tempfile.TemporaryDirectory(prefix="parlour-import-")
-        self._conn = sqlite3.connect(Path(self._dir.name) / "staging.db", isolation_level=None)
+        self.path = Path(self._dir.name) / "staging.db"
+        self._conn = sqlite3.connect(self.path, isolation_level=None)
         self._conn.executescript(
             "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; PRAGMA temp_store=FILE;"
             "PRAGMA cache_size=-8000;" + _SCHEMA
@@ -116,15 +125,12 @@ class Staging:
     def comments(self, thread: str) -> list[StagedComment]:
         """A thread's comments in the file's order, by field name (COMMENT_FIELDS); `extra`
         is left encoded (`decoded_extra` reads it): most formats have none."""
-        cursor = self._conn.cursor()
-        cursor.row_factory = sqlite3.Row  # made in C: a dict a row cost a third of storing's Python
-        return cursor.execute(
-            f"SELECT {', '.join(COMMENT_FIELDS)} FROM comments WHERE thread = ? ORDER BY seq", (thread,)
-        ).fetchall()
+        return _comments(self._conn, thread)
 
     @staticmethod
-    def decoded_extra(row: StagedComment) -> dict[str, Any]:
-        return _unblob(row["extra"])
+    def decoded_extra(extra: bytes | None) -> dict[str, Any]:
+        """A staged comment's `extra`, as `comments` left it encoded."""
+        return _unblob(extra)
 
     def extras(self) -> Iterator[tuple[str, dict[str, Any], int | None]]:
         for kind, data, line in self._conn.execute("SELECT kind, data, line FROM extras ORDER BY seq"):
@@ -133,3 +139,18 @@ class Staging:
     def close(self) -> None:
         self._conn.close()
         self._dir.cleanup()
+
+
+class StagingReader:
+    """A finished spool opened read-only by another process, which plans its threads
+    (services/import_plans.py) while the one that made it stores them."""
+
+    def __init__(self, path: Path) -> None:
+        self._conn = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, isolation_level=None)
+
+    def comments(self, thread: str) -> list[StagedComment]:
+        """As `Staging.comments`."""
+        return _comments(self._conn, thread)
+
+    def close(self) -> None:
+        self._conn.close()
