@@ -133,6 +133,23 @@ def test_states_go_where_they_belong(ctx: Context, client: TestClient, site: str
     assert held == Status.PENDING.value
 
 
+def test_a_comment_without_words_is_kept_as_removed_so_its_replies_keep_their_place(
+    ctx: Context, client: TestClient, site: str
+) -> None:
+    report = run(ctx, [
+        a_thread(1),
+        a_comment(1, body=""),  # Disqus's <message/>: answered
+        a_comment(2, parent=1, body="An answer to nothing much."),
+        a_comment(3, body="  \n "),  # answered by nobody
+        a_comment(4, body="", state=State.SPAM),
+    ])  # fmt: skip
+    assert (report.comments, report.removed, report.spam, report.orphans) == (4, 2, 1, 0)
+    page = read(client, thread="/post-1/")
+    assert [(c["removed"], c["html"]) for c in page["comments"]] == [(True, "")]
+    assert page["comments"][0]["replies"][0]["html"] == "<p>An answer to nothing much.</p>\n"
+    assert page["thread"]["comment_count"] == 1
+
+
 def test_imported_comments_mail_nobody_and_announce_one_event_per_thread(ctx: Context, site: str) -> None:
     from parlour.services import inbox, notifications, webhooks, writer_mail
 

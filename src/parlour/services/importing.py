@@ -306,10 +306,13 @@ def _checked_comment(ctx: Context, r: CommentRecord, site_id: str, prefix: str) 
     if len(body) > ctx.settings.body_max * 4:
         body = body[: ctx.settings.body_max * 4]  # kept (old systems allowed more), but bounded
     html = markup.render(body) if body else ""
+    state = r.state if type(r.state) is State else State(r.state)
+    if not body and state in (State.PUBLISHED, State.PENDING):
+        state = State.REMOVED  # no words (Disqus's `<message/>`): a placeholder if answered, else unseen
     source, name, email = str(r.source_id), _clean(r.author_name, 200), _clean(r.author_email, 320)
     return (
         source, str(r.thread), None if r.parent in (None, "") else str(r.parent), body, html,
-        r.created_at, name, email, (r.state if type(r.state) is State else State(r.state)).value,
+        r.created_at, name, email, state.value,
         r.hearts, bool(r.is_writer), r.edited_at, bool(r.pinned), content_hash(body),
         _author_key(site_id, email, name, prefix + source), r.line, r.extra,
     )  # fmt: skip
