@@ -97,12 +97,23 @@ def planners(monkeypatch: pytest.MonkeyPatch) -> list[subprocess.Popen[bytes]]:
     return started
 
 
+@pytest.mark.parametrize(
+    "choice", [{}, {"atomic": True}, {"hold": True}], ids=["per-thread", "atomic", "held"]
+)
 def test_a_large_import_planned_in_a_second_process_stores_what_one_process_stores(
-    ctx: Context, monkeypatch: pytest.MonkeyPatch, planners: list[subprocess.Popen[bytes]]
+    ctx: Context,
+    monkeypatch: pytest.MonkeyPatch,
+    planners: list[subprocess.Popen[bytes]],
+    choice: dict[str, Any],
 ) -> None:
     make_site(ctx, "here")
     make_site(ctx, "ahead")
-    options: dict[str, Any] = {"format": "test", "writer_email": "wren@blog.example", "writer_name": "Wren"}
+    options: dict[str, Any] = {
+        "format": "test",
+        "writer_email": "wren@blog.example",
+        "writer_name": "Wren",
+        **choice,
+    }
     here = importing.run(ctx, conversations(), importing.Options(site_id="here", **options))
     assert planners == []  # a small file: planned in this process
     monkeypatch.setattr(importing, "BATCH", 5)  # started after five records: "large"
@@ -111,8 +122,22 @@ def test_a_large_import_planned_in_a_second_process_stores_what_one_process_stor
     ahead = importing.run(ctx, conversations(), importing.Options(site_id="ahead", **options))
     assert len(planners) == 1 and planners[0].returncode == 0  # it finished, and was waited for
     assert {**ahead.as_dict(), "import_id": None} == {**here.as_dict(), "import_id": None}
-    assert (here.comments, here.orphans, here.writer_replies) == (59, 4, 2)
+    assert (here.comments, here.writer_replies) == (59, 2)
     assert stored(ctx, "ahead") == stored(ctx, "here")
+
+
+def test_a_dry_run_planned_in_a_second_process_reports_the_same_and_stores_nothing(
+    ctx: Context, monkeypatch: pytest.MonkeyPatch, planners: list[subprocess.Popen[bytes]]
+) -> None:
+    make_site(ctx)
+    here = importing.run(ctx, conversations(), importing.Options(site_id="blog", format="test", dry_run=True))
+    monkeypatch.setattr(importing, "BATCH", 5)
+    monkeypatch.setattr(importing, "PLAN_AHEAD_FROM", 5)
+    ahead = importing.run(
+        ctx, conversations(), importing.Options(site_id="blog", format="test", dry_run=True)
+    )
+    assert len(planners) == 1 and ahead.as_dict() == here.as_dict() and ahead.comments == 59
+    assert stored(ctx, "blog") == []
 
 
 def test_a_file_that_breaks_after_the_planner_started_stores_nothing_and_leaves_no_process(
