@@ -484,6 +484,7 @@ def test_placing_names_rows_by_position_and_leaves_comments_stored_before_to_sto
         writer_name="Wren",
     )
     columns = COMMENT_COLUMNS
+    assert columns[:5] == ("id", "thread_id", "parent_id", "root_id", "depth")  # store_imported's fast path
     tree = [(r[0], r[columns.index("parent_id")], r[columns.index("root_id")], r[columns.index("depth")])
             for r in placed.rows]  # fmt: skip
     assert tree == [(0, None, None, 0), (1, 0, 0, 1), (2, None, None, 0), (3, 2, None, 0), (4, 1, 0, 2)]

@@ -164,8 +164,8 @@ class Imported:
 @dataclass(frozen=True, slots=True)
 class PlacedImport:
     """One thread's imported comments placed in their tree, before any id exists: what
-    `import_comments` works out without the database (`place_imported`), so that an
-    import can do it on a second core (services/import_plans.py).
+    storing them takes that needs no database (`place_imported`), so that an import can
+    work it out on a second core (services/import_plans.py).
 
     `rows` are in `import_store.COMMENT_COLUMNS` order, one per key, with relative ids:
     the id, parent and root columns name rows of this list by position (the thread's
@@ -182,7 +182,8 @@ class PlacedImport:
     stored_replies: dict[int, int]  # comment stored before -> shown replies it gains
 
 
-# Positions in a row of import_store.COMMENT_COLUMNS, which `place_imported` builds in order.
+# Positions in a row of import_store.COMMENT_COLUMNS, which `place_imported` builds in
+# order (id, thread, parent, root and depth first: `store_imported` counts on it).
 _ID, _THREAD, _PARENT, _ROOT, _DEPTH, _IS_WRITER, _BODY, _FOR_WRITER = (
     import_store.COMMENT_COLUMNS.index(column)
     for column in ("id", "thread_id", "parent_id", "root_id", "depth", "is_writer", "body", "for_writer")
@@ -263,9 +264,10 @@ def store_imported(
     tid = thread.id
     if not placed.under_stored:  # a first import: every parent is in the same call
         rows = [
-            (ids[r[0]], tid, None if r[2] is None else ids[r[2]], None if r[3] is None else ids[r[3]], *r[4:])
+            (ids[r[_ID]], tid, None if r[_PARENT] is None else ids[r[_PARENT]],
+             None if r[_ROOT] is None else ids[r[_ROOT]], *r[_DEPTH:])
             for r in placed.rows
-        ]
+        ]  # fmt: skip
     else:
         stored_ids = sorted({stored_id for stored_id, _ in placed.under_stored.values()})
         tree = import_store.depths(tx, stored_ids)
