@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import subprocess
 import time
 from collections.abc import Callable
 from functools import cache
+from types import ModuleType
 from typing import Any, TypeVar
 
 import httpx2 as httpx
@@ -145,3 +147,17 @@ def mail_bodies(ctx: Context, address: str) -> list[str]:
     with ctx.db.read() as tx:
         rows = tx.execute(text("SELECT body FROM outbox WHERE recipient = :r ORDER BY id"), {"r": address})
         return [str(row[0]) for row in rows]
+
+
+def started_processes(monkeypatch: Any, module: ModuleType) -> list[subprocess.Popen[bytes]]:
+    """The child processes `module` starts from now on (it calls `subprocess.Popen`)."""
+    started: list[subprocess.Popen[bytes]] = []
+    real = subprocess.Popen
+
+    def popen(*args: Any, **kwargs: Any) -> subprocess.Popen[bytes]:
+        child = real(*args, **kwargs)
+        started.append(child)
+        return child
+
+    monkeypatch.setattr(module.subprocess, "Popen", popen)
+    return started

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import aliased
 
-from factories import make_site
+from factories import make_site, started_processes
 from parlour.domain.imports import CommentRecord, State, ThreadRecord, bad_file
 from parlour.services import import_plans, importing
 from parlour.services.context import Context
@@ -85,16 +85,7 @@ def stored(ctx: Context, site_id: str) -> list[tuple[Any, ...]]:
 @pytest.fixture
 def planners(monkeypatch: pytest.MonkeyPatch) -> list[subprocess.Popen[bytes]]:
     """The planning processes started from now on."""
-    started: list[subprocess.Popen[bytes]] = []
-    real = subprocess.Popen
-
-    def popen(*args: Any, **kwargs: Any) -> subprocess.Popen[bytes]:
-        child = real(*args, **kwargs)
-        started.append(child)
-        return child
-
-    monkeypatch.setattr(import_plans.subprocess, "Popen", popen)
-    return started
+    return started_processes(monkeypatch, import_plans)
 
 
 @pytest.mark.parametrize(

@@ -2,7 +2,8 @@
 
 An import does part of its work in a child process on a second core: reading the file
 (importers/ahead.py) and planning each thread's tree (services/import_plans.py). Both
-talk to the parent through a pipe in these messages. Pickle is safe here because both
+talk to the parent through a pipe in these messages: `child_main` is the child's side,
+`received` the parent's. Pickle is safe here because both
 ends are Parlour's code: a file's contents travel as strings inside records, never as
 pickle code.
 
@@ -19,6 +20,9 @@ from __future__ import annotations
 import os
 import pickle
 import struct
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
 from typing import IO, Any
 
 _LENGTH = struct.Struct("<Q")  # each message's size in bytes, before it
@@ -54,3 +58,47 @@ def crossable(error: BaseException) -> BaseException:
     except Exception:
         return RuntimeError(f"{type(error).__name__}: {error}")
     return error
+
+
+def received(
+    child: subprocess.Popen[bytes], stream: IO[bytes], kind: str, stopped: Callable[[int], Exception]
+) -> Iterator[Any]:
+    """The payloads of the `kind` messages a child process sends on `stream`, until it
+    says "done" (it is then waited for). Its "error" is raised here as it was raised
+    there; a child that stops without a word, or in mid-message, raises `stopped(its
+    exit code)`: never a short answer."""
+    while True:
+        message = receive(stream)
+        if message is None:
+            raise stopped(child.wait())
+        got, payload = message
+        if got == kind:
+            yield payload
+        elif got == "error":
+            raise payload
+        else:
+            child.wait()
+            return
+
+
+def child_main(work: Callable[[int], None]) -> int:
+    """A child process's whole life: `work(fd)` sends its messages on standard output's
+    descriptor, then "done"; an error it raises is sent as "error" for the parent to
+    raise. Nothing printed by mistake may corrupt the stream: `print` goes to stderr.
+    Returns the exit status."""
+    out = sys.stdout.fileno()
+    sys.stdout.flush()
+    sys.stdout = sys.stderr
+    try:
+        work(out)
+        send(out, "done", None)
+    except KeyboardInterrupt:  # the terminal's Ctrl+C reaches both processes; the parent reports it
+        return 130
+    except BrokenPipeError:  # the parent stopped reading: it is gone or has given up
+        return 1
+    except Exception as error:
+        try:
+            send(out, "error", crossable(error))
+        except BrokenPipeError:
+            return 1
+    return 0

@@ -9,10 +9,10 @@ import subprocess
 import threading
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 
+from factories import started_processes
 from parlour.domain.errors import InvalidImportFile
 from parlour.domain.imports import CommentRecord, ExtraRecord, Skipped, State, ThreadRecord
 from parlour.importers import ahead, disqus
@@ -44,16 +44,7 @@ def disqus_file(path: Path, n: int) -> Path:
 
 def children(monkeypatch: pytest.MonkeyPatch) -> list[subprocess.Popen[bytes]]:
     """The reading processes `read_ahead` starts from now on."""
-    started: list[subprocess.Popen[bytes]] = []
-    real = subprocess.Popen
-
-    def popen(*args: Any, **kwargs: Any) -> subprocess.Popen[bytes]:
-        child = real(*args, **kwargs)
-        started.append(child)
-        return child
-
-    monkeypatch.setattr(ahead.subprocess, "Popen", popen)
-    return started
+    return started_processes(monkeypatch, ahead)
 
 
 def test_records_read_ahead_are_the_records_the_format_reads_in_the_same_order() -> None:

@@ -59,18 +59,11 @@ def read_ahead(name: str, path: Path) -> Iterator[Iterator[Record]]:
 
 
 def _received(child: subprocess.Popen[bytes], stream: IO[bytes], name: str) -> Iterator[Record]:
-    while True:
-        message = pipes.receive(stream)
-        if message is None:  # ended, or killed in mid-message
-            code = child.wait()
-            raise ReaderStopped(f"the {name} reader stopped before the end of the file (exit code {code})")
-        kind, payload = message
-        if kind == "records":
-            yield from payload
-        elif kind == "error":
-            raise payload
-        else:
-            return
+    def stopped(code: int) -> ReaderStopped:
+        return ReaderStopped(f"the {name} reader stopped before the end of the file (exit code {code})")
+
+    for batch in pipes.received(child, stream, "records", stopped):
+        yield from batch
 
 
 def _main(argv: list[str]) -> int:
@@ -78,11 +71,9 @@ def _main(argv: list[str]) -> int:
     from parlour.importers import reader
 
     name, path = argv
-    out = sys.stdout.fileno()
-    sys.stdout.flush()
-    sys.stdout = sys.stderr  # nothing printed by mistake may corrupt the stream
-    batch: list[Record] = []
-    try:
+
+    def work(out: int) -> None:
+        batch: list[Record] = []
         for record in reader(name)(Path(path)):
             batch.append(record)
             if len(batch) == BATCH:
@@ -90,17 +81,8 @@ def _main(argv: list[str]) -> int:
                 batch = []
         if batch:
             pipes.send(out, "records", batch)
-        pipes.send(out, "done", None)
-    except KeyboardInterrupt:  # the terminal's Ctrl+C reaches both processes; the parent reports it
-        return 130
-    except BrokenPipeError:  # the parent stopped reading: it is gone or has given up
-        return 1
-    except Exception as error:
-        try:
-            pipes.send(out, "error", pipes.crossable(error))
-        except BrokenPipeError:
-            return 1
-    return 0
+
+    return pipes.child_main(work)
 
 
 if __name__ == "__main__":

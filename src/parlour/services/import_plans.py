@@ -248,30 +248,19 @@ class Planner:
 
 
 def _received(child: subprocess.Popen[bytes], stream: IO[bytes]) -> Iterator[list[ThreadPlan]]:
-    while True:
-        message = pipes.receive(stream)
-        if message is None:
-            code = child.wait()
-            raise PlannerStopped(f"the import's planning process stopped before the end (exit code {code})")
-        kind, payload = message
-        if kind == "plans":
-            yield payload
-        elif kind == "error":
-            raise payload
-        else:  # done: it exits now
-            child.wait()
-            return
+    def stopped(code: int) -> PlannerStopped:
+        return PlannerStopped(f"the import's planning process stopped before the end (exit code {code})")
+
+    return pipes.received(child, stream, "plans", stopped)
 
 
 def _main() -> int:
     """The child: plan each batch of threads and write the plans to stdout."""
-    out = sys.stdout.fileno()
-    sys.stdout.flush()
-    sys.stdout = sys.stderr  # nothing printed by mistake may corrupt the stream
-    try:
+
+    def work(out: int) -> None:
         job = pipes.receive(sys.stdin.buffer)
         if job is None:
-            return 1  # the parent went away before saying what to plan
+            raise PlannerStopped("the import went away before saying what to plan")
         path, planning, batches = job[1]
         reader = StagingReader(Path(path))
         try:
@@ -279,17 +268,8 @@ def _main() -> int:
                 pipes.send(out, "plans", [plan_thread(reader.comments(t), planning, {}, None) for t in batch])
         finally:
             reader.close()
-        pipes.send(out, "done", None)
-    except KeyboardInterrupt:  # the terminal's Ctrl+C reaches both processes; the parent reports it
-        return 130
-    except BrokenPipeError:  # the parent stopped reading: it is gone or has given up
-        return 1
-    except Exception as error:
-        try:
-            pipes.send(out, "error", pipes.crossable(error))
-        except BrokenPipeError:
-            return 1
-    return 0
+
+    return pipes.child_main(work)
 
 
 if __name__ == "__main__":
