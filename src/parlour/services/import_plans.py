@@ -8,13 +8,12 @@ report's counts, and the rows themselves with relative ids (`lifecycle.place_imp
 Storing then reserves ids, creates the thread and inserts (services/importing.py).
 
 Planning is about two fifths of the storing phase's time and storing's inserts cannot
-be split (SQLite has one writer), so for a large first import `plan_ahead` plans in a
-child process (`python -P -m parlour.services.import_plans`, a fresh interpreter, not a
-fork) that reads the finished spool read-only and sends each transaction's plans
-through a pipe (`parlour.pipes` messages) while this process stores the ones before:
-two cores instead of one (`Planner`). The pipe holds a plan or two, so memory stays bounded. A
-child that fails raises its error here; one that dies is `PlannerStopped`, never a short
-import. A re-import (which looks up what an earlier one stored) and Parlour's own format
+be split (SQLite has one writer), so a large first import plans in a `Planner`: a child
+process (`python -P -m parlour.services.import_plans`, a fresh interpreter, not a fork)
+that reads the finished spool read-only and sends each transaction's plans through a
+pipe (`parlour.pipes` messages) while this process stores the ones before: two cores
+instead of one. The pipe holds a plan or two, so memory stays bounded. A child that
+fails raises its error here; one that dies is `PlannerStopped`, never a short import. A re-import (which looks up what an earlier one stored) and Parlour's own format
 (whose restorer reads the database) plan in this process, with the same function.
 """
 
