@@ -22,6 +22,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -230,7 +231,8 @@ class Planner:
         self.start()
         child = self._child
         assert child is not None and child.stdin is not None and child.stdout is not None
-        pipes.send(child.stdin.fileno(), "plan", (str(staging), planning, [list(b) for b in batches]))
+        with suppress(BrokenPipeError):  # it is gone: reading its answer says so (PlannerStopped)
+            pipes.send(child.stdin.fileno(), "plan", (str(staging), planning, [list(b) for b in batches]))
         child.stdin.close()
         return _received(child, child.stdout)
 
