@@ -96,7 +96,7 @@ def nginx_main(directory: Path, site: Path) -> str:
     d = directory
     return f"""daemon off;
 master_process on;
-worker_processes 1;
+worker_processes auto;
 pid {d}/nginx.pid;
 error_log {d}/error.log info;
 events {{ worker_connections 1024; }}
