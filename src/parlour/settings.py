@@ -34,6 +34,13 @@ class Settings:
     host: str = field(default="127.0.0.1", metadata={"doc": "Address `parlour serve` listens on."})
     port: int = field(default=8000, metadata={"doc": "Port `parlour serve` listens on."})
     workers: int = field(default=1, metadata={"doc": "Server processes started by `parlour serve`."})
+    worker_requests: int = field(
+        default=10_000,
+        metadata={
+            "doc": "Requests one server process holds at once, each open page's event stream among "
+            "them (about 57 KiB each); more wait for one to end."
+        },
+    )
     public_url: str = field(
         default="",
         metadata={
@@ -177,7 +184,7 @@ class Settings:
     def validate(self) -> None:
         """Fail loudly on values no instance can run with."""
         positive = [
-            "port", "workers", "edit_window", "body_max", "name_max", "email_max", "thread_key_max",
+            "port", "workers", "worker_requests", "edit_window", "body_max", "name_max", "email_max", "thread_key_max",
             "request_max_bytes", "page_size", "page_max", "replies_size", "replies_max", "live_poll_ms",
             "session_days",
         ]  # fmt: skip

@@ -46,6 +46,11 @@ def main(argv: list[str]) -> None:
             address=settings.host,
             port=settings.port,
             workers=settings.workers,
+            # Granian's default is its listen backlog (1,024) shared among the workers:
+            # past that many open pages, a new reader's request waited. Each stream is
+            # also an open file: granian raises the soft limit to the hard one (systemd's
+            # units set LimitNOFILE).
+            backpressure=settings.worker_requests,
             interface=Interfaces.ASGI,
             loop=Loops.uvloop,
             log_level=LogLevels(settings.log_level.lower()),
