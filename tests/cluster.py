@@ -92,14 +92,16 @@ def render_site(recipe: str, upstreams: list[int], listen: int) -> str:
 
 
 def nginx_main(directory: Path, site: Path) -> str:
-    """A main configuration like Debian's, unprivileged: the site included in `http`."""
+    """A main configuration like Debian's, unprivileged: the site included in `http`,
+    and the connections raised as the recipe's header says."""
     d = directory
     return f"""daemon off;
 master_process on;
 worker_processes auto;
+worker_rlimit_nofile 65536;
 pid {d}/nginx.pid;
 error_log {d}/error.log info;
-events {{ worker_connections 1024; }}
+events {{ worker_connections 16384; }}
 http {{
     log_format upstream '$status $request_method $request_uri -> $upstream_addr $upstream_status';
     access_log {d}/access.log upstream;

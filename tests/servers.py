@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -14,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx2 as httpx
+import pytest
 
 
 def free_port() -> int:
@@ -120,3 +123,45 @@ def chromium() -> Iterator[Any]:
             yield launched
         finally:
             launched.close()
+
+
+# Every open page holds an event stream; a busy post's readers hold thousands at once.
+OPEN_PAGES = 3000
+
+
+def hold_streams_then_count(base: str, site: str, origin: str, pages: int = OPEN_PAGES) -> tuple[int, int]:
+    """Open `pages` event streams (raw connections, as many browsers), then ask for
+    counts on a connection of its own while they stay open. Returns how many streams
+    opened and the status of the counts. Skips where this process may not open that
+    many files."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < pages + 100:
+        pytest.skip(f"this machine lets a process open {hard} files, not {pages}")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, pages + 100), hard))
+    try:
+        return asyncio.run(_hold_streams_then_count(base, site, origin, pages))
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+async def _hold_streams_then_count(base: str, site: str, origin: str, pages: int) -> tuple[int, int]:
+    host, port = base.removeprefix("http://").split(":")
+    request = (
+        f"GET /api/v1/events?site={site}&thread=/busy HTTP/1.1\r\nHost: {host}\r\nOrigin: {origin}\r\n\r\n"
+    ).encode()
+    streams: list[asyncio.StreamWriter] = []
+
+    async def open_stream() -> None:
+        reader, writer = await asyncio.open_connection(host, int(port))
+        streams.append(writer)
+        writer.write(request)
+        await reader.readuntil(b"retry: 3000\n\n")
+
+    try:
+        opened = await asyncio.wait_for(asyncio.gather(*(open_stream() for _ in range(pages))), 60)
+        async with httpx.AsyncClient(base_url=base, timeout=10) as client:
+            counts = await client.get("/api/v1/counts", params={"site": site, "thread": "/busy"})
+        return len(opened), counts.status_code
+    finally:
+        for writer in streams:
+            writer.close()

@@ -40,6 +40,7 @@ from parlour.services import accounts, sites, webhooks
 from parlour.services.context import open_context
 from parlour.services.mail import CLAIM_STALE_MS
 from parlour.settings import Settings
+from servers import OPEN_PAGES, hold_streams_then_count
 from smtp_server import Server, running_smtp
 from test_webhooks import Receiver
 
@@ -229,6 +230,13 @@ def test_the_shipped_nginx_site_passes_nginx_t(tmp_path: Path) -> None:
 
 
 # Several instances, one database
+
+
+def test_thousands_of_open_pages_hold_streams_through_nginx_and_reads_are_answered(cluster: Cluster) -> None:
+    # Two connections in nginx for each open page (the reader's and the instance's):
+    # more than Debian's nginx.conf allows (768 a worker) without the lines in the
+    # recipe's header, which tests/cluster.py's main configuration follows.
+    assert hold_streams_then_count(cluster.proxy, "blog", BLOG) == (OPEN_PAGES, 200)
 
 
 def test_a_comment_posted_on_one_instance_is_read_counted_pushed_and_moderated_on_the_others(
