@@ -125,43 +125,85 @@ def chromium() -> Iterator[Any]:
             launched.close()
 
 
+def rss_kib(pid: int) -> int:
+    """RSS of a process and its children (granian's master and its workers), in KiB."""
+    total = 0
+    for p in [pid, *_children(pid)]:
+        try:
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+        except OSError:
+            pass
+    return total
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            kids = [int(k) for k in (task / "children").read_text().split()]
+        except OSError:
+            continue
+        for kid in kids:
+            found += [kid, *_children(kid)]
+    return found
+
+
 # Every open page holds an event stream; a busy post's readers hold thousands at once.
 OPEN_PAGES = 3000
 
+Stream = tuple[asyncio.StreamReader, asyncio.StreamWriter]
 
-def hold_streams_then_count(base: str, site: str, origin: str, pages: int = OPEN_PAGES) -> tuple[int, int]:
-    """Open `pages` event streams (raw connections, as many browsers), then ask for
-    counts on a connection of its own while they stay open. Returns how many streams
-    opened and the status of the counts. Skips where this process may not open that
-    many files."""
+
+@contextmanager
+def open_files(wanted: int) -> Iterator[None]:
+    """This process may open `wanted` files (its soft limit raised within the hard one),
+    then its limit as it was. Skips a test where the hard limit is lower."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if hard != resource.RLIM_INFINITY and hard < pages + 100:
-        pytest.skip(f"this machine lets a process open {hard} files, not {pages}")
-    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, pages + 100), hard))
+    if hard != resource.RLIM_INFINITY and hard < wanted:
+        pytest.skip(f"this machine lets a process open {hard} files, not {wanted}")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, wanted), hard))
     try:
-        return asyncio.run(_hold_streams_then_count(base, site, origin, pages))
+        yield
     finally:
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
 
 
-async def _hold_streams_then_count(base: str, site: str, origin: str, pages: int) -> tuple[int, int]:
+async def open_streams(
+    base: str, site: str, origin: str, thread: str, pages: int, into: list[Stream]
+) -> None:
+    """Open `pages` event streams to one thread (raw connections, as many browsers) and
+    wait until each has begun. Each goes into `into` as it connects, so that the caller
+    closes all of them even when this fails or times out (60 s)."""
     host, port = base.removeprefix("http://").split(":")
     request = (
-        f"GET /api/v1/events?site={site}&thread=/busy HTTP/1.1\r\nHost: {host}\r\nOrigin: {origin}\r\n\r\n"
+        f"GET /api/v1/events?site={site}&thread={thread} HTTP/1.1\r\nHost: {host}\r\nOrigin: {origin}\r\n\r\n"
     ).encode()
-    streams: list[asyncio.StreamWriter] = []
 
-    async def open_stream() -> None:
+    async def one() -> None:
         reader, writer = await asyncio.open_connection(host, int(port))
-        streams.append(writer)
+        into.append((reader, writer))
         writer.write(request)
         await reader.readuntil(b"retry: 3000\n\n")
 
+    await asyncio.wait_for(asyncio.gather(*(one() for _ in range(pages))), 60)
+
+
+def hold_streams_then_count(base: str, site: str, origin: str, pages: int = OPEN_PAGES) -> tuple[int, int]:
+    """Open `pages` event streams, then ask for counts on a connection of its own while
+    they stay open. Returns how many streams opened and the status of the counts."""
+    with open_files(pages + 100):
+        return asyncio.run(_hold_streams_then_count(base, site, origin, pages))
+
+
+async def _hold_streams_then_count(base: str, site: str, origin: str, pages: int) -> tuple[int, int]:
+    streams: list[Stream] = []
     try:
-        opened = await asyncio.wait_for(asyncio.gather(*(open_stream() for _ in range(pages))), 60)
+        await open_streams(base, site, origin, "/busy", pages, streams)
         async with httpx.AsyncClient(base_url=base, timeout=10) as client:
             counts = await client.get("/api/v1/counts", params={"site": site, "thread": "/busy"})
-        return len(opened), counts.status_code
+        return len(streams), counts.status_code
     finally:
-        for writer in streams:
+        for _, writer in streams:
             writer.close()
