@@ -184,9 +184,9 @@ class Settings:
     def validate(self) -> None:
         """Fail loudly on values no instance can run with."""
         positive = [
-            "port", "workers", "worker_requests", "edit_window", "body_max", "name_max", "email_max", "thread_key_max",
-            "request_max_bytes", "page_size", "page_max", "replies_size", "replies_max", "live_poll_ms",
-            "session_days",
+            "port", "workers", "worker_requests", "edit_window", "body_max", "name_max", "email_max",
+            "thread_key_max", "request_max_bytes", "page_size", "page_max", "replies_size", "replies_max",
+            "live_poll_ms", "session_days",
         ]  # fmt: skip
         for name in positive:
             if getattr(self, name) <= 0:
