@@ -26,6 +26,7 @@ def test_secret_can_come_from_a_file(tmp_path: Path) -> None:
     [
         ({"PARLOUR_PORT": "eighty"}, "PARLOUR_PORT"),
         ({"PARLOUR_BODY_MAX": "0"}, "PARLOUR_BODY_MAX"),
+        ({"PARLOUR_WORKER_REQUESTS": "0"}, "PARLOUR_WORKER_REQUESTS"),
         ({"PARLOUR_DATABASE": "mysql://x"}, "PARLOUR_DATABASE"),
         ({"PARLOUR_TRUST_PROXY": "maybe"}, "PARLOUR_TRUST_PROXY"),
         ({"PARLOUR_PAGE_SIZE": "900"}, "PARLOUR_PAGE_SIZE"),
