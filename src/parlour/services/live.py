@@ -64,6 +64,7 @@ class LiveFeed:
         self._cursor = 0  # the newest event id looked at
         self._task: asyncio.Task[None] | None = None
         self._woken: asyncio.Event | None = None
+        self._stopping = False  # close() waits for the task to finish its look and end
         self._loop: asyncio.AbstractEventLoop | None = None
         self._count = 0
         self._counted: Callable[[int], None] | None = None
@@ -85,6 +86,8 @@ class LiveFeed:
         between the page's first read and this connection) or approved from the queue in
         those moments, read fresh from the database."""
         listener = Listener(site, thread, after, self._now())
+        if self._stopping:  # the process is stopping: the browser reconnects to another
+            listener.dropped = True
         self._listeners.setdefault((site, thread), set()).add(listener)
         self._counting(1)
         if self._task is None or self._task.done():
@@ -127,7 +130,7 @@ class LiveFeed:
             log.exception("live feed: could not start")
             self._task = None
             return
-        while self._listeners:
+        while self._listeners and not self._stopping:
             try:
                 await self.poll()
             except Exception:  # a failed look (database restarting) is retried next time
@@ -193,13 +196,21 @@ class LiveFeed:
         return out
 
     async def close(self) -> None:
-        """End every stream (so a restart is not held up by open pages) and stop polling."""
+        """End every stream (so a restart is not held up by open pages) and stop polling.
+        A look in progress is let finish, not cancelled: its worker thread holds a
+        database connection, which would outlive the pool it came from."""
         for group in list(self._listeners.values()):
             for listener in group:
                 listener.dropped = True
                 with contextlib.suppress(asyncio.QueueFull):
                     listener.queue.put_nowait(None)
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        task = self._task
+        if task is None:
+            return
+        self._stopping = True
+        if self._woken is not None:
+            self._woken.set()
+        try:
+            await task
+        finally:
+            self._stopping = False
