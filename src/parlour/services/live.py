@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,13 +37,51 @@ QUEUE_MAX = 200  # a listener this far behind is dropped; its browser reconnects
 
 @dataclass(eq=False)
 class Listener:
+    """One open page's stream. The feed puts comments in `pending` and wakes the stream;
+    the stream sends what is pending, and ends once `dropped`. Thousands are open at
+    once, so a waiting stream holds one future and one timer, no task or queue
+    (bench/streams)."""
+
     site: str
     thread: str
     after: int | None = None  # the newest comment id the page had: the catch-up sends only newer ones
     joined: int = 0  # when the page connected (ms)
     sent: set[int] = field(default_factory=set)  # ids sent on this stream, never twice
-    queue: asyncio.Queue[dict[str, Any] | None] = field(default_factory=lambda: asyncio.Queue(QUEUE_MAX))
-    dropped: bool = False  # too far behind, or the process is stopping: end the stream
+    pending: deque[dict[str, Any]] = field(default_factory=deque)  # comments not yet sent
+    dropped: bool = False  # too far behind, gone, or the process is stopping: end the stream
+    _waiter: asyncio.Future[None] | None = None
+
+    def put(self, event: dict[str, Any]) -> None:
+        """Queue a comment for the stream; a stream QUEUE_MAX behind is dropped instead
+        (its browser reconnects and catches up)."""
+        if len(self.pending) >= QUEUE_MAX:
+            self.drop()
+            return
+        self.pending.append(event)
+        self._wake()
+
+    def drop(self) -> None:
+        """End the stream: the stream stops waiting and sends nothing more."""
+        self.dropped = True
+        self._wake()
+
+    async def wait(self, timeout: float) -> None:
+        """Until something is pending or the listener is dropped, or `timeout` seconds."""
+        if self.pending or self.dropped:
+            return
+        loop = asyncio.get_running_loop()
+        self._waiter = waiter = loop.create_future()
+        timer = loop.call_later(timeout, self._wake)
+        try:
+            await waiter
+        finally:
+            timer.cancel()
+            self._waiter = None
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
 
 class LiveFeed:
@@ -87,7 +126,7 @@ class LiveFeed:
         those moments, read fresh from the database."""
         listener = Listener(site, thread, after, self._now())
         if self._stopping:  # the process is stopping: the browser reconnects to another
-            listener.dropped = True
+            listener.drop()
         self._listeners.setdefault((site, thread), set()).add(listener)
         self._counting(1)
         if self._task is None or self._task.done():
@@ -100,10 +139,12 @@ class LiveFeed:
                 for _, _, _, _, event, approved_later in recent:
                     # An older comment approved between the page's read and now is sent too:
                     # the page could not have had it, and the widget skips what it shows.
-                    if (event["id"] > after or approved_later) and event["id"] not in listener.sent:
+                    # A catch-up longer than QUEUE_MAX is cut short, not the stream dropped
+                    # (the browser would reconnect into the same catch-up).
+                    fresh = (event["id"] > after or approved_later) and event["id"] not in listener.sent
+                    if fresh and len(listener.pending) < QUEUE_MAX:
                         listener.sent.add(event["id"])
-                        with contextlib.suppress(asyncio.QueueFull):
-                            listener.queue.put_nowait(event)
+                        listener.put(event)
             yield listener
         finally:
             self._counting(-1)
@@ -156,10 +197,7 @@ class LiveFeed:
                 if cid in listener.sent or old:
                     continue
                 listener.sent.add(cid)
-                try:
-                    listener.queue.put_nowait(event)
-                except asyncio.QueueFull:
-                    listener.dropped = True
+                listener.put(event)
         floor = self._cursor - LATE_IDS
         self._seen = {e for e in self._seen if e > floor}
 
@@ -201,9 +239,7 @@ class LiveFeed:
         database connection, which would outlive the pool it came from."""
         for group in list(self._listeners.values()):
             for listener in group:
-                listener.dropped = True
-                with contextlib.suppress(asyncio.QueueFull):
-                    listener.queue.put_nowait(None)
+                listener.drop()
         task = self._task
         if task is None:
             return
