@@ -264,6 +264,23 @@ def test_a_stopping_process_ends_every_open_stream(ctx: Context) -> None:
     asyncio.run(run())
 
 
+def test_once_its_process_is_told_to_stop_open_streams_end_and_new_ones_end_at_once(ctx: Context) -> None:
+    make_site(ctx)
+
+    async def run() -> None:
+        before, after = _Page(), _Page()
+        open_before = _stream(ctx, before)
+        await before.until(b"retry: 3000\n\n")
+        ctx.live.end_streams()
+        open_after = _stream(ctx, after)
+        await asyncio.wait_for(asyncio.gather(open_before, open_after), 5)
+        for page in (before, after):
+            assert page.sent[-1] == {"type": "http.response.body", "body": b""}
+        await ctx.live.close()
+
+    asyncio.run(run())
+
+
 def test_a_catch_up_longer_than_a_stream_may_hold_is_cut_short_and_the_page_stays_open(ctx: Context) -> None:
     """A page coming back to a busy thread is not dropped for its catch-up: it would come
     back to the same catch-up. (On SQLite the catch-up and the feed's first look take

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import resource
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,7 +15,15 @@ from factories import PUSH_WINDOW, within
 from parlour.services import sites
 from parlour.services.context import open_context
 from parlour.settings import Settings
-from servers import OPEN_PAGES, hold_streams_then_count, running_parlour, served_database
+from servers import (
+    OPEN_PAGES,
+    Stream,
+    hold_streams_then_count,
+    open_streams,
+    parlour_process,
+    running_parlour,
+    served_database,
+)
 
 
 @pytest.fixture
@@ -68,3 +78,32 @@ def test_an_instance_answers_while_thousands_of_open_pages_hold_event_streams(tm
             assert hold_streams_then_count(base, "blog", "https://blog.example") == (OPEN_PAGES, 200)
     finally:
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+@pytest.mark.slow
+def test_told_to_stop_a_server_ends_its_open_pages_streams_and_stops_without_being_killed(
+    tmp_path: Path,
+) -> None:
+    database = f"sqlite:///{tmp_path / 'served.db'}"
+    log = tmp_path / "serve.log"
+    with parlour_process(database, log, workers=2) as (base, process):
+        ctx = open_context(Settings(database=database, secret="served"))
+        sites.create_site(ctx, "blog", "Blog", "Wren", ["https://blog.example"])
+        ctx.close()
+
+        async def stop_with_pages_open() -> list[bytes]:
+            streams: list[Stream] = []
+            try:
+                await open_streams(base, "blog", "https://blog.example", "/open", 100, streams)
+                process.send_signal(signal.SIGTERM)
+                return await asyncio.wait_for(asyncio.gather(*(reader.read() for reader, _ in streams)), 20)
+            finally:
+                for _, writer in streams:
+                    writer.close()
+
+        rests = asyncio.run(stop_with_pages_open())
+        assert process.wait(timeout=20) == 0
+    # Every stream was ended by the server (the chunked body's last chunk), not cut off
+    # by a worker being killed; the browsers reconnect to another instance.
+    assert all(rest.endswith(b"0\r\n\r\n") for rest in rests)
+    assert "refused to gracefully stop" not in log.read_text()

@@ -59,8 +59,8 @@ def main(argv: list[str]) -> None:
             # (web/observe.py); in text granian's stay as they were.
             log_access=settings.access_log and settings.log_format == "text",
             respawn_failed_workers=True,
-            # Open pages keep event streams (/api/v1/events) open; a restart does not wait
-            # for them longer than this. Browsers reconnect by themselves.
+            # A worker told to stop ends its open pages' event streams at once (app.py) and
+            # finishes the requests in hand; one still busy after this is killed.
             workers_kill_timeout=5,
         ).serve()
     finally:

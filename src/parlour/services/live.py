@@ -104,6 +104,7 @@ class LiveFeed:
         self._task: asyncio.Task[None] | None = None
         self._woken: asyncio.Event | None = None
         self._stopping = False  # close() waits for the task to finish its look and end
+        self._ending = False  # the process is stopping: streams end, new ones at once
         self._loop: asyncio.AbstractEventLoop | None = None
         self._count = 0
         self._counted: Callable[[int], None] | None = None
@@ -125,7 +126,7 @@ class LiveFeed:
         between the page's first read and this connection) or approved from the queue in
         those moments, read fresh from the database."""
         listener = Listener(site, thread, after, self._now())
-        if self._stopping:  # the process is stopping: the browser reconnects to another
+        if self._stopping or self._ending:  # the browser reconnects, to another instance
             listener.drop()
         self._listeners.setdefault((site, thread), set()).add(listener)
         self._counting(1)
@@ -232,6 +233,15 @@ class LiveFeed:
                 later = published_at > c.created_at
                 out.append((c.id, published_at, site_id, key, comment_on(c, site), later))
         return out
+
+    def end_streams(self) -> None:
+        """The process has been told to stop: end every open stream now, and each that
+        opens from here on at once. The server waits for the requests in hand before it
+        stops, and a stream never ends by itself. Call on the loop's thread."""
+        self._ending = True
+        for group in list(self._listeners.values()):
+            for listener in group:
+                listener.drop()
 
     async def close(self) -> None:
         """End every stream (so a restart is not held up by open pages) and stop polling.
