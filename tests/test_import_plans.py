@@ -34,8 +34,8 @@ def a_comment(n: int, thread: int, parent: int | None = None, **fields: Any) -> 
 
 def conversations() -> list[Any]:
     """Threads with every case the planning handles: replies before their parents,
-    parents missing, hidden or in a cycle, the writer by address and by name, pins,
-    hearts and states."""
+    parents missing, hidden or in a cycle, the writer by address and by name, pins (one
+    on a reply, which Parlour does not pin), hearts and states."""
     records: list[Any] = [
         ThreadRecord(source_id=f"t{t}", url=f"https://old.example/post-{t}/", title=f"Post {t}")
         for t in range(1, 5)
@@ -43,7 +43,7 @@ def conversations() -> list[Any]:
     records += [
         a_comment(3, 1, parent=2, body="A reply before its parent, addressing @Wren."),
         a_comment(1, 1, pinned=True, hearts=4),
-        a_comment(2, 1, parent=1, author_email="WREN@blog.example"),
+        a_comment(2, 1, parent=1, author_email="WREN@blog.example", pinned=True),  # a pinned reply
         a_comment(4, 1, parent=99),  # its parent is not in the file
         a_comment(5, 2, state=State.SPAM),
         a_comment(6, 2, parent=5),  # under a hidden comment: moves up
@@ -114,7 +114,10 @@ def test_a_large_import_planned_in_a_second_process_stores_what_one_process_stor
     assert len(planners) == 1 and planners[0].returncode == 0  # it finished, and was waited for
     assert {**ahead.as_dict(), "import_id": None} == {**here.as_dict(), "import_id": None}
     assert (here.comments, here.writer_replies) == (59, 2)
+    assert here.unpinned == (2 if choice.get("hold") else 1)  # the reply's pin; held, both
     assert stored(ctx, "ahead") == stored(ctx, "here")
+    pinned = [row[0] for row in stored(ctx, "here") if row[13]]
+    assert pinned == ([] if choice.get("hold") else ["test:c1"])  # the top-level one; held, none
 
 
 def test_a_dry_run_planned_in_a_second_process_reports_the_same_and_stores_nothing(

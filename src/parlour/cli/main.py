@@ -658,6 +658,7 @@ def _print_report(report: dict[str, Any], file_name: str) -> None:
         ("  spam", "spam"),
         ("  rejected", "rejected"),
         ("replies kept at the top level (parent not in the file)", "orphans"),
+        ("pins not kept (only published top-level comments are pinned)", "unpinned"),
         ("already imported before (left as they are)", "already"),
     ):
         table.add_row(label, str(report[key]))

@@ -79,6 +79,7 @@ class ThreadPlan:
     rejected: int = 0
     already: int = 0  # stored by an earlier import of the same source
     orphans: int = 0  # replies whose parent is not in the file (or hidden): moved up
+    unpinned: int = 0  # pins not kept: Parlour pins published top-level comments only
 
 
 def plan_thread(
@@ -167,6 +168,7 @@ def plan_thread(
             or (writer_name and r["author_name"] and fold(r["author_name"]) == writer_name)
         )
         parent_key, parent_id = parent_of[source]
+        top_level = parent_key is None and parent_id is None
         status = status_of[source]
         items.append(
             lifecycle.Imported(
@@ -185,11 +187,12 @@ def plan_thread(
                 parent_id=parent_id,
                 hearts=r["hearts"],
                 edited_at=r["edited_at"],
-                pinned=bool(r["pinned"]) and parent_key is None and parent_id is None,
+                pinned=bool(r["pinned"]) and top_level,
                 body_hash=r["body_hash"],
             )
         )
-        plan.replies += parent_key is not None or parent_id is not None
+        plan.replies += not top_level
+        plan.unpinned += bool(r["pinned"]) and not (top_level and status is Status.PUBLISHED)
         plan.writer_replies += is_writer
         plan.held += status is Status.PENDING
         plan.removed += status is Status.REMOVED

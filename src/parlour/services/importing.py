@@ -112,6 +112,7 @@ class Report:
     rejected: int = 0
     already: int = 0  # stored by an earlier import of the same source: left as they are
     orphans: int = 0  # replies whose parent is not in the file: kept at the top level
+    unpinned: int = 0  # pins not kept: Parlour pins published top-level comments only
     skipped: Counter[str] = field(default_factory=Counter)
     import_id: int | None = None
     dry_run: bool = False
@@ -129,6 +130,7 @@ class Report:
             "rejected": self.rejected,
             "already": self.already,
             "orphans": self.orphans,
+            "unpinned": self.unpinned,
             "skipped": dict(sorted(self.skipped.items())),
             "import_id": self.import_id,
             "dry_run": self.dry_run,
@@ -491,6 +493,7 @@ def _store_thread(
         plan = plan_thread(rows, planning, already, thread.id)
     report.already += plan.already
     report.orphans += plan.orphans
+    report.unpinned += plan.unpinned
     if plan.placed is None:
         return
     report.threads += 1
