@@ -11,6 +11,7 @@ import pytest
 from parlour.domain.errors import InvalidImportFile
 from parlour.domain.imports import CommentRecord, State, ThreadRecord
 from parlour.importers import commento
+from parlour.services.markup import render
 
 FIXTURES = Path(__file__).parent / "importers" / "commento"
 COMMENTO = FIXTURES / "commento.json"
@@ -75,6 +76,21 @@ def test_comentario_v3_pins_a_sticky_comment(tmp_path: Path) -> None:
     path.write_text(json.dumps(data))
     comments = {r.source_id[-1]: r for r in commento.read(path) if isinstance(r, CommentRecord)}
     assert [comments[n].pinned for n in "123"] == [True, False, False]
+
+
+def test_comentario_v3_keeps_the_line_breaks_it_showed_and_commento_joins_them(tmp_path: Path) -> None:
+    """Comentario renders with hard wraps (a line breaks where the reader broke it);
+    Commento, as CommonMark, joins the lines of a paragraph."""
+    typed = "Roses are red,\nviolets are blue.\n\n- a list\n- stays"
+    data = json.loads(COMENTARIO.read_text())
+    data["comments"][0]["markdown"] = typed
+    path = tmp_path / "comentario.json"
+    path.write_text(json.dumps(data))
+    comentario = next(r for r in commento.read(path) if isinstance(r, CommentRecord))
+    assert comentario.body == "Roses are red,  \nviolets are blue.\n\n- a list\n- stays"
+    assert render(comentario.body).startswith("<p>Roses are red,<br>\nviolets are blue.</p>\n<ul>")
+    old = altered(tmp_path, lambda d: d["comments"][0].update(markdown=typed))
+    assert next(r for r in commento.read(old) if isinstance(r, CommentRecord)).body == typed
 
 
 def test_comentario_reads_its_gzipped_export(tmp_path: Path) -> None:

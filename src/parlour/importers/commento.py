@@ -20,6 +20,11 @@ marks the writer's replies; a positive score (up votes less down votes) becomes 
 "unapproved" and "flagged" (held by the spam check) go to the queue for the writer to
 decide; a comment Comentario's moderators rejected (neither approved nor pending) comes in
 rejected (kept, never shown). The anonymous commenter ("anonymous", or the all-zero id) has no name here.
+
+Commento renders Markdown with blackfriday without hard line breaks: a single line break
+joins the lines, as CommonMark does, so its text comes as it is. Comentario's version 3
+renders with goldmark's `WithHardWraps` (internal/util/util.go, MarkdownToHTML): a line
+breaks wherever the reader broke it, and so does its imported text (`hard_wrapped`).
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ from parlour.importers.fields import (
     Place,
     count,
     flag,
+    hard_wrapped,
     html_to_markdown,
     ident,
     json_error,
@@ -166,10 +172,10 @@ def _author(commenters: Mapping[str, _Commenter], key: str, place: Place) -> _Co
     return found
 
 
-def _body(record: Mapping[str, Any], place: Place) -> str:
+def _body(record: Mapping[str, Any], place: Place, *, hard_wraps: bool = False) -> str:
     markdown = opt_text(record, "markdown", place)
     if markdown is not None:
-        return markdown
+        return hard_wrapped(markdown) if hard_wraps else markdown
     html = opt_text(record, "html", place)
     return html_to_markdown(html) if html else ""
 
@@ -228,7 +234,7 @@ def _comment_v3(
     comment = CommentRecord(
         source_id=comment_id,
         thread=page_id,
-        body="" if deleted else _body(record, place),
+        body="" if deleted else _body(record, place, hard_wraps=True),
         created_at=millis(record.get("createdTime"), "createdTime", place),
         parent=opt_text(record, "parentId", place),
         author_name=author.name or opt_text(record, "authorName", place),
