@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import signal
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -13,9 +14,10 @@ import pytest
 from starlette.testclient import TestClient
 
 from factories import BLOG, error_code, make_site
+from parlour.app import _end_streams_when_told_to_stop
 from parlour.services import posting, sites
 from parlour.services.context import Context, open_context
-from parlour.services.live import QUEUE_MAX, Listener
+from parlour.services.live import CATCH_UP_MAX, QUEUE_MAX, Listener
 from parlour.settings import Settings
 from parlour.web import events
 from servers import running_parlour, served_database
@@ -183,6 +185,7 @@ class _Page:
 
     async def send(self, message: dict[str, Any]) -> None:
         self.sent.append(message)
+        await asyncio.sleep(0)  # as a server's send may: others run meanwhile
 
     def body(self) -> bytes:
         return b"".join(m.get("body", b"") for m in self.sent if m["type"] == "http.response.body")
@@ -242,7 +245,10 @@ def test_a_page_that_leaves_stops_listening_and_is_sent_nothing_more(ctx: Contex
         page.left.set()
         await asyncio.wait_for(stream, 5)
         assert listening[-1] == 0
-        assert len(page.sent) == sent  # not even the end of the response: no one is there
+        await ctx.db.run(lambda: _post(ctx, "After the page left"))
+        ctx.live.changed(set())
+        await asyncio.sleep(0.2)
+        assert len(page.sent) == sent  # no comment, not even the end of the response: no one is there
         await ctx.live.close()
 
     asyncio.run(run())
@@ -283,9 +289,9 @@ def test_once_its_process_is_told_to_stop_open_streams_end_and_new_ones_end_at_o
 
 def test_a_catch_up_longer_than_a_stream_may_hold_is_cut_short_and_the_page_stays_open(ctx: Context) -> None:
     """A page coming back to a busy thread is not dropped for its catch-up: it would come
-    back to the same catch-up. (On SQLite the catch-up and the feed's first look take
-    turns on the loop, so what the catch-up alone put is what is pending here; on
-    PostgreSQL both run in threads and the look may come first.)"""
+    back to the same catch-up. The feed's first look, which reaches further back, sends
+    none of it again. (On SQLite the catch-up and that look take turns on the loop; on
+    PostgreSQL both run in threads and the look may come first, and fill the stream.)"""
     if not ctx.db.is_sqlite:
         pytest.skip("the catch-up and the feed's first look race on PostgreSQL")
     make_site(ctx)
@@ -293,12 +299,43 @@ def test_a_catch_up_longer_than_a_stream_may_hold_is_cut_short_and_the_page_stay
         _post(ctx, f"Busy {i}")
 
     async def run() -> None:
-        async with ctx.live.listen("blog", "/post", after=0) as listener:
-            assert not listener.dropped
-            assert [e["body"] for e in listener.pending] == [f"Busy {i}" for i in range(QUEUE_MAX)]
+        page = _Page()
+        stream = _stream(ctx, page, more="&after=0")
+        await page.until(f'"Busy {CATCH_UP_MAX - 1}"'.encode())
+        await asyncio.sleep(0.3)  # the feed's first look is done
+        assert not stream.done()
+        assert page.body().count(b"event: comment") == CATCH_UP_MAX
+        page.left.set()
+        await asyncio.wait_for(stream, 5)
         await ctx.live.close()
 
     asyncio.run(run())
+
+
+def test_a_stop_signal_ends_the_streams_and_goes_on_to_the_servers_own_handler() -> None:
+    heard: list[int] = []
+    ended: list[str] = []
+    live = SimpleNamespace(end_streams=lambda: ended.append("ended"))
+    original = signal.getsignal(signal.SIGTERM)
+
+    async def run() -> None:
+        signal.signal(signal.SIGTERM, lambda signum, _frame: heard.append(signum))  # the server's
+        restore = _end_streams_when_told_to_stop(live)  # type: ignore[arg-type]
+        signal.raise_signal(signal.SIGTERM)
+        await asyncio.sleep(0.05)
+        assert heard == [signal.SIGTERM] and ended == ["ended"]
+        restore()
+        signal.raise_signal(signal.SIGTERM)
+        await asyncio.sleep(0.05)
+        assert heard == [signal.SIGTERM, signal.SIGTERM] and ended == ["ended"]  # the server's alone again
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)  # no handler of the server's: nothing is chained
+        _end_streams_when_told_to_stop(live)()  # type: ignore[arg-type]
+        assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+
+    try:
+        asyncio.run(run())
+    finally:
+        signal.signal(signal.SIGTERM, original)
 
 
 def test_a_page_too_far_behind_is_dropped_rather_than_held_in_memory() -> None:

@@ -38,7 +38,7 @@ class Settings:
         default=10_000,
         metadata={
             "doc": "Requests one server process holds at once, each open page's event stream among "
-            "them (about 57 KiB each); more wait for one to end."
+            "them (about 39 KiB each); more wait for one to end."
         },
     )
     public_url: str = field(

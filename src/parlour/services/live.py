@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 LOOKBACK_MS = 30_000  # a page connecting gets what was published this long before
 LATE_IDS = 500  # PostgreSQL: how far back each look reaches for events committed late
 QUEUE_MAX = 200  # a listener this far behind is dropped; its browser reconnects
+CATCH_UP_MAX = QUEUE_MAX // 2  # a page's catch-up is cut here, leaving room for the feed's next look
 
 
 @dataclass(eq=False)
@@ -126,26 +127,28 @@ class LiveFeed:
         between the page's first read and this connection) or approved from the queue in
         those moments, read fresh from the database."""
         listener = Listener(site, thread, after, self._now())
-        if self._stopping or self._ending:  # the browser reconnects, to another instance
+        closing = self._stopping or self._ending
+        if closing:  # the process is stopping: the browser reconnects, to another instance
             listener.drop()
         self._listeners.setdefault((site, thread), set()).add(listener)
         self._counting(1)
-        if self._task is None or self._task.done():
+        if not closing and (self._task is None or self._task.done()):
             self._loop = asyncio.get_running_loop()
             self._woken = asyncio.Event()
             self._task = self._loop.create_task(self._run())
         try:  # from here on the listener is removed however the block ends
-            if after is not None:  # listening already: what comes now is not missed
+            if after is not None and not closing:  # listening already: what comes now is not missed
                 recent = await self._db.run(lambda: self._fetch(self._now() - LOOKBACK_MS, (site, thread)))
                 for _, _, _, _, event, approved_later in recent:
                     # An older comment approved between the page's read and now is sent too:
                     # the page could not have had it, and the widget skips what it shows.
-                    # A catch-up longer than QUEUE_MAX is cut short, not the stream dropped
-                    # (the browser would reconnect into the same catch-up).
-                    fresh = (event["id"] > after or approved_later) and event["id"] not in listener.sent
-                    if fresh and len(listener.pending) < QUEUE_MAX:
+                    # A catch-up longer than CATCH_UP_MAX is cut short rather than the stream
+                    # dropped (the browser would reconnect into the same catch-up): the rest
+                    # count as sent, so that the feed's next look does not fill the stream.
+                    if (event["id"] > after or approved_later) and event["id"] not in listener.sent:
                         listener.sent.add(event["id"])
-                        listener.put(event)
+                        if len(listener.pending) < CATCH_UP_MAX:
+                            listener.put(event)
             yield listener
         finally:
             self._counting(-1)
@@ -252,11 +255,12 @@ class LiveFeed:
                 listener.drop()
         task = self._task
         if task is None:
+            self._ending = False
             return
         self._stopping = True
         if self._woken is not None:
             self._woken.set()
         try:
-            await task
+            await asyncio.wait([task])  # its end, however it ends; a cancelled close() still raises
         finally:
-            self._stopping = False
+            self._stopping = self._ending = False  # a context shared by several apps (tests) listens again
