@@ -128,7 +128,7 @@ def chromium() -> Iterator[Any]:
 def rss_kib(pid: int) -> int:
     """RSS of a process and its children (granian's master and its workers), in KiB."""
     total = 0
-    for p in [pid, *_children(pid)]:
+    for p in [pid, *descendants(pid)]:
         try:
             for line in Path(f"/proc/{p}/status").read_text().splitlines():
                 if line.startswith("VmRSS:"):
@@ -138,7 +138,8 @@ def rss_kib(pid: int) -> int:
     return total
 
 
-def _children(pid: int) -> list[int]:
+def descendants(pid: int) -> list[int]:
+    """The processes a process started, and theirs, from /proc."""
     found = []
     for task in Path(f"/proc/{pid}/task").glob("*"):
         try:
@@ -146,7 +147,7 @@ def _children(pid: int) -> list[int]:
         except OSError:
             continue
         for kid in kids:
-            found += [kid, *_children(kid)]
+            found += [kid, *descendants(kid)]
     return found
 
 
