@@ -104,8 +104,7 @@ class LiveFeed:
         self._cursor = 0  # the newest event id looked at
         self._task: asyncio.Task[None] | None = None
         self._woken: asyncio.Event | None = None
-        self._stopping = False  # close() waits for the task to finish its look and end
-        self._ending = False  # the process is stopping: streams end, new ones at once
+        self._closing = False  # end_streams() or close(): streams end, new ones at once
         self._loop: asyncio.AbstractEventLoop | None = None
         self._count = 0
         self._counted: Callable[[int], None] | None = None
@@ -127,7 +126,7 @@ class LiveFeed:
         between the page's first read and this connection) or approved from the queue in
         those moments, read fresh from the database."""
         listener = Listener(site, thread, after, self._now())
-        closing = self._stopping or self._ending
+        closing = self._closing
         if closing:  # the process is stopping: the browser reconnects, to another instance
             listener.drop()
         self._listeners.setdefault((site, thread), set()).add(listener)
@@ -175,7 +174,7 @@ class LiveFeed:
             log.exception("live feed: could not start")
             self._task = None
             return
-        while self._listeners and not self._stopping:
+        while self._listeners and not self._closing:
             try:
                 await self.poll()
             except Exception:  # a failed look (database restarting) is retried next time
@@ -241,7 +240,7 @@ class LiveFeed:
         """The process has been told to stop: end every open stream now, and each that
         opens from here on at once. The server waits for the requests in hand before it
         stops, and a stream never ends by itself. Call on the loop's thread."""
-        self._ending = True
+        self._closing = True
         for group in list(self._listeners.values()):
             for listener in group:
                 listener.drop()
@@ -250,17 +249,12 @@ class LiveFeed:
         """End every stream (so a restart is not held up by open pages) and stop polling.
         A look in progress is let finish, not cancelled: its worker thread holds a
         database connection, which would outlive the pool it came from."""
-        for group in list(self._listeners.values()):
-            for listener in group:
-                listener.drop()
+        self.end_streams()
         task = self._task
-        if task is None:
-            self._ending = False
-            return
-        self._stopping = True
-        if self._woken is not None:
-            self._woken.set()
         try:
-            await asyncio.wait([task])  # its end, however it ends; a cancelled close() still raises
+            if task is not None:
+                if self._woken is not None:
+                    self._woken.set()
+                await asyncio.wait([task])  # its end, however it ends; a cancelled close() still raises
         finally:
-            self._stopping = self._ending = False  # a context shared by several apps (tests) listens again
+            self._closing = False  # a context shared by several apps (tests) listens again
