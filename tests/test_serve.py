@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import resource
 import signal
 from collections.abc import Iterator
@@ -12,12 +13,14 @@ import httpx2 as httpx
 import pytest
 
 from factories import PUSH_WINDOW, within
+from parlour.cli.server import schedule
 from parlour.services import sites
 from parlour.services.context import open_context
 from parlour.settings import Settings
 from servers import (
     OPEN_PAGES,
     Stream,
+    descendants,
     hold_streams_then_count,
     open_streams,
     parlour_process,
@@ -107,3 +110,42 @@ def test_told_to_stop_a_server_ends_its_open_pages_streams_and_stops_without_bei
     # by a worker being killed; the browsers reconnect to another instance.
     assert all(rest.endswith(b"0\r\n\r\n") for rest in rests)
     assert "refused to gracefully stop" not in log.read_text()
+
+
+def policies(pid: int) -> set[int]:
+    """The scheduling policies of every thread of a process and of its descendants."""
+    return {
+        os.sched_getscheduler(int(task.name))
+        for process in (pid, *descendants(pid))
+        for task in Path(f"/proc/{process}/task").iterdir()
+    }
+
+
+@pytest.mark.skipif(not hasattr(os, "SCHED_BATCH"), reason="Linux's scheduling policies")
+@pytest.mark.parametrize(
+    ("setting", "policy"), [(None, "SCHED_BATCH"), ("batch", "SCHED_BATCH"), ("normal", "SCHED_OTHER")]
+)
+def test_a_server_runs_its_workers_and_their_threads_under_sched_batch_unless_told_normal(
+    tmp_path: Path, setting: str | None, policy: str
+) -> None:
+    database = f"sqlite:///{tmp_path / 'served.db'}"
+    env = {"PARLOUR_CPU_SCHEDULING": setting} if setting else {}
+    with parlour_process(database, tmp_path / "serve.log", workers=2, env=env) as (base, process):
+        assert httpx.get(base + "/-/health").status_code == 200
+        assert len(descendants(process.pid)) >= 2  # the workers, which answered
+        assert policies(process.pid) == {getattr(os, policy)}
+
+
+@pytest.mark.skipif(not hasattr(os, "SCHED_BATCH"), reason="Linux's scheduling policies")
+def test_a_server_forbidden_to_change_its_scheduling_says_so_and_serves_as_started(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def forbidden(pid: int, policy: int, param: os.sched_param) -> None:
+        raise PermissionError(1, "Operation not permitted")  # a seccomp filter's EPERM
+
+    monkeypatch.setattr(os, "sched_getscheduler", lambda pid: os.SCHED_OTHER)
+    monkeypatch.setattr(os, "sched_setscheduler", forbidden)
+    schedule("batch")
+    assert "could not run under SCHED_BATCH" in capsys.readouterr().err
+    schedule("normal")  # asks for nothing
+    assert capsys.readouterr().err == ""

@@ -33,6 +33,7 @@ def test_secret_can_come_from_a_file(tmp_path: Path) -> None:
         ({"PARLOUR_SECRET_FILE": "/no/such/file"}, "PARLOUR_SECRET_FILE"),
         ({"PARLOUR_THREAD_KEY_MAX": "1000"}, "PARLOUR_THREAD_KEY_MAX"),
         ({"PARLOUR_DATABASE": "sqlite:///:memory:"}, "PARLOUR_DATABASE"),
+        ({"PARLOUR_CPU_SCHEDULING": "fifo"}, "PARLOUR_CPU_SCHEDULING"),
     ],
 )
 def test_bad_values_fail_loudly_naming_the_variable(env: dict[str, str], message: str) -> None:

@@ -41,6 +41,13 @@ class Settings:
             "them (about 39 KiB each); more wait for one to end."
         },
     )
+    cpu_scheduling: str = field(
+        default="batch",
+        metadata={
+            "doc": "How Linux schedules `parlour serve`'s processes: `batch` (a woken one lets the "
+            "running one finish its turn, so requests are taken in runs) or `normal`."
+        },
+    )
     public_url: str = field(
         default="",
         metadata={
@@ -234,6 +241,8 @@ class Settings:
             ) from None
         if self.log_level.lower() not in {"debug", "info", "warning", "error"}:
             raise SettingsError("PARLOUR_LOG_LEVEL must be debug, info, warning or error")
+        if self.cpu_scheduling not in {"batch", "normal"}:
+            raise SettingsError("PARLOUR_CPU_SCHEDULING must be batch or normal")
         if self.log_format not in {"text", "json"}:
             raise SettingsError("PARLOUR_LOG_FORMAT must be text or json")
         if not 0 <= self.metrics_port <= 65535:
