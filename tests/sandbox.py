@@ -1,6 +1,6 @@
 """Run a command in what deploy/systemd/parlour.service sets up around Parlour, as far as a
 box without systemd as PID 1 can: `unshare --mount --pid --fork --kill-child=SIGTERM
-python sandbox.py STATE_DIR COMMAND ARG...`, as root.
+python sandbox.py [--no-cpu-scheduling-policy] STATE_DIR COMMAND ARG...`, as root.
 
 - `ProtectSystem=strict` with `StateDirectory=`: the whole file system read-only but
   STATE_DIR.
@@ -12,9 +12,16 @@ python sandbox.py STATE_DIR COMMAND ARG...`, as root.
   and executable, `mprotect`/`pkey_mprotect` asking for executable memory and `shmat`
   with `SHM_EXEC` fail with EPERM. x86-64 only.
 
-Private /tmp, devices, users and the system call filter are not reproduced.
-`tests/test_deploy.py` serves readers and signs the writer in under these rules, which is
-how we know granian, uvloop, psycopg and argon2 run under the unit.
+- `SystemCallFilter=~@resources` with `SystemCallErrorNumber=EPERM`: the system calls of
+  systemd's `@resources` set (`systemd-analyze syscall-filter @resources`: scheduling,
+  priorities, memory policies, `setrlimit`) fail with EPERM. The rest of the filter
+  (`@system-service`, `~@privileged`) is not reproduced.
+- `CPUSchedulingPolicy=batch`: the command starts under SCHED_BATCH, unless the first
+  argument is `--no-cpu-scheduling-policy` (a unit without that line).
+
+Private /tmp, devices and users are not reproduced. `tests/test_deploy.py` serves
+readers and signs the writer in under these rules, which is how we know granian, uvloop,
+psycopg and argon2 run under the unit.
 """
 
 from __future__ import annotations
@@ -64,6 +71,28 @@ def program() -> list[tuple[int, int, int, int]]:
     ]
 
 
+# systemd's @resources on x86-64 (`nice` has no system call of its own there).
+RESOURCES = {
+    "ioprio_set": 251, "mbind": 237, "migrate_pages": 256, "move_pages": 279, "sched_setaffinity": 203,
+    "sched_setattr": 314, "sched_setparam": 142, "sched_setscheduler": 144, "set_mempolicy": 238,
+    "set_mempolicy_home_node": 450, "setpriority": 141, "setrlimit": 160,
+}  # fmt: skip
+
+
+def resources_program() -> list[tuple[int, int, int, int]]:
+    """A BPF program denying (EPERM) the system calls of RESOURCES."""
+    numbers = sorted(RESOURCES.values())
+    ops = [
+        (LD_W_ABS, 0, 0, ARCH),
+        (JEQ_K, 1, 0, AUDIT_ARCH_X86_64),
+        (RET_K, 0, 0, ALLOW),
+        (LD_W_ABS, 0, 0, NR),
+    ]
+    for i, number in enumerate(numbers):
+        ops.append((JEQ_K, len(numbers) - i, 0, number))  # past the other tests and ALLOW, to DENY
+    return [*ops, (RET_K, 0, 0, ALLOW), (RET_K, 0, 0, DENY)]
+
+
 def confine_files(state: str) -> None:
     """Everything read-only but `state`; a /proc of this process tree alone (run in new
     mount and PID namespaces, which `unshare` made)."""
@@ -81,10 +110,11 @@ def prctl(*args: int) -> None:
         raise OSError(ctypes.get_errno(), os.strerror(ctypes.get_errno()))
 
 
-def deny_write_execute() -> None:
+def install(ops: list[tuple[int, int, int, int]]) -> None:
+    """Add a seccomp filter (filters stack: the strictest answer wins)."""
     if platform.machine() != "x86_64":
         raise SystemExit("sandbox.py knows only x86-64's system calls")
-    code = b"".join(struct.pack("HBBI", *op) for op in program())
+    code = b"".join(struct.pack("HBBI", *op) for op in ops)
     filters = ctypes.create_string_buffer(code, len(code))
 
     class Program(ctypes.Structure):
@@ -102,8 +132,14 @@ def drop_capabilities(last: int) -> None:
 
 
 if __name__ == "__main__":
+    arguments = sys.argv[1:]
+    batch = arguments[0] != "--no-cpu-scheduling-policy"
+    state, command = arguments[0 if batch else 1], arguments[1 if batch else 2 :]
     last_capability = int(Path("/proc/sys/kernel/cap_last_cap").read_text())  # hidden soon
-    confine_files(sys.argv[1])
-    deny_write_execute()
+    confine_files(state)
+    if batch:
+        os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))
+    install(program())  # MemoryDenyWriteExecute=yes
+    install(resources_program())  # SystemCallFilter=~@resources
     drop_capabilities(last_capability)
-    os.execvp(sys.argv[2], sys.argv[2:])
+    os.execvp(command[0], command)

@@ -3,6 +3,7 @@ Caddy in front of real instances, the compose file where a container engine work
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import re
@@ -96,14 +97,19 @@ def can_sandbox() -> str | None:
 
 
 @contextmanager
-def sandboxed_parlour(database: str, state: Path, log: Path) -> Iterator[tuple[str, int]]:
-    """`parlour serve --workers 2` inside tests/sandbox.py; its base URL and the PID of
-    the server's main process."""
+def sandboxed_parlour(
+    database: str, state: Path, log: Path, policy_line: bool = True, env: dict[str, str] | None = None
+) -> Iterator[tuple[str, int]]:
+    """`parlour serve --workers 2` inside tests/sandbox.py (without the unit's
+    `CPUSchedulingPolicy=batch` if not `policy_line`); its base URL and the PID of the
+    server's main process."""
     port = free_port()
-    env = {**os.environ, "PARLOUR_SECRET": "served", "PARLOUR_DATABASE": database}
+    env = {**os.environ, "PARLOUR_SECRET": "served", "PARLOUR_DATABASE": database, **(env or {})}
     command = [
         *("unshare", "--mount", "--pid", "--fork", "--kill-child=SIGTERM"),
-        *(sys.executable, str(Path(__file__).with_name("sandbox.py")), str(state)),
+        *(sys.executable, str(Path(__file__).with_name("sandbox.py"))),
+        *([] if policy_line else ["--no-cpu-scheduling-policy"]),
+        str(state),
         *(str(PARLOUR), "serve", "--port", str(port), "--workers", "2"),
     ]
     with log.open("wb") as out:
@@ -152,8 +158,9 @@ def test_parlour_serves_readers_and_signs_the_writer_in_inside_the_units_sandbox
     db_url: str, tmp_path: Path
 ) -> None:
     """Read-only files but the state directory, a /proc of its own, no capabilities, no
-    new privileges and no writable executable memory (MemoryDenyWriteExecute=yes):
-    granian, uvloop, psycopg and argon2 still work."""
+    new privileges, no writable executable memory (MemoryDenyWriteExecute=yes) and no
+    system call of @resources: granian, uvloop, psycopg and argon2 still work, and the
+    server runs under the SCHED_BATCH the unit starts it with."""
     state = tmp_path / "state"
     state.mkdir()
     database = served_database(db_url, state)
@@ -165,6 +172,7 @@ def test_parlour_serves_readers_and_signs_the_writer_in_inside_the_units_sandbox
             assert status(pid)["Seccomp"] == "2"
             assert status(pid)["NoNewPrivs"] == "1"
             assert int(status(pid)["CapBnd"], 16) == 0
+            assert os.sched_getscheduler(pid) == os.SCHED_BATCH
         posted = httpx.post(
             base + "/api/v1/comments",
             json={"site": "blog", "thread": "/post", "body": "Under *guard*", "author_name": "Ada"},
@@ -176,6 +184,31 @@ def test_parlour_serves_readers_and_signs_the_writer_in_inside_the_units_sandbox
         signed_in = sign_in(base)
         assert signed_in.status_code == 303, signed_in.text
         assert "parlour_session=" in signed_in.headers["set-cookie"]
+    assert "SCHED_BATCH" not in (tmp_path / "serve.log").read_text()  # nothing refused
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(NO_SANDBOX is not None, reason=str(NO_SANDBOX))
+def test_a_unit_without_the_scheduling_line_serves_as_started_and_says_why_in_its_log(
+    db_url: str, tmp_path: Path
+) -> None:
+    """The unit's system call filter refuses the SCHED_BATCH that `parlour serve` asks
+    for; a unit without `CPUSchedulingPolicy=batch` still serves, and the log says so."""
+    state = tmp_path / "state"
+    state.mkdir()
+    database = served_database(db_url, state)
+    prepare_site(database)
+    log = tmp_path / "serve.log"
+    with sandboxed_parlour(database, state, log, policy_line=False, env={"PARLOUR_LOG_FORMAT": "json"}) as (
+        base,
+        main,
+    ):
+        assert httpx.get(base + "/-/health").status_code == 200
+        workers = [int(p) for p in Path(f"/proc/{main}/task/{main}/children").read_text().split()]
+        assert {os.sched_getscheduler(pid) for pid in (main, *workers)} == {os.sched_getscheduler(0)}
+    refused = [json.loads(line) for line in log.read_text().splitlines() if "SCHED_BATCH" in line]
+    assert [(r["level"], r["logger"]) for r in refused] == [("warning", "parlour.serve")]
+    assert "Operation not permitted" in refused[0]["message"]
 
 
 # Caddy

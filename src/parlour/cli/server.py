@@ -29,7 +29,9 @@ def main(argv: list[str]) -> None:
     from parlour.settings import Settings
 
     settings = Settings.from_env()
-    schedule(settings.cpu_scheduling)
+    refused = schedule(settings.cpu_scheduling)
+    if refused:
+        logs.early_warning(settings, "parlour.serve", refused)
     directory: str | None = None
     stop_metrics: Callable[[], None] | None = None
     if settings.metrics_port:
@@ -71,29 +73,31 @@ def main(argv: list[str]) -> None:
             shutil.rmtree(directory, ignore_errors=True)
 
 
-def schedule(policy: str) -> None:
+def schedule(policy: str) -> str | None:
     """Run this process, and every process and thread it starts, under Linux's SCHED_BATCH
-    when `policy` is "batch" (PARLOUR_CPU_SCHEDULING); "normal" leaves it as it was started.
+    when `policy` is "batch" (PARLOUR_CPU_SCHEDULING); "normal" leaves it as it was
+    started. Returns what went wrong, if the system refused (the server goes on as started).
 
-    Granian's workers are forked from here and their threads started there, and both keep
-    the policy. Under SCHED_BATCH a thread that wakes (a request arrived, the database
-    answered) does not take the processor from the one running; it waits for that one's
-    turn to end, and then finds several requests ready. Instances, nginx and PostgreSQL
-    sharing a machine's cores stop taking the processor from each other at every request:
-    counts through nginx to three instances on two cores went from 0.55 to 0.75 of one
-    instance's throughput (bench/README.md, "Several instances behind nginx"), and one
-    instance alone is no slower. It needs no privilege, as it only gives something up, but
-    a system call filter may forbid it: the shipped systemd units forbid it and start the
-    server under SCHED_BATCH themselves (CPUSchedulingPolicy=batch).
+    Granian's workers are forked from here (and forked again from here when one is
+    replaced), and their threads started there: all keep the policy. Under SCHED_BATCH a
+    Parlour thread that wakes (a request arrived, the database answered) does not take
+    the processor from the one running; it waits for that one's turn to end, and then
+    finds several requests ready. Instances sharing a machine's cores (with nginx and
+    PostgreSQL, which keep the normal policy) no longer preempt each other at every
+    request: counts through nginx to three instances on two cores went from 0.55 to 0.75
+    of one instance's throughput (bench/README.md, "Several instances behind nginx"), and
+    one instance under load serves as much as before. It needs no privilege, as it only
+    gives something up, but a system call filter may forbid it: the shipped systemd units
+    forbid it and start the server under SCHED_BATCH themselves (CPUSchedulingPolicy=).
     """
     if policy != "batch" or not hasattr(os, "SCHED_BATCH"):  # not on Linux
-        return
-    if os.sched_getscheduler(0) == os.SCHED_BATCH:  # started so (the systemd units)
-        return
+        return None
     try:
-        os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))
-    except OSError as exc:  # a sandbox that forbids the call: serve as started
-        print(f"parlour: could not run under SCHED_BATCH ({exc}); serving as started", file=sys.stderr)
+        if os.sched_getscheduler(0) != os.SCHED_BATCH:  # else started so (the systemd units)
+            os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))
+    except OSError as exc:  # a sandbox that forbids the call
+        return f"could not run under SCHED_BATCH ({exc}); serving as started"
+    return None
 
 
 if __name__ == "__main__":

@@ -80,6 +80,17 @@ def configure(settings: Settings) -> None:
         logging.basicConfig(level=settings.log_level.upper())
 
 
+def early_warning(settings: Settings, logger: str, message: str) -> None:
+    """Write one warning on standard error before any log is set up (the server's main
+    process, before granian's), in the format the log will have: a JSON object, or
+    granian's `[LEVEL] message` text."""
+    record = logging.LogRecord(logger, logging.WARNING, __file__, 0, message, None, None)
+    formatter = (
+        JsonFormatter() if settings.log_format == "json" else logging.Formatter("[%(levelname)s] %(message)s")
+    )
+    print(formatter.format(record), file=sys.stderr, flush=True)
+
+
 def granian_config(settings: Settings) -> dict[str, Any] | None:
     """Granian's logging configuration (a dictConfig) for JSON lines, all on standard error;
     None keeps granian's own text lines."""
