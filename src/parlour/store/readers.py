@@ -3,11 +3,11 @@ site's SSO secret and its (or a thread's) choice of who may comment."""
 
 from __future__ import annotations
 
-from sqlalchemy import select, update
+from sqlalchemy import update
 
 from parlour.domain.model import WhoMayComment
 from parlour.store.database import Tx, driver_rows
-from parlour.store.schema import site_readers, sites, threads
+from parlour.store.schema import sites, threads
 
 _UPSERT = (
     "INSERT INTO site_readers (site_id, subject, name, folded_name, email, picture, tier, created_at, seen_at) "
@@ -25,14 +25,15 @@ def remember(
     driver_rows(tx, _UPSERT, (site_id, subject, name, folded, email, picture, tier, now, now))
 
 
+# Run by every post with a name, under the write lock: straight on the driver
+# (database.driver_rows), on the index ix_site_readers_name.
+_NAME_HOLDER = "SELECT subject FROM site_readers WHERE site_id = ? AND folded_name = ? LIMIT 1"
+
+
 def name_holder(tx: Tx, site_id: str, folded: str) -> str | None:
     """The subject of the signed-in reader whose name folds to `folded` on the site."""
-    row = tx.execute(
-        select(site_readers.c.subject)
-        .where(site_readers.c.site_id == site_id, site_readers.c.folded_name == folded)
-        .limit(1)
-    ).first()
-    return None if row is None else str(row[0])
+    rows = driver_rows(tx, _NAME_HOLDER, (site_id, folded))
+    return str(rows[0][0]) if rows else None
 
 
 def set_sso_secret(tx: Tx, site_id: str, secret: str) -> None:
