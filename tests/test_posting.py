@@ -15,6 +15,7 @@ from factories import assert_matches_schema, error_code, make_site, new_reader, 
 from parlour.services import posting
 from parlour.services.context import Context
 from parlour.store import readers
+from plans import plan_steps
 
 
 def test_reader_posts_a_comment_and_gets_an_edit_token(ctx: Context, client: TestClient) -> None:
@@ -274,3 +275,12 @@ def test_a_plain_named_post_runs_its_statements_under_the_write_lock_straight_on
         event.remove(ctx.db.engine, "before_cursor_execute", capture)
     assert asked == ["bea"]  # the name was checked
     assert compiled == []
+
+
+def test_the_name_check_finds_a_names_holder_by_its_index(ctx: Context) -> None:
+    """(Its statement runs on the driver, which `statements_run` cannot see: read here.)"""
+    make_site(ctx)
+    sql = readers._NAME_HOLDER if ctx.db.is_sqlite else readers._NAME_HOLDER.replace("?", "%s")
+    with ctx.db.read() as tx:
+        steps = plan_steps(ctx, tx, sql, ("blog", "bea"))
+    assert any("ix_site_readers_name" in step for step in steps), steps
