@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -191,7 +192,11 @@ def test_weekly_figures_count_comments_replies_rate_and_time_to_reply(
     ctx: Context, client: TestClient, browsers: Any
 ) -> None:
     make_site(ctx)
-    start = ctx.now()
+    # Last week's Monday morning: the reply two hours later falls in the same week (from
+    # a Sunday evening's clock, two hours later was the next week's).
+    today = datetime.fromtimestamp(ctx.now() / 1000, UTC)
+    monday = (today - timedelta(days=today.weekday() + 7)).replace(hour=10, minute=0, second=0, microsecond=0)
+    start = int(monday.timestamp() * 1000)
     ctx.now = lambda: start  # type: ignore[method-assign]
     asked = post(client, "How long did it take?", author_name="Ada")["comment"]
     post(client, "No answer yet", author_name="Bea")
