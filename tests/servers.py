@@ -151,6 +151,12 @@ def descendants(pid: int) -> list[int]:
     return found
 
 
+def threads(pid: int) -> list[int]:
+    """The thread ids of a process and of its descendants, from /proc (a thread can end
+    before its caller looks at it)."""
+    return [int(task.name) for p in (pid, *descendants(pid)) for task in Path(f"/proc/{p}/task").glob("*")]
+
+
 # Every open page holds an event stream; a busy post's readers hold thousands at once.
 OPEN_PAGES = 3000
 

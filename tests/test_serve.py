@@ -27,6 +27,7 @@ from servers import (
     parlour_process,
     running_parlour,
     served_database,
+    threads,
 )
 
 
@@ -117,12 +118,11 @@ def policies(pid: int) -> set[int]:
     """The scheduling policies of every thread of a process and of its descendants (a
     thread that ends meanwhile is left out)."""
     found = set()
-    for process in (pid, *descendants(pid)):
-        for task in Path(f"/proc/{process}/task").glob("*"):
-            try:
-                found.add(os.sched_getscheduler(int(task.name)))
-            except (ProcessLookupError, FileNotFoundError):
-                continue
+    for thread in threads(pid):
+        try:
+            found.add(os.sched_getscheduler(thread))
+        except ProcessLookupError:
+            continue
     return found
 
 
