@@ -295,7 +295,12 @@ def _bad_files(tmp_path: Path, db_url: str) -> dict[str, tuple[Path, str]]:
     made: dict[str, tuple[bytes, str]] = {
         "empty": (b"", "is empty"),
         "noise": (os.urandom(4096), "neither a SQLite database nor a pg_dump"),
-        "an export": (b'{"type": "parlour-export", "version": 1}\n', "parlour import parlour"),
+        "an export": (
+            b'{"format":"parlour","version":1,"site":"s"}\n{"type":"thread"}\n',
+            "parlour import parlour",
+        ),
+        "another program's JSON": (b'{"id": "c1", "text": "hello"}\n', "parlour import FORMAT"),
+        "noise that opens like JSON": (b"{" + os.urandom(4095), "neither a SQLite database nor a pg_dump"),
         "a plain SQL dump": (b"--\n-- PostgreSQL database dump\n--\n\nSET x = 0;\n", "psql"),
     }
     files = {}

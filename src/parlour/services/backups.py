@@ -18,6 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+import orjson
+
+from parlour import importers
 from parlour.domain.errors import (
     BackupFailed,
     BackupFileExists,
@@ -27,6 +30,7 @@ from parlour.domain.errors import (
     RestoreFailed,
     WrongDatabaseForBackup,
 )
+from parlour.services import exporting
 from parlour.store import Database, migrate
 from parlour.store import backups as stored
 
@@ -126,15 +130,32 @@ def recognise(path: Path) -> Kind:
             f"{path} is a plain SQL dump (pg_dump without --format=custom): restore it with psql into "
             f"an empty database, then run `parlour migrate`."
         )
-    if head.lstrip().startswith(b"{"):
+    first = _first_json_line(path) if head.lstrip().startswith(b"{") else None
+    if isinstance(first, dict) and first.get("format") == exporting.FORMAT:
         raise InvalidBackupFile(
-            f"{path} looks like a `parlour export` file, not a backup: bring it in with "
+            f"{path} is a `parlour export` file, not a backup: bring it in with "
             f"`parlour import parlour {path} --site SITE`."
+        )
+    if first is not None:
+        raise InvalidBackupFile(
+            f"{path} is a JSON file, not a backup: to bring in another program's export, run "
+            f"`parlour import FORMAT {path} --site SITE`, FORMAT one of {', '.join(importers.FORMATS)}."
         )
     raise InvalidBackupFile(
         f"{path} is neither a SQLite database nor a pg_dump custom-format archive (`parlour backup` "
         f"writes one or the other): nothing was restored."
     )
+
+
+def _first_json_line(path: Path, limit: int = 1 << 20) -> object | None:
+    """The first line of `path` parsed as JSON, or None when it is not JSON (or longer than `limit`)."""
+    with path.open("rb") as file:
+        line = file.readline(limit)
+    try:
+        parsed: object = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return None
+    return parsed
 
 
 def _restore_sqlite(source: Path, target: Path, *, force: bool) -> None:
