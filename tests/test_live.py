@@ -14,12 +14,12 @@ import pytest
 from starlette.testclient import TestClient
 
 from factories import BLOG, error_code, make_site
-from parlour.app import _end_streams_when_told_to_stop
 from parlour.services import posting, sites
 from parlour.services.context import Context, open_context
 from parlour.services.live import CATCH_UP_MAX, QUEUE_MAX, Listener
 from parlour.settings import Settings
 from parlour.web import events
+from parlour.web.stopping import STOP_SIGNALS, end_streams_when_told_to_stop, hold_stop_signals
 from servers import running_parlour, served_database
 
 
@@ -320,7 +320,7 @@ def test_a_stop_signal_ends_the_streams_and_goes_on_to_the_servers_own_handler()
 
     async def run() -> None:
         signal.signal(signal.SIGTERM, lambda signum, _frame: heard.append(signum))  # the server's
-        restore = _end_streams_when_told_to_stop(live)  # type: ignore[arg-type]
+        restore = end_streams_when_told_to_stop(live)  # type: ignore[arg-type]
         signal.raise_signal(signal.SIGTERM)
         await asyncio.sleep(0.05)
         assert heard == [signal.SIGTERM] and ended == ["ended"]
@@ -329,13 +329,42 @@ def test_a_stop_signal_ends_the_streams_and_goes_on_to_the_servers_own_handler()
         await asyncio.sleep(0.05)
         assert heard == [signal.SIGTERM, signal.SIGTERM] and ended == ["ended"]  # the server's alone again
         signal.signal(signal.SIGTERM, signal.SIG_DFL)  # no handler of the server's: nothing is chained
-        _end_streams_when_told_to_stop(live)()  # type: ignore[arg-type]
+        end_streams_when_told_to_stop(live)()  # type: ignore[arg-type]
         assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
 
     try:
         asyncio.run(run())
     finally:
         signal.signal(signal.SIGTERM, original)
+
+
+def test_a_stop_signal_that_came_while_a_worker_started_reaches_the_servers_handler_once_set() -> None:
+    heard: list[int] = []
+    ended: list[str] = []
+    live = SimpleNamespace(end_streams=lambda: ended.append("ended"))
+    original = {sig: signal.getsignal(sig) for sig in STOP_SIGNALS}
+
+    async def run() -> None:
+        hold_stop_signals()  # just forked
+        signal.raise_signal(signal.SIGTERM)  # told to stop while importing the app
+        signal.raise_signal(signal.SIGTERM)
+        await asyncio.sleep(0.05)
+        assert heard == [] and ended == []  # held, not acted on by a handler of no one's
+        signal.signal(signal.SIGTERM, lambda signum, _frame: heard.append(signum))  # the server's
+        signal.signal(signal.SIGINT, lambda signum, _frame: heard.append(signum))
+        restore = end_streams_when_told_to_stop(live)  # type: ignore[arg-type]
+        await asyncio.sleep(0.05)
+        assert heard == [signal.SIGTERM] and ended == ["ended"]  # once, as the server was told once
+        restore()
+        end_streams_when_told_to_stop(live)()  # type: ignore[arg-type]
+        await asyncio.sleep(0.05)
+        assert heard == [signal.SIGTERM]  # delivered once only
+
+    try:
+        asyncio.run(run())
+    finally:
+        for sig, handler in original.items():
+            signal.signal(sig, handler)
 
 
 def test_a_page_too_far_behind_is_dropped_rather_than_held_in_memory() -> None:

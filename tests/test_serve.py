@@ -6,6 +6,9 @@ import asyncio
 import os
 import resource
 import signal
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,7 +25,9 @@ from servers import (
     OPEN_PAGES,
     Stream,
     descendants,
+    free_port,
     hold_streams_then_count,
+    kill_hard,
     open_streams,
     parlour_process,
     running_parlour,
@@ -112,6 +117,33 @@ def test_told_to_stop_a_server_ends_its_open_pages_streams_and_stops_without_bei
     # by a worker being killed; the browsers reconnect to another instance.
     assert all(rest.endswith(b"0\r\n\r\n") for rest in rests)
     assert "refused to gracefully stop" not in log.read_text()
+
+
+@pytest.mark.parametrize("told", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_server_told_to_stop_while_its_workers_start_stops_them_once_started_without_killing(
+    tmp_path: Path, told: signal.Signals
+) -> None:
+    log = tmp_path / "serve.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "parlour", "serve", "--port", str(free_port()), "--workers", "2",
+             "--database", f"sqlite:///{tmp_path / 'served.db'}"],
+            env={**os.environ, "PARLOUR_SECRET": "served"}, stdout=out, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 90  # a bound, not a timing
+        while "Spawning worker-2" not in log.read_text():  # forked: each imports the app now
+            assert process.poll() is None and time.monotonic() < deadline, log.read_text()
+            time.sleep(0.01)
+        process.send_signal(told)
+        assert process.wait(timeout=30) == 0, log.read_text()
+    finally:
+        if process.poll() is None:
+            kill_hard(process)
+    said = log.read_text()
+    assert "refused to gracefully stop" not in said, said
+    assert said.count("Stopped worker-") == 2 and "Granian shutdown completed" in said, said
 
 
 def policies(pid: int) -> set[int]:

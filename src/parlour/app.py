@@ -7,14 +7,9 @@ the environment).
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import gc
-import signal
-import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from types import FrameType
 
 from fastapi import FastAPI
 from starlette.middleware import Middleware
@@ -24,11 +19,10 @@ from parlour import __version__
 from parlour.services import inbox, logs, notifications, webhooks, writer_mail
 from parlour.services.consumers import ConsumerWorker
 from parlour.services.context import Context, open_context
-from parlour.services.live import LiveFeed
 from parlour.services.mail import MailWorker
 from parlour.services.webhook_delivery import WebhookWorker
 from parlour.settings import Settings
-from parlour.web import openapi
+from parlour.web import openapi, stopping
 from parlour.web.cors import SiteCors
 from parlour.web.errors import HANDLERS
 from parlour.web.guard import BodyGuard
@@ -88,7 +82,7 @@ def create_app(settings: Settings | None = None, context: Context | None = None)
         digests.start()
         hooks = WebhookWorker(ctx)
         hooks.start()
-        restore_signals = _end_streams_when_told_to_stop(ctx.live)
+        restore_signals = stopping.end_streams_when_told_to_stop(ctx.live)
         try:
             yield
         finally:
@@ -136,35 +130,3 @@ def create_app(settings: Settings | None = None, context: Context | None = None)
     app.state.metrics = metrics
     openapi.install(app)
     return app
-
-
-def _end_streams_when_told_to_stop(live: LiveFeed) -> Callable[[], None]:
-    """End the open pages' event streams as soon as the server is told to stop (SIGTERM,
-    SIGINT), then let its own handler go on. Granian finishes the requests in hand before
-    a worker stops, and a stream never finishes by itself: with pages open, every stop
-    waited the 5 s of cli/server.py and the worker was killed without its shutdown (the
-    outbox's workers and the database pools left as they were). Returns what puts the
-    handlers back. Only where the server's handlers are Python's, in the main thread;
-    elsewhere (a test client's thread) nothing is changed."""
-    if threading.current_thread() is not threading.main_thread():
-        return lambda: None
-    loop = asyncio.get_running_loop()
-    previous: dict[int, Callable[[int, FrameType | None], object]] = {}
-
-    def told_to_stop(signum: int, frame: FrameType | None) -> None:
-        with contextlib.suppress(RuntimeError):  # the loop has closed already
-            loop.call_soon_threadsafe(live.end_streams)
-        previous[signum](signum, frame)
-
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        handler = signal.getsignal(sig)
-        if callable(handler):  # the server's (granian's is its loop's); never the default
-            previous[sig] = handler
-            signal.signal(sig, told_to_stop)
-
-    def restore() -> None:
-        for sig, handler in previous.items():
-            if signal.getsignal(sig) is told_to_stop:
-                signal.signal(sig, handler)
-
-    return restore

@@ -27,6 +27,7 @@ def main(argv: list[str]) -> None:
 
     from parlour.services import logs
     from parlour.settings import Settings
+    from parlour.web import stopping
 
     settings = Settings.from_env()
     refused = schedule(settings.cpu_scheduling)
@@ -42,6 +43,9 @@ def main(argv: list[str]) -> None:
         from parlour.services import metrics
 
         stop_metrics = metrics.serve(settings, directory)
+    # Each worker granian forks keeps a stop signal that comes while it starts, and stops
+    # once started (web/stopping.py).
+    os.register_at_fork(after_in_child=stopping.hold_stop_signals)
     try:
         Granian(
             "parlour.app:create_app",
