@@ -17,9 +17,9 @@ from factories import BLOG, error_code, make_site
 from parlour.services import posting, sites
 from parlour.services.context import Context, open_context
 from parlour.services.live import CATCH_UP_MAX, QUEUE_MAX, Listener
+from parlour.services.stopping import STOP_SIGNALS, end_streams_when_told_to_stop, hold_stop_signals
 from parlour.settings import Settings
 from parlour.web import events
-from parlour.web.stopping import STOP_SIGNALS, end_streams_when_told_to_stop, hold_stop_signals
 from servers import running_parlour, served_database
 
 

@@ -16,13 +16,13 @@ from starlette.middleware import Middleware
 from starlette.routing import Route
 
 from parlour import __version__
-from parlour.services import inbox, logs, notifications, webhooks, writer_mail
+from parlour.services import inbox, logs, notifications, stopping, webhooks, writer_mail
 from parlour.services.consumers import ConsumerWorker
 from parlour.services.context import Context, open_context
 from parlour.services.mail import MailWorker
 from parlour.services.webhook_delivery import WebhookWorker
 from parlour.settings import Settings
-from parlour.web import openapi, stopping
+from parlour.web import openapi
 from parlour.web.cors import SiteCors
 from parlour.web.errors import HANDLERS
 from parlour.web.guard import BodyGuard

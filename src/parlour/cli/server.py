@@ -25,9 +25,8 @@ def main(argv: list[str]) -> None:
     from granian.constants import Interfaces, Loops
     from granian.log import LogLevels
 
-    from parlour.services import logs
+    from parlour.services import logs, stopping
     from parlour.settings import Settings
-    from parlour.web import stopping
 
     settings = Settings.from_env()
     refused = schedule(settings.cpu_scheduling)
@@ -44,7 +43,7 @@ def main(argv: list[str]) -> None:
 
         stop_metrics = metrics.serve(settings, directory)
     # Each worker granian forks keeps a stop signal that comes while it starts, and stops
-    # once started (web/stopping.py).
+    # once started (services/stopping.py).
     os.register_at_fork(after_in_child=stopping.hold_stop_signals)
     try:
         Granian(
