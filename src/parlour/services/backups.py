@@ -20,7 +20,6 @@ from typing import Literal
 
 import orjson
 
-from parlour import importers
 from parlour.domain.errors import (
     BackupFailed,
     BackupFileExists,
@@ -139,7 +138,7 @@ def recognise(path: Path) -> Kind:
     if first is not None:
         raise InvalidBackupFile(
             f"{path} is a JSON file, not a backup: to bring in another program's export, run "
-            f"`parlour import FORMAT {path} --site SITE`, FORMAT one of {', '.join(importers.FORMATS)}."
+            f"`parlour import FORMAT {path} --site SITE` (docs/importing.md names the formats)."
         )
     raise InvalidBackupFile(
         f"{path} is neither a SQLite database nor a pg_dump custom-format archive (`parlour backup` "
