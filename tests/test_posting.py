@@ -230,21 +230,13 @@ def test_a_title_is_kept_whole_on_a_site_with_no_name(ctx: Context, client: Test
     assert read(client)["thread"]["title"] == "First frost —"
 
 
-def test_a_plain_named_post_runs_its_statements_under_the_write_lock_straight_on_the_driver(
-    ctx: Context, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Statements under the write lock are where SQLAlchemy's own work around a statement
-    costs more than SQLite's (store/database.py, driver_rows): one such statement in
-    every named post (the check that no signed-in reader holds the name) cost a fifth of
-    the posts a second. A plain post with a name (no reply, mention or held first
-    comment, which read more) runs all of its own that way."""
-    make_site(ctx)
-    actor = posting.Actor(ip_hash="x")
-    posting.post_comment(ctx, actor, posting.NewComment("blog", "/post", "The first, making the thread."))
+@contextmanager
+def statements_under_the_write_lock(ctx: Context, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """The statements run through SQLAlchemy while `ctx.db.write()` is held (not the
+    consumers', the push's or a site reload's, which run on other threads)."""
     compiled: list[str] = []
     locked = threading.local()
-    write, name_holder = ctx.db.write, readers.name_holder
-    asked: list[str] = []
+    write = ctx.db.write
 
     @contextmanager
     def write_marked() -> Iterator[Any]:
@@ -256,25 +248,90 @@ def test_a_plain_named_post_runs_its_statements_under_the_write_lock_straight_on
                 locked.held = False
 
     def capture(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        if getattr(locked, "held", False):  # not the consumers', the push's or a site reload's
+        if getattr(locked, "held", False):
             compiled.append(statement)
+
+    monkeypatch.setattr(ctx.db, "write", write_marked)
+    event.listen(ctx.db.engine, "before_cursor_execute", capture)
+    try:
+        yield compiled
+    finally:
+        event.remove(ctx.db.engine, "before_cursor_execute", capture)
+        monkeypatch.setattr(ctx.db, "write", write)
+
+
+def test_a_plain_named_post_runs_its_statements_under_the_write_lock_straight_on_the_driver(
+    ctx: Context, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Statements under the write lock are where SQLAlchemy's own work around a statement
+    costs more than SQLite's (store/database.py, driver_rows): one such statement in
+    every named post (the check that no signed-in reader holds the name) cost a fifth of
+    the posts a second. A plain post with a name runs all of its own that way."""
+    make_site(ctx)
+    actor = posting.Actor(ip_hash="x")
+    posting.post_comment(ctx, actor, posting.NewComment("blog", "/post", "The first, making the thread."))
+    name_holder = readers.name_holder
+    asked: list[str] = []
 
     def spy(tx: Any, site_id: str, folded: str) -> str | None:
         asked.append(folded)
         return name_holder(tx, site_id, folded)
 
-    monkeypatch.setattr(ctx.db, "write", write_marked)
     monkeypatch.setattr(readers, "name_holder", spy)
     new = posting.NewComment(
         "blog", "/post", "A second one.", author_name="Bea", author_email="bea@example.org"
     )
-    event.listen(ctx.db.engine, "before_cursor_execute", capture)
-    try:
+    with statements_under_the_write_lock(ctx, monkeypatch) as compiled:
         posting.post_comment(ctx, actor, new)
-    finally:
-        event.remove(ctx.db.engine, "before_cursor_execute", capture)
     assert asked == ["bea"]  # the name was checked
     assert compiled == []
+
+
+@pytest.mark.parametrize(
+    "kind", ["a reply", "a writer's reply", "a mention", "a first comment held", "a repeat by key"]
+)
+def test_replies_mentions_held_first_comments_and_repeats_run_no_statement_through_sqlalchemy_under_the_write_lock(
+    ctx: Context, monkeypatch: pytest.MonkeyPatch, kind: str
+) -> None:
+    """The same for what a post reads besides: its parent, the names it may mention,
+    whether its author has a comment approved, the post an Idempotency-Key made."""
+    from parlour.domain.model import Moderation
+    from parlour.store import sites as site_store
+
+    make_site(ctx)
+    reader = posting.Actor(ip_hash="x")
+    first = posting.post_comment(
+        ctx, reader, posting.NewComment("blog", "/post", "The first.", author_name="Ann")
+    ).comment["id"]
+    actor, key = reader, None
+    new = posting.NewComment("blog", "/post", "A reply.", author_name="Bea", parent_id=first)
+    if kind == "a writer's reply":
+        actor = posting.Actor(ip_hash="w", writer_site="blog")
+        new = posting.NewComment("blog", "/post", "Thank you, Ann.", parent_id=first)
+    elif kind == "a mention":
+        new = posting.NewComment("blog", "/post", "Thank you, @Ann.", author_name="Bea")
+    elif kind == "a first comment held":
+        with ctx.db.write() as tx:
+            site_store.update_moderation(
+                tx, "blog", moderation=Moderation.FIRST_COMMENT, held_words=(), rejected_words=(),
+                max_links=None, close_after_days=None, edit_window=None, writer_heart=True,
+                writer_avatar=None,
+            )  # fmt: skip
+        ctx.sites.invalidate()
+        actor = posting.Actor(ip_hash="y")
+        new = posting.NewComment("blog", "/post", "My first here.", author_name="Cy")
+    elif kind == "a repeat by key":
+        key = "post-1"
+        new = posting.NewComment("blog", "/post", "Sent twice.", author_name="Di")
+        posting.post_comment(ctx, actor, new, idempotency_key=key)
+    with statements_under_the_write_lock(ctx, monkeypatch) as compiled:
+        posted = posting.post_comment(ctx, actor, new, idempotency_key=key)
+    assert compiled == []
+    assert posted.created is (kind != "a repeat by key")
+    if kind == "a first comment held":
+        assert posted.comment["held"] is True
+    if kind == "a mention":
+        assert "@Ann" in posted.comment["html"]
 
 
 def test_the_name_check_finds_a_names_holder_by_its_index(ctx: Context) -> None:

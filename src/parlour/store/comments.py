@@ -56,12 +56,11 @@ def get_comment(tx: Tx, comment_id: int, *, for_update: bool = False) -> Comment
     """A comment; with `for_update`, its row stays locked until the transaction ends.
 
     (PostgreSQL: SELECT ... FOR UPDATE. SQLite needs no row lock: its writers are serial.)
+    On the driver: a reply reads its parent so under the write lock.
     """
-    query = select(comments).where(comments.c.id == comment_id)
-    if for_update:
-        query = query.with_for_update()
-    row = tx.execute(query).one_or_none()
-    return None if row is None else _comment(row)
+    sql = _GET_FOR_UPDATE if for_update and tx.dialect.name != "sqlite" else _GET
+    rows = driver_rows(tx, sql, (comment_id,))
+    return _comment_from(rows[0]) if rows else None
 
 
 def get_comment_and_site(tx: Tx, comment_id: int) -> tuple[Comment, str] | None:
@@ -98,6 +97,13 @@ _FIND_DUPLICATE = (
     f"SELECT {_COLUMNS} FROM comments WHERE thread_id = ? AND author_key = ? AND body_hash = ? "
     "AND coalesce(parent_id, 0) = ? AND created_at >= ? AND status = 'published' ORDER BY id LIMIT 1"
 )
+_GET = f"SELECT {_COLUMNS} FROM comments WHERE id = ?"
+_GET_FOR_UPDATE = _GET + " FOR UPDATE"
+_AUTHORS_BEFORE = (
+    "SELECT id, author_name, is_writer FROM comments "
+    "WHERE thread_id = ? AND status = ? AND created_at < ? ORDER BY created_at, id"
+)
+_GET_IDEMPOTENT = 'SELECT fingerprint, comment_id FROM idempotency_keys WHERE site_id = ? AND "key" = ?'
 _COUNT_BY_IP = "SELECT count(*) FROM comments WHERE ip_hash = ? AND created_at >= ? AND is_writer = ?"
 _CHANGE_REPLY_COUNT = "UPDATE comments SET reply_count = reply_count + ? WHERE id = ?"
 
@@ -146,17 +152,10 @@ def has_replies(tx: Tx, comment_id: int) -> bool:
 
 def authors_before(tx: Tx, thread_id: int, before: int) -> list[tuple[int, str | None, bool]]:
     """(id, author name, by the writer) of the thread's published comments created before
-    `before`, oldest first: the names a new comment can mention."""
-    query = (
-        select(comments.c.id, comments.c.author_name, comments.c.is_writer)
-        .where(
-            comments.c.thread_id == thread_id,
-            comments.c.status == Status.PUBLISHED.value,
-            comments.c.created_at < before,
-        )
-        .order_by(comments.c.created_at, comments.c.id)
-    )
-    return [(int(r[0]), r[1], bool(r[2])) for r in tx.execute(query)]
+    `before`, oldest first: the names a new comment can mention (on the driver: a post
+    that mentions someone reads them under the write lock)."""
+    rows = driver_rows(tx, _AUTHORS_BEFORE, (thread_id, Status.PUBLISHED.value, before))
+    return [(int(r[0]), r[1], bool(r[2])) for r in rows]
 
 
 def update_comment(tx: Tx, comment_id: int, **values: Any) -> None:
@@ -376,15 +375,15 @@ def change_hearts(tx: Tx, comment_id: int, delta: int) -> int:
 
 
 def get_idempotent(tx: Tx, site_id: str, key: str) -> tuple[str, int] | None:
-    row = tx.execute(
-        select(idempotency_keys.c.fingerprint, idempotency_keys.c.comment_id).where(
-            idempotency_keys.c.site_id == site_id, idempotency_keys.c.key == key
-        )
-    ).one_or_none()
-    return None if row is None else (row.fingerprint, row.comment_id)
+    """The fingerprint and comment of a post made with this Idempotency-Key (on the driver:
+    a post with a key looks it up under the write lock)."""
+    rows = driver_rows(tx, _GET_IDEMPOTENT, (site_id, key))
+    return None if not rows else (rows[0][0], int(rows[0][1]))
 
 
 def insert_idempotent(tx: Tx, site_id: str, key: str, fingerprint: str, comment_id: int, now: int) -> None:
+    # Through SQLAlchemy: a race between two posts with one key ends in its IntegrityError,
+    # which posting answers with the winner's comment.
     tx.execute(
         insert(idempotency_keys).values(
             site_id=site_id, key=key, fingerprint=fingerprint, comment_id=comment_id, created_at=now

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import delete, exists, func, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 
 from parlour.domain.model import Status
 from parlour.store.comments import with_thread
@@ -59,15 +59,16 @@ def count_held(tx: Tx, site_ids: Sequence[str]) -> int:
 
 
 def has_published(tx: Tx, site_id: str, author_key: str) -> bool:
-    """Has this author a published comment on the site (an approved first comment)?"""
-    query = select(
-        exists().where(
-            comments.c.author_key == author_key,
-            comments.c.status == Status.PUBLISHED.value,
-            comments.c.thread_id.in_(select(threads.c.id).where(threads.c.site_id == site_id)),
-        )
-    )
-    return bool(tx.execute(query).scalar())
+    """Has this author a published comment on the site (an approved first comment)? On the
+    driver: each reader's post on a site that holds first comments asks, under the write
+    lock."""
+    return bool(driver_rows(tx, _HAS_PUBLISHED, (author_key, Status.PUBLISHED.value, site_id))[0][0])
+
+
+_HAS_PUBLISHED = (
+    "SELECT EXISTS (SELECT 1 FROM comments WHERE author_key = ? AND status = ? "
+    "AND thread_id IN (SELECT id FROM threads WHERE site_id = ?))"
+)
 
 
 def set_status(tx: Tx, comment_id: int, status: Status, now: int) -> None:
