@@ -53,6 +53,24 @@ def test_commento_holds_flagged_and_unapproved_comments_and_keeps_deleted_ones_r
     assert comments["04"].state is State.REMOVED and comments["04"].body == ""
 
 
+def test_commento_takes_a_comment_deleted_as_its_export_shows_it_for_removed(tmp_path: Path) -> None:
+    """Commento deletes by writing "[deleted]" over the text and "anonymous" over the
+    author, and exports every comment with `"deleted": false` (api/domain_export.go
+    leaves the column out)."""
+    data = json.loads(COMMENTO.read_text())
+    first = data["comments"][0]
+    first.update(markdown="[deleted]", html="[deleted]", commenterHex="anonymous")
+    typed = dict(data["comments"][1], markdown="[deleted]", html="<p>[deleted]</p>\n")  # a reader's own
+    typed["commentHex"] = typed["commentHex"][:-2] + "09"
+    data["comments"].append(typed)
+    path = tmp_path / "commento.json"
+    path.write_text(json.dumps(data))
+    comments = comments_of(path)
+    assert comments["01"].state is State.REMOVED and comments["01"].body == ""
+    assert comments["02"].parent == comments["01"].source_id  # its reply stays, under it
+    assert comments["09"].state is State.PUBLISHED and comments["09"].body == "[deleted]"
+
+
 def test_comentario_v3_reads_pages_ids_and_states() -> None:
     records = list(commento.read(COMENTARIO))
     assert records[0] == ThreadRecord(

@@ -180,6 +180,13 @@ def _body(record: Mapping[str, Any], place: Place, *, hard_wraps: bool = False) 
     return html_to_markdown(html) if html else ""
 
 
+def _deleted_as_exported(record: Mapping[str, Any]) -> bool:
+    """Commento deletes a comment by writing "[deleted]" over its markdown and html (and
+    "anonymous" over its author), but its export leaves the `deleted` column out: every
+    comment says false. A reader who typed "[deleted]" has html rendered from it ("<p>…")."""
+    return record.get("markdown") == "[deleted]" and record.get("html") in ("[deleted]", None)
+
+
 def _comment_v1(
     record: Mapping[str, Any], commenters: Mapping[str, _Commenter], place: Place
 ) -> tuple[CommentRecord, _Page]:
@@ -189,7 +196,7 @@ def _comment_v1(
     url = f"https://{domain}{page_path}" if domain and page_path.startswith("/") else page_path
     author = _author(commenters, ident(record, "commenterHex", place), place)
     parent = opt_text(record, "parentHex", place)
-    deleted = flag(record, "deleted", place)
+    deleted = flag(record, "deleted", place) or _deleted_as_exported(record)
     state_name = opt_text(record, "state", place) or "approved"
     state = _STATES.get(state_name)
     if state is None:
