@@ -82,6 +82,36 @@ def test_isso_keeps_the_line_breaks_isso_shows(tmp_path: Path) -> None:
     assert comment.body == "Dear all,  \nthank you.\n\n```\ncode\nstays\n```"
 
 
+@pytest.mark.parametrize(
+    ("text", "body"),
+    [
+        # What `isso import` stores from a Disqus export: the message's HTML.
+        ("<p>Hello, World.</p>", "Hello, World."),
+        ("\n        <p>First.</p><p>Second, <a href=\"https://example.org/\">a link</a>.</p>\n",
+         "First.\n\nSecond, [a link](https://example.org/)."),
+        # ... and from a WordPress one: its text, with breaks and entities.
+        ("Hi, this is a comment.<br />The post&#039;s comments.", "Hi, this is a comment.\\\nThe post's comments."),
+        # A reader's inline tag in Markdown (Isso renders both).
+        ("Two *kinds*: <strong>bold</strong>\nand more", "Two *kinds*: **bold**\\\nand more"),
+        # Not tags: the text as typed.
+        ("I <3 this; a<b and <notatag>", "I <3 this; a<b and <notatag>"),
+    ],
+)  # fmt: skip
+def test_isso_turns_a_text_stored_as_html_into_markdown_as_isso_showed_it(
+    tmp_path: Path, text: str, body: str
+) -> None:
+    path = make_db(
+        tmp_path,
+        "INSERT INTO comments VALUES (2, 6, NULL, 1590007200.0, NULL, 1, '192.0.2.0', '', 'Ines', "
+        "NULL, NULL, 0, 0, x'00', 0)",
+    )
+    with sqlite3.connect(path) as conn:
+        conn.execute("UPDATE comments SET text = ? WHERE id = 6", (text,))
+    conn.close()
+    comment = next(r for r in isso.read(path) if isinstance(r, CommentRecord) and r.source_id == "6")
+    assert comment.body == body
+
+
 def test_isso_s_placeholder_title_is_no_title(tmp_path: Path) -> None:
     path = make_db(tmp_path, "UPDATE threads SET title = 'Untitled.' WHERE id = 2")
     threads = [r for r in isso.read(path) if isinstance(r, ThreadRecord)]

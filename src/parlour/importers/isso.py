@@ -11,7 +11,9 @@ website, likes, dislikes, voters, notification)`. `created` and `modified` are s
 it has replies); `text` is the Markdown the reader wrote, as written, while `author` and
 `email` are stored HTML-escaped (isso/views/comments.py escapes them on the way in) and
 are unescaped here. Isso shows a line break wherever the reader typed one (mistune's
-`hard_wrap`, its default since 0.13): so does the imported text (`hard_wrapped`). Isso
+`hard_wrap`, its default since 0.13): so does the imported text (`hard_wrapped`). A
+`text` holding HTML (what `isso import` stores from a Disqus or WordPress export, or a
+reader's inline tags) is rendered as Isso would and turned into Markdown. Isso
 flattens replies: a reply's `parent` is always a top-level comment, which is kept as it
 is. Likes become hearts (dislikes have no counterpart). A thread's `uri` is the page's
 path.
@@ -19,13 +21,17 @@ path.
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from collections.abc import Iterator
 from html import unescape
 from pathlib import Path
 
+from markdown_it import MarkdownIt
+
 from parlour.domain.imports import CommentRecord, Record, Skipped, State, ThreadRecord, bad_file
 from parlour.importers.fields import MAX_COUNT, Place, hard_wrapped, seconds_to_millis
+from parlour.importers.html import to_markdown
 
 _MODES = {1: State.PUBLISHED, 2: State.PENDING, 4: State.REMOVED}
 _NO_TITLE = "Untitled."  # what Isso calls a page it found no <h1> on (isso/utils/parse.py): no title
@@ -152,7 +158,7 @@ def _comment(
     return CommentRecord(
         source_id=str(comment_id),
         thread=str(thread_id),
-        body=hard_wrapped(_opt_str(body, "text", place) or ""),
+        body=_body(_opt_str(body, "text", place) or ""),
         created_at=seconds_to_millis(created, "created", place),
         parent=None if parent is None else str(parent),
         author_name=_unescaped(_opt_str(author, "author", place)),
@@ -161,6 +167,30 @@ def _comment(
         hearts=likes,
         edited_at=None if modified is None else seconds_to_millis(modified, "modified", place),
     )
+
+
+# Tags Isso shows (its sanitiser's list, isso/utils/html.py, and the common ones it
+# strips): a text with one was stored as HTML, wholly (Isso's own `isso import` of a
+# Disqus or WordPress export keeps their HTML) or in part (a reader's inline tags).
+_TAG = re.compile(
+    r"</?(?:p|br|hr|a|b|i|u|s|em|strong|del|ins|strike|sub|sup|code|pre|blockquote|ul|ol|li"
+    r"|h[1-6]|table|thead|tbody|tr|th|td|div|span|img)(?=[\s/>])[^<>]*>",
+    re.IGNORECASE,
+)
+_HTML_BLOCK = re.compile(r"\s*<(?:p|div|blockquote|ul|ol|pre|table|h[1-6])(?=[\s/>])", re.IGNORECASE)
+# Isso's Markdown (mistune with hard_wrap and inline HTML), as HTML for html.to_markdown.
+_ISSO_MARKDOWN = MarkdownIt("commonmark", {"html": True, "breaks": True}).enable("strikethrough")
+
+
+def _body(text: str) -> str:
+    """Parlour's Markdown for an Isso comment's `text`: Markdown a reader typed, where Isso
+    shows a line break wherever one was typed, or HTML, which Isso shows as HTML (through
+    its sanitiser) and Parlour would show as tags."""
+    if _TAG.search(text) is None:
+        return hard_wrapped(text)
+    if _HTML_BLOCK.match(text):  # a whole comment in HTML, however indented: not a code block
+        return to_markdown(text)
+    return to_markdown(_ISSO_MARKDOWN.render(text))
 
 
 def _unescaped(value: str | None) -> str | None:
