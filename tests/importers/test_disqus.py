@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 from pathlib import Path
 
 import pytest
@@ -120,6 +121,33 @@ def test_disqus_refuses_hostile_and_broken_files_naming_the_line(tmp_path: Path,
         if line is not None:
             assert refused.value.details["line"] == line
     assert "root:" not in message  # nothing of /etc/passwd
+
+
+def test_disqus_reads_its_export_gzipped_as_disqus_mails_it(tmp_path: Path) -> None:
+    packed = tmp_path / "blog-all.xml.gz"
+    packed.write_bytes(gzip.compress(BLOG.read_bytes()))
+    assert list(disqus.read(packed)) == records()
+
+
+@pytest.mark.parametrize("case", ["billion laughs", "external DTD", "truncated", "undefined entity"])
+def test_disqus_refuses_a_gzipped_hostile_file_as_the_plain_one(tmp_path: Path, case: str) -> None:
+    start = b'<disqus xmlns="http://disqus.com" xmlns:dsq="http://disqus.com/disqus-internals">'
+    plain, _ = hostile_files(tmp_path, BLOG.read_bytes(), start, b"</disqus>")[case]
+    packed = tmp_path / "packed.xml.gz"
+    packed.write_bytes(gzip.compress(plain.read_bytes()))
+    with pytest.raises(InvalidImportFile) as as_plain:
+        list(disqus.read(plain))
+    with pytest.raises(InvalidImportFile) as as_packed:
+        list(disqus.read(packed))
+    assert as_packed.value.message == as_plain.value.message
+
+
+def test_disqus_refuses_a_gzipped_file_cut_short_saying_it_cannot_be_read(tmp_path: Path) -> None:
+    packed = gzip.compress(BLOG.read_bytes())
+    path = tmp_path / "cut.xml.gz"
+    path.write_bytes(packed[: len(packed) // 2])
+    with pytest.raises(InvalidImportFile, match="the file cannot be read"):
+        list(disqus.read(path))
 
 
 def test_disqus_refuses_another_kind_of_xml(tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 from pathlib import Path
 
 import pytest
@@ -25,6 +26,12 @@ def test_wordpress_gives_posts_and_pages_with_comments_as_threads() -> None:
         ("12", "https://allotment.example/2024/03/broad-beans/", "Broad beans, sown too early", False),
         ("2", "https://allotment.example/about/", "About plot 14", True),  # a page, closed
     ]
+
+
+def test_wordpress_reads_its_export_gzipped(tmp_path: Path) -> None:
+    packed = tmp_path / "blog.wordpress.xml.gz"
+    packed.write_bytes(gzip.compress(BLOG.read_bytes()))
+    assert list(wordpress.read(packed)) == list(wordpress.read(BLOG))
 
 
 def test_wordpress_keeps_the_reply_tree() -> None:

@@ -4,20 +4,23 @@ lxml's `iterparse` with entities left unresolved, no DTD loaded and nothing fetc
 the network; a file that declares a DOCTYPE at all (where entity bombs and external
 entities live) is refused before its content is read. Each element is handed over once
 it is complete and dropped afterwards, with everything before it, so memory holds one
-record at a time whatever the file's size. Every failure is `bad_file` naming the line.
+record at a time whatever the file's size. A gzipped file (as Disqus mails its export)
+is read as it unpacks. Every failure is `bad_file` naming the line.
 """
 
 from __future__ import annotations
 
 import re
+import zlib
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import BinaryIO, Literal
+from typing import IO, Literal
 
 from lxml import etree
 
 from parlour.domain.errors import InvalidImportFile
 from parlour.domain.imports import bad_file
+from parlour.importers.fields import open_maybe_gzip
 
 _DOCTYPE = "the file declares a DOCTYPE (entities or an external DTD), which no export has: refused"
 _HEAD = 64 * 1024  # where the prolog ends, in any file worth reading
@@ -32,13 +35,15 @@ def root_tag(path: Path, what: str) -> str:
         raise bad_file(f"the file is empty, not {what}")
     _refuse_doctype(path)
     try:
-        with path.open("rb") as file:
+        with open_maybe_gzip(path) as file:
             return _root_tag(file, path, what)
     except etree.XMLSyntaxError as error:
         raise _syntax_error(error, what) from None
+    except (OSError, EOFError, zlib.error) as exc:  # a broken gzip stream, say
+        raise bad_file(f"the file cannot be read ({exc})") from None
 
 
-def _root_tag(file: BinaryIO, path: Path, what: str) -> str:
+def _root_tag(file: IO[bytes], path: Path, what: str) -> str:
     for _event, element in _parse(file, ("start",), None):
         docinfo = element.getroottree().docinfo
         if docinfo.doctype or docinfo.internalDTD is not None or docinfo.externalDTD is not None:
@@ -52,13 +57,15 @@ def elements(path: Path, tags: Iterable[str], level: int, what: str) -> Iterator
     1), in file order; it is cleared, and its earlier siblings removed, when the caller
     asks for the next one."""
     try:
-        with path.open("rb") as file:
+        with open_maybe_gzip(path) as file:
             yield from _complete(file, tuple(tags), level)
     except etree.XMLSyntaxError as error:
         raise _syntax_error(error, what) from None
+    except (OSError, EOFError, zlib.error) as exc:
+        raise bad_file(f"the file cannot be read ({exc})") from None
 
 
-def _complete(file: BinaryIO, tags: tuple[str, ...], level: int) -> Iterator[etree._Element]:
+def _complete(file: IO[bytes], tags: tuple[str, ...], level: int) -> Iterator[etree._Element]:
     for _event, element in _parse(file, ("end",), tags):
         if _level(element) != level:
             continue  # the same name deeper down: part of a record, read with it
@@ -71,7 +78,7 @@ def _complete(file: BinaryIO, tags: tuple[str, ...], level: int) -> Iterator[etr
 
 
 def _parse(
-    file: BinaryIO, events: tuple[Literal["start", "end"], ...], tags: tuple[str, ...] | None
+    file: IO[bytes], events: tuple[Literal["start", "end"], ...], tags: tuple[str, ...] | None
 ) -> etree.iterparse[tuple[Literal["start", "end", "comment", "pi"], etree._Element]]:
     """lxml's streaming parser, with nothing resolved, loaded or fetched."""
     etree.clear_error_log()  # so that an error's log holds this file's complaints only
@@ -118,8 +125,11 @@ def _refuse_doctype(path: Path) -> None:
     """Refuse a DOCTYPE before the parser reads it (libxml2 would refuse an entity bomb
     too, but saying "entity amplification" where the file simply has no business
     declaring anything)."""
-    with path.open("rb") as file:
-        head = file.read(_HEAD)
+    try:
+        with open_maybe_gzip(path) as file:
+            head = file.read(_HEAD)
+    except (OSError, EOFError, zlib.error) as exc:
+        raise bad_file(f"the file cannot be read ({exc})") from None
     root = _ROOT_START.search(head)
     prolog = head if root is None else head[: root.start()]
     found = prolog.find(b"<!DOCTYPE")
@@ -128,7 +138,7 @@ def _refuse_doctype(path: Path) -> None:
 
 
 def _doctype_line(path: Path, root_line: int | None) -> int | None:
-    with path.open("rb") as file:
+    with open_maybe_gzip(path) as file:
         for number, line in enumerate(file, start=1):
             if b"<!DOCTYPE" in line or b"<!ENTITY" in line:
                 return number
