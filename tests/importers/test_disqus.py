@@ -123,6 +123,21 @@ def test_disqus_refuses_hostile_and_broken_files_naming_the_line(tmp_path: Path,
     assert "root:" not in message  # nothing of /etc/passwd
 
 
+def test_disqus_titles_read_as_the_page_showed_them(tmp_path: Path) -> None:
+    """Disqus keeps a title's HTML entities, escaped again in its XML (a real export has
+    `WP Document Revisions &amp;#8212; Document Management &amp;#038; Version Control`)."""
+    path = tmp_path / "titles.xml"
+    path.write_bytes(
+        BLOG.read_bytes().replace(
+            b"A sourdough diary, week one",
+            b"Sourdough &amp;#8212; rye &amp;#038; spelt &amp;lt;3 &amp;amp;amp;",
+            1,
+        )
+    )
+    threads = [r for r in disqus.read(path) if isinstance(r, ThreadRecord)]
+    assert threads[0].title == "Sourdough \u2014 rye & spelt <3 &amp;"
+
+
 def test_disqus_reads_its_export_gzipped_as_disqus_mails_it(tmp_path: Path) -> None:
     packed = tmp_path / "blog-all.xml.gz"
     packed.write_bytes(gzip.compress(BLOG.read_bytes()))

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from html import unescape
 from pathlib import Path
 
 from lxml import etree
@@ -79,7 +80,9 @@ def _thread(element: etree._Element) -> ThreadRecord | None:
     return ThreadRecord(
         source_id=source_id,
         url=xmlstream.text(element.find(_LINK)) or None,
-        title=xmlstream.text(element.find(_TITLE)) or None,
+        # Disqus keeps the page's title as the page's HTML wrote it: its entities stay
+        # entities inside the XML's own (`&amp;#8212;`), and are read once more here.
+        title=unescape(xmlstream.text(element.find(_TITLE))) or None,
         closed=_true(element.find(_CLOSED)),
         line=element.sourceline,
     )
