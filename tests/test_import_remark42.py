@@ -144,6 +144,46 @@ def test_remark42_stops_at_a_bad_line_naming_it(
         list(remark42.read(replace_line(tmp_path, 3, line)))
 
 
+def test_remark42_reads_records_spread_over_lines_or_sharing_one_as_remark42_does(tmp_path: Path) -> None:
+    """Remark42 writes a record a line but reads any stream of JSON values (Go's
+    json.Decoder): a backup edited by hand may hold its meta record and the first
+    comment on one line, and a comment pretty-printed over several."""
+    lines = BACKUP.read_bytes().splitlines()
+    pretty = orjson.dumps(orjson.loads(lines[2]), option=orjson.OPT_INDENT_2)
+    path = tmp_path / "edited.jsonl"
+    path.write_bytes(b"\n".join([lines[0] + b"  " + lines[1], pretty + b" " + lines[3], *lines[4:]]) + b"\n")
+    expected = [(r, getattr(r, "line", None)) for r in remark42.read(BACKUP)]
+    read = list(remark42.read(path))
+    assert [r.source_id for r in read] == [r.source_id for r, _ in expected]
+    assert [r.body for r in read if isinstance(r, CommentRecord)] == [
+        r.body for r, _ in expected if isinstance(r, CommentRecord)
+    ]
+    starts = {r.source_id[-4:]: r.line for r in read if isinstance(r, CommentRecord)}
+    pretty_lines = pretty.count(b"\n")
+    assert list(starts.values())[:3] == [1, 2, 2 + pretty_lines]  # where each record starts
+
+
+@pytest.mark.parametrize(
+    ("text", "line"),
+    [
+        (b'{"id": "x",\n "text": "a string the line does not close\n', 3),
+        (b'{"id": "x"}}\n', 3),
+        (b'{"id": "x",\n', 3),  # the file ends inside it
+        (b'{"a": NaN} {"b": 1}\n', 3),
+        (b"}\n" * 100_000, 3),
+        (b"{\n" * 100_000, 3),  # refused without reading it all again at each line
+    ],
+)
+def test_remark42_refuses_a_value_that_is_not_json_at_the_line_it_starts(
+    tmp_path: Path, text: bytes, line: int
+) -> None:
+    lines = BACKUP.read_bytes().splitlines(keepends=True)
+    path = tmp_path / "broken.jsonl"
+    path.write_bytes(b"".join(lines[:2]) + text)
+    with pytest.raises(InvalidImportFile, match=rf"^line {line}: this line is not JSON"):
+        list(remark42.read(path))
+
+
 def test_remark42_refuses_an_unknown_backup_version(tmp_path: Path) -> None:
     with pytest.raises(InvalidImportFile, match="line 1: version 2"):
         list(remark42.read(replace_line(tmp_path, 1, b'{"version":2,"users":[],"posts":[]}')))

@@ -1,7 +1,8 @@
 """Remark42's backup file (its own export) as import records.
 
 Remark42 writes (backend/app/migrator/native.go) one JSON object a line, gzipped in its
-automatic backups and plain from `/api/v1/admin/export?mode=stream`: first a meta record,
+automatic backups and plain from `/api/v1/admin/export?mode=stream`, and reads back any
+stream of JSON values (Go's json.Decoder), as `_lines` does: first a meta record,
 `{"version": 1, "users": [...], "posts": [{"url", "read_only"}]}`, then every comment as
 its `store.Comment`: `id`, `pid` (the parent's id, "" for none), `text` (HTML), `orig`
 (the Markdown the reader typed, in newer versions), `user {name, id, picture, ip, admin,
@@ -23,6 +24,8 @@ it can only undercount, and a down vote has no counterpart here.
 
 from __future__ import annotations
 
+import json
+import re
 import zlib
 from collections.abc import Iterator, Mapping
 from html import unescape
@@ -31,6 +34,7 @@ from typing import Any
 
 import orjson
 
+from parlour.domain.errors import InvalidImportFile
 from parlour.domain.imports import CommentRecord, Record, State, ThreadRecord, bad_file
 from parlour.importers.fields import (
     MAX_COUNT,
@@ -71,7 +75,12 @@ def read(path: Path) -> Iterator[Record]:
 
 
 def _lines(stream: Any) -> Iterator[tuple[int, Mapping[str, Any]]]:
+    """Each record and the line it starts on. Remark42 writes one a line (read with
+    orjson, the fast path); it reads any stream of JSON values (Go's json.Decoder), so a
+    line holding more than one, or a record spread over several lines (a file edited by
+    hand), is read as Remark42 would."""
     number = 0
+    pending: _Pending | None = None
     while True:
         number += 1
         try:
@@ -79,16 +88,105 @@ def _lines(stream: Any) -> Iterator[tuple[int, Mapping[str, Any]]]:
         except (OSError, EOFError, zlib.error) as exc:
             raise bad_file(f"the file cannot be read ({exc})", line=number) from None
         if not raw:
+            if pending is not None:
+                raise pending.failed()
             return
         if len(raw) > _MAX_LINE:
             raise bad_file("the line is too long to be a comment", line=number)
-        if not raw.strip():
-            continue
+        if pending is None:
+            if not raw.strip():
+                continue
+            try:
+                value = orjson.loads(raw)
+            except orjson.JSONDecodeError as exc:
+                pending = _Pending(number, f"this line is not JSON ({str(exc).splitlines()[0]})")
+            else:
+                yield number, obj(value, "the line", Place(line=number))
+                continue
+        yield from pending.add(raw)
+        if pending.empty():
+            pending = None
+
+
+class _Pending:
+    """Text that is not one JSON value a line: the whole values in it as they complete,
+    with the line each starts on; a clear error (the first line's) for anything else."""
+
+    _DECODER = json.JSONDecoder(parse_constant=lambda name: _not_json(name))
+
+    def __init__(self, line: int, message: str) -> None:
+        self._line = line  # where the text held starts
+        self._message = message
+        self._chunks: list[str] = []  # the text from that line on
+        self._size = 0
+        self._depth = 0  # of objects and arrays open at the end of the text held
+
+    def _may_end(self, line: str) -> bool:
+        """Follow the nesting through `line` (linear in the text, however it comes): whether
+        a value can have ended in it. A string the line does not close, or a bracket
+        closing nothing, is no JSON at all."""
+        ended = False
+        for token in _TOKENS.findall(line):
+            if token == '"':
+                raise self.failed()  # JSON strings hold no raw line break
+            if token in ("{", "["):
+                self._depth += 1
+            elif token in ("}", "]"):
+                self._depth -= 1
+                if self._depth < 0:
+                    raise self.failed()
+                ended = ended or self._depth == 0
+        return ended or self._depth == 0
+
+    def failed(self) -> InvalidImportFile:
+        return bad_file(self._message, line=self._line)
+
+    def empty(self) -> bool:
+        return not self._chunks  # what is left always starts a value
+
+    def add(self, raw: bytes) -> Iterator[tuple[int, Mapping[str, Any]]]:
         try:
-            value = orjson.loads(raw)
-        except orjson.JSONDecodeError as exc:
-            raise bad_file(f"this line is not JSON ({str(exc).splitlines()[0]})", line=number) from None
-        yield number, obj(value, "the line", Place(line=number))
+            chunk = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise self.failed() from None
+        self._chunks.append(chunk)
+        self._size += len(chunk)
+        if self._size > _MAX_LINE:
+            raise bad_file("the record is too long to be a comment", line=self._line)
+        if not self._may_end(chunk):
+            return  # inside a value still: no need to parse what came so far again
+        text = "".join(self._chunks)
+        at = counted = 0
+        line = self._line
+        while True:
+            start = _SPACE.match(text, at).end()  # type: ignore[union-attr]  # \s* always matches
+            line += text.count("\n", counted, start)
+            counted = start
+            if start == len(text):
+                self._line, self._chunks, self._size = line, [], 0
+                return
+            try:
+                value, at = self._DECODER.raw_decode(text, start)
+            except (json.JSONDecodeError, ValueError) as exc:
+                rest = text[start:]
+                self._line, self._chunks, self._size = line, [rest], len(rest)
+                if not isinstance(exc, json.JSONDecodeError) or exc.pos < len(text.rstrip()):
+                    # not merely cut off by the line's end: no JSON, whatever comes next
+                    detail = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
+                    self._message = f"this line is not JSON ({detail})"
+                    raise self.failed() from None
+                return
+            yield line, obj(value, "the line", Place(line=line))
+
+
+_SPACE = re.compile(r"[ \t\n\r]*")  # JSON's whitespace
+# A whole string (its brackets are text), a bracket, or a quote that opens a string the
+# line does not close.
+_TOKENS = re.compile(r'"(?:[^"\\\n]|\\.)*"|[{}\[\]]|"')
+
+
+def _not_json(name: str) -> None:
+    raise ValueError(f"{name} is not JSON")
 
 
 def _meta(record: Mapping[str, Any], place: Place) -> set[str]:
