@@ -76,6 +76,22 @@ def test_malformed_json_is_a_400(ctx: Context, client: TestClient) -> None:
     assert response.status_code == 400 and error_code(response) == "malformed_json"
 
 
+@pytest.mark.parametrize("headers", [{}, {"X-Parlour-SSO": "x"}])
+def test_an_error_that_names_a_lone_surrogate_the_request_sent_answers_in_the_envelope(
+    ctx: Context, client: TestClient, headers: dict[str, str]
+) -> None:
+    """The unknown site is named in the error's details; a lone surrogate
+    there cannot be UTF-8, so it is sent as U+FFFD rather than failing the answer."""
+    make_site(ctx)
+    response = client.post(
+        "/api/v1/comments",
+        content=b'{"site": "blog\\ud800", "thread": "/post", "body": "ok"}',
+        headers={"Content-Type": "application/json", **headers},
+    )
+    assert response.status_code == 404 and error_code(response) == "unknown_site", response.text
+    assert response.json()["error"]["details"] == {"site": "blog\ufffd"}
+
+
 def test_wrong_content_type_is_a_415(ctx: Context, client: TestClient) -> None:
     make_site(ctx)
     for content_type in [

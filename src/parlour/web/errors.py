@@ -7,6 +7,7 @@ become an HTTP status.
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 import orjson
@@ -51,7 +52,25 @@ def error_response(status: int, code: str, message: str, details: dict[str, Any]
     headers = {"Cache-Control": "no-store"}
     if status == 429:
         headers["Retry-After"] = str((details or {}).get("retry_after", 60))
-    return Response(orjson.dumps(body), status_code=status, media_type="application/json", headers=headers)
+    try:
+        content = orjson.dumps(body)
+    except orjson.JSONEncodeError:  # a lone surrogate the request sent, echoed in the message
+        content = orjson.dumps(_encodable(body))
+    return Response(content, status_code=status, media_type="application/json", headers=headers)
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _encodable(value: Any) -> Any:
+    """`value` with every string made valid UTF-8 (a lone surrogate becomes U+FFFD)."""
+    if isinstance(value, str):
+        return _SURROGATE.sub("\ufffd", value)
+    if isinstance(value, dict):
+        return {_encodable(k): _encodable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_encodable(v) for v in value]
+    return value
 
 
 async def parlour_error(_request: Request, exc: Exception) -> Response:
