@@ -523,6 +523,62 @@ def test_names_never_carry_invisible_or_direction_characters(ctx: Context, clien
     assert error_code(answer) == "invalid_characters"
 
 
+@pytest.mark.parametrize(
+    "name", ["👩\u200d👩\u200d👧\u200d👦 Family", "Ann 🏳️\u200d🌈", "क्\u200dष", "می\u200cخواهم", "🏴\U000e0067\U000e0062\U000e0073\U000e0063\U000e0074\U000e007f Ali"]
+)  # fmt: skip
+def test_names_keep_the_joiners_of_emoji_and_of_indic_and_persian_letters(
+    ctx: Context, client: Any, name: str
+) -> None:
+    make_site(ctx)
+    answer = client.post(
+        "/api/v1/comments", json={"site": "blog", "thread": "/post", "body": "Hello", "author_name": name}
+    )
+    assert answer.status_code == 201, answer.text
+    assert answer.json()["comment"]["author"]["name"] == name
+
+
+def test_a_name_the_writers_with_a_joiner_inside_is_still_the_writers(ctx: Context, client: Any) -> None:
+    from factories import error_code
+
+    make_site(ctx)
+    answer = client.post(
+        "/api/v1/comments",
+        json={"site": "blog", "thread": "/post", "body": "Hi", "author_name": "Wr\u200den"},
+    )
+    assert error_code(answer) == "name_taken"
+
+
+@pytest.mark.parametrize("name", ["\u2800", "\u3164", "\u115f\u1160", "\u200d", " \u200b "])
+def test_a_name_that_shows_nothing_is_no_name(ctx: Context, client: Any, name: str) -> None:
+    make_site(ctx)
+    answer = client.post(
+        "/api/v1/comments", json={"site": "blog", "thread": "/post", "body": "Hello", "author_name": name}
+    )
+    assert answer.status_code == 201, answer.text
+    assert answer.json()["comment"]["author"]["name"] is None  # anonymous, as a blank name is
+
+
+@pytest.mark.parametrize("body", ["\u200b", "\u00ad\ufeff", "\u2800 \n \u3164", "\u200e\u200f"])
+def test_a_body_that_shows_nothing_is_empty(ctx: Context, client: Any, body: str) -> None:
+    from factories import error_code
+
+    make_site(ctx)
+    answer = client.post("/api/v1/comments", json={"site": "blog", "thread": "/post", "body": body})
+    assert error_code(answer) == "empty_body"
+
+
+@pytest.mark.parametrize("field", ["body", "author_name", "thread"])
+def test_c1_control_characters_are_refused_like_the_others(ctx: Context, client: Any, field: str) -> None:
+    from factories import error_code
+
+    make_site(ctx)
+    sent = {"site": "blog", "thread": "/post", "body": "Hello", "author_name": "Ann"}
+    sent[field] = sent[field] + "\u0085\u009f"
+    answer = client.post("/api/v1/comments", json=sent)
+    assert answer.status_code == 422
+    assert error_code(answer) in ("invalid_characters", "invalid_thread_key")
+
+
 def test_signing_out_ends_that_session_on_the_server(ctx: Context) -> None:
     from desk_helpers import desk_post, sign_in
 

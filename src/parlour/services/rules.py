@@ -10,9 +10,19 @@ from parlour.domain import errors
 from parlour.services.folding import has_invisible
 from parlour.settings import Settings
 
-# C0 controls other than tab, newline and carriage return, DEL, and lone surrogates
-# (they cannot be stored as UTF-8, and PostgreSQL rejects NUL).
-_BAD_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+# C0 controls other than tab, newline and carriage return, DEL, C1 controls, and lone
+# surrogates (they cannot be stored as UTF-8, and PostgreSQL rejects NUL).
+_BAD_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+# What shows nothing: spaces, format characters (zero-width, direction marks), and the
+# fillers that render blank (Hangul fillers, the Braille blank, Mongolian separator).
+_SHOWS_NOTHING = re.compile(
+    "[\\s\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f"
+    "\u202a-\u202e\u2060-\u206f\u2800\u3164\ufe00-\ufe0f\ufeff\uffa0"
+    "\U000e0000-\U000e007f\U000e0100-\U000e01ef]*"
+)
+# Format characters a name may carry: the joiners that make one emoji of several
+# (👩‍👩‍👧) and shape Indic and Persian letters, and the tags of a flag (🏴 + tags).
+_JOINERS = re.compile("[\u200c\u200d\U000e0020-\U000e007f]")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _SITE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
@@ -23,6 +33,12 @@ def storable_text(value: str, field: str) -> str:
     if _BAD_CHARS.search(value):
         raise errors.InvalidCharacters(field=field)
     return value
+
+
+def shows_nothing(text: str) -> bool:
+    """Whether `text` shows nothing on a page: only spaces, invisible characters and the
+    fillers that render blank."""
+    return _SHOWS_NOTHING.fullmatch(text) is not None
 
 
 def _storable(text: str, field: str, what: str, limit: int, too_long: type[errors.InvalidInput]) -> str:
@@ -45,7 +61,7 @@ def body(text: object, settings: Settings) -> str:
     if not isinstance(text, str):
         raise errors.EmptyBody("The comment body must be text.", field="body")
     text = text.replace("\r\n", "\n")
-    if not text.strip():
+    if shows_nothing(text):
         raise errors.EmptyBody(field="body")
     return _storable(text, "body", "comment", settings.body_max, errors.BodyTooLong)
 
@@ -56,9 +72,9 @@ def name(value: object, settings: Settings) -> str | None:
     if not isinstance(value, str):
         raise errors.InvalidInput("The name must be text.", field="author_name")
     value = " ".join(value.split())
-    if not value:
+    if shows_nothing(value):  # blank, or only what renders blank: no name
         return None
-    if has_invisible(value):  # a bidi override would carry onto the page and past the name
+    if has_invisible(_JOINERS.sub("", value)):  # a bidi override would carry onto the page
         raise errors.InvalidCharacters(
             "Names cannot have invisible or text-direction characters.", field="author_name"
         )
