@@ -8,6 +8,25 @@ from factories import assert_matches_schema, error_code, make_site, new_reader, 
 from parlour.services.context import Context
 
 
+def test_a_reader_token_no_longer_valid_is_refused_naming_its_header_and_a_new_one_is_given(
+    ctx: Context, client: TestClient
+) -> None:
+    make_site(ctx)
+    stale = {"X-Parlour-Reader": "r1.someone.signed-with-an-old-secret"}
+    refused = client.post(
+        "/api/v1/comments", json={"site": "blog", "thread": "/post", "body": "Hi"}, headers=stale
+    )
+    assert refused.status_code == 401 and refused.json()["error"]["code"] == "invalid_token"
+    assert refused.json()["error"]["details"] == {"header": "X-Parlour-Reader"}
+    given = client.post("/api/v1/readers", headers=stale)
+    assert given.status_code == 201, given.text
+    fresh = {"X-Parlour-Reader": given.json()["reader_token"]}
+    posted = client.post(
+        "/api/v1/comments", json={"site": "blog", "thread": "/post", "body": "Hi"}, headers=fresh
+    )
+    assert posted.status_code == 201, posted.text
+
+
 def test_reader_hearts_a_comment_once_however_often_they_ask(ctx: Context, client: TestClient) -> None:
     make_site(ctx)
     cid = post(client, "Heart me")["comment"]["id"]

@@ -188,6 +188,25 @@ def test_reader_edits_and_deletes_own_comment_and_takes_a_heart_back(page) -> No
 
 
 @pytest.mark.slow
+def test_a_reader_whose_identity_no_longer_holds_posts_with_a_new_one(page) -> None:  # type: ignore[no-untyped-def]
+    """After the instance's secret changes, every stored reader identity is refused: the
+    widget takes a new one and sends the comment again, rather than refusing it for good."""
+    from playwright.sync_api import expect
+
+    page.evaluate("localStorage.setItem('parlour:blog:reader', 'r1.someone.signed-with-an-old-secret')")
+    widget = page.locator("#parlour-comments")
+    compose = widget.locator(".new form")
+    compose.locator("textarea").fill("Still here after the move")
+    compose.locator("button[type=submit]").click()
+    comment = widget.locator("li.comment").first
+    expect(comment.locator(".body")).to_have_text("Still here after the move")
+    comment.locator("button.heart").click()
+    expect(comment.locator("button.heart")).to_have_text("♥ 1")
+    stored = page.evaluate("localStorage.getItem('parlour:blog:reader')")
+    assert stored and stored.startswith("r1.") and "old-secret" not in stored
+
+
+@pytest.mark.slow
 def test_index_page_gets_every_count_in_one_request(page, blog: str) -> None:  # type: ignore[no-untyped-def]
     from playwright.sync_api import expect
 

@@ -119,7 +119,7 @@ async def preview_comment(request: Request, payload: PreviewIn) -> Response:
 async def create_reader(request: Request) -> Response:
     """A signed reader identity for this browser, kept in its local storage."""
     ctx = http.context(request)
-    token = await http.call(ctx, lambda: posting.issue_reader(ctx, http.actor(request)))
+    token = await http.call(ctx, lambda: posting.issue_reader(ctx, http.actor(request, new_reader=True)))
     return http.json({"reader_token": token}, status=201)
 
 

@@ -63,15 +63,17 @@ def bearer(request: Request) -> str | None:
     return token.strip() or None if scheme.lower() == "bearer" else None
 
 
-def actor(request: Request, token: str | None = None) -> Actor:
+def actor(request: Request, token: str | None = None, *, new_reader: bool = False) -> Actor:
     """Who is asking. A writer token is resolved here; any other bearer token is returned
-    to the caller to check as an edit token."""
+    to the caller to check as an edit token. With `new_reader` (POST /api/v1/readers), a
+    reader token that is no longer valid is no reason to refuse the browser a new one."""
     ctx = context(request)
-    reader = request.headers.get(READER_HEADER)
+    reader = None if new_reader else request.headers.get(READER_HEADER)
     reader_id = ctx.signer.reader_id(reader) if reader else None
     if reader and reader_id is None:
         raise errors.InvalidToken(
-            "The reader token is not valid here; ask POST /api/v1/readers for a new one."
+            "The reader token is not valid here; ask POST /api/v1/readers for a new one.",
+            header="X-Parlour-Reader",
         )
     host = request.headers.get("host")
     site_id, user_id, role = _writer(ctx, token)

@@ -211,7 +211,7 @@
     }
   }
 
-  async function api(method, path, body, token) {
+  async function api(method, path, body, token, again = false) {
     const headers = {};
     const bearer = token || (path.startsWith("/api/v1/comments") && method !== "GET" ? writer() : null);
     if (bearer) headers.Authorization = `Bearer ${bearer}`;
@@ -238,7 +238,15 @@
       if (payload.error?.code === "origin_not_allowed") { // for the writer; readers get a calm sentence
         console.warn(`Parlour: site "${site}" does not allow ${location.origin}. Add it: parlour site set ${site} --origin ${location.origin} (and its other origins), or in the desk.`);
       }
-      if (payload.error?.code === "invalid_token" && !bearer && account()) setAccount(null); // ended
+      if (payload.error?.code === "invalid_token" && payload.error.details?.header === "X-Parlour-Reader") {
+        // The identity no longer holds (the instance's secret changed): take a new one and
+        // send the request again, so that what the reader wrote goes out.
+        store.removeItem(key("reader"));
+        if (!again) {
+          await readerToken();
+          return api(method, path, body, token, true);
+        }
+      } else if (payload.error?.code === "invalid_token" && !bearer && account()) setAccount(null); // ended
       throw Object.assign(new Error(payload.error?.message), { code: payload.error?.code });
     }
     return payload;
