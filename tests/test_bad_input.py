@@ -92,6 +92,22 @@ def test_an_error_that_names_a_lone_surrogate_the_request_sent_answers_in_the_en
     assert response.json()["error"]["details"] == {"site": "blog\ufffd"}
 
 
+def test_a_trailing_slash_sends_to_the_address_without_it_on_this_server_whatever_the_host_says(
+    ctx: Context, client: TestClient
+) -> None:
+    make_site(ctx)
+    for path, to in [
+        ("/feeds/blog.atom/", "/feeds/blog.atom"),
+        ("/api/v1/comments/?site=blog&thread=/post", "/api/v1/comments?site=blog&thread=/post"),
+        ("/desk/", "/desk"),
+    ]:
+        answer = client.get(path, headers={"Host": "evil.example"}, follow_redirects=False)
+        assert (answer.status_code, answer.headers["location"]) == (307, to), path
+    for path in ("/nothing/here/", "/feeds/"):
+        answer = client.get(path, follow_redirects=False)
+        assert answer.status_code == 404 and error_code(answer) == "not_found", path
+
+
 def test_wrong_content_type_is_a_415(ctx: Context, client: TestClient) -> None:
     make_site(ctx)
     for content_type in [

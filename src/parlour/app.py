@@ -109,6 +109,9 @@ def create_app(settings: Settings | None = None, context: Context | None = None)
         redoc_url=None,
         exception_handlers=HANDLERS,
         lifespan=lifespan,
+        # `/x/` for `/x` is redirected by web/errors.py, with a path of its own: Starlette's
+        # redirect wrote the address from the request's Host header.
+        redirect_slashes=False,
         # No OpenTelemetry provider is configured; checking for one costs ~20 µs a request.
         telemetry={"tracing": False, "metrics": False, "logs": False},
         middleware=[

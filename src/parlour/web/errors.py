@@ -15,6 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Match
 
 from parlour.domain.errors import Kind, ParlourError
 from parlour.services.logs import REQUEST
@@ -96,14 +97,36 @@ def _field_name(loc: Any) -> str:
     return ".".join(parts)
 
 
-async def http_error(_request: Request, exc: Exception) -> Response:
+async def http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
+    if exc.status_code == 404:
+        without_slash = _without_trailing_slash(request)
+        if without_slash is not None:
+            return Response(status_code=307, headers={"Location": without_slash, "Cache-Control": "no-store"})
     code = _HTTP_CODES.get(exc.status_code, "http_error")
     message = "There is nothing at this address." if exc.status_code == 404 else str(exc.detail)
     response = error_response(exc.status_code, code, message)
     if exc.headers:
         response.headers.update(exc.headers)
     return response
+
+
+def _without_trailing_slash(request: Request) -> str | None:
+    """Where `/feeds/blog.atom/` is, if it is somewhere: the same path without its last
+    slash, as a path of this server alone. (Starlette's own redirect wrote the address
+    from the request's Host header, which a client chooses; app.py turns it off.)"""
+    path = request.url.path
+    if request.method not in ("GET", "HEAD") or not path.endswith("/") or path == "/":
+        return None
+    stripped = path[:-1]
+    if stripped.startswith("//"):  # would read as another host
+        return None
+    scope = {**request.scope, "path": stripped}
+    if not any(route.matches(scope)[0] is Match.FULL for route in request.app.router.routes):
+        return None
+    query = request.url.query
+    root: str = request.scope.get("root_path", "")
+    return root + stripped + (f"?{query}" if query else "")
 
 
 async def unexpected_error(request: Request, exc: Exception) -> Response:
