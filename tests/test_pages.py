@@ -65,6 +65,8 @@ def test_demo_page_embeds_the_widget_with_a_noscript_fallback(client: TestClient
     assert script.status_code == 200 and script.headers["content-type"].startswith("text/javascript")
     again = client.get("/embed.js", headers={"If-None-Match": script.headers["etag"]})
     assert again.status_code == 304
+    weak = client.get("/embed.js", headers={"If-None-Match": f'"x", W/{script.headers["etag"]}'})
+    assert weak.status_code == 304
     assert client.get("/embed.css").headers["content-type"].startswith("text/css")
     plain = client.get("/embed.js", headers={"Accept-Encoding": "identity"})
     packed = client.get("/embed.js", headers={"Accept-Encoding": "gzip, br"})

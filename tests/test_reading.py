@@ -239,6 +239,23 @@ def test_unchanged_page_answers_304_to_its_etag(ctx: Context, client: TestClient
     assert changed.status_code == 200 and changed.headers["etag"] != etag
 
 
+def test_a_page_answers_304_to_its_etag_made_weak_or_in_a_list_as_rfc_9110_compares(
+    ctx: Context, client: TestClient
+) -> None:
+    """A proxy that gzips the answer (nginx) hands the browser `W/"…"`, which it sends back."""
+    make_site(ctx)
+    post(client, "first")
+    params = {"site": "blog", "thread": "/post"}
+    etag = client.get("/api/v1/comments", params=params).headers["etag"]
+    for sent in (f"W/{etag}", f'"other", {etag}', f'W/"other",W/{etag}', "*"):
+        again = client.get("/api/v1/comments", params=params, headers={"If-None-Match": sent})
+        assert again.status_code == 304, sent
+    for sent in ('"other"', f'{etag[:-1]}x"', ""):
+        assert (
+            client.get("/api/v1/comments", params=params, headers={"If-None-Match": sent}).status_code == 200
+        )
+
+
 def test_author_email_is_never_returned(ctx: Context, client: TestClient) -> None:
     make_site(ctx)
     secret = "private-address@reader.example"

@@ -21,8 +21,7 @@ async def feed(request: Request) -> Response:
         # Public, and read with no credentials: any web feed reader may fetch it.
         "Access-Control-Allow-Origin": "*",
     }
-    asked = {tag.strip().removeprefix("W/") for tag in request.headers.get("if-none-match", "").split(",")}
-    if etag in asked or "*" in asked:
+    if http.none_match(request.headers.get("if-none-match"), etag):
         return Response(status_code=304, headers=headers)
     if request.method == "HEAD":
         headers["Content-Length"] = str(len(page.body))

@@ -113,3 +113,16 @@ async def call(ctx: Context, service: Callable[[], T]) -> T:
 
 def json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     return Response(orjson.dumps(data), status_code=status, media_type="application/json", headers=headers)
+
+
+def none_match(header: bytes | str | None, etag: bytes | str) -> bool:
+    """Whether an If-None-Match header names `etag` (RFC 9110, 13.1.2): "*", or a list of
+    tags compared weakly, so that `W/"x"` (what a proxy's gzip makes of `"x"`) matches."""
+    if not header:
+        return False
+    raw = header.encode("latin-1") if isinstance(header, str) else header
+    tag = etag.encode("latin-1") if isinstance(etag, str) else etag
+    if raw == tag:  # what a browser sends back, the common case
+        return True
+    opaque = tag.removeprefix(b"W/")
+    return any(t == b"*" or t.removeprefix(b"W/") == opaque for t in (p.strip() for p in raw.split(b",")))

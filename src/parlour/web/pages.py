@@ -76,7 +76,7 @@ def asset(name: str) -> Callable[[Request], Awaitable[Response]]:
     async def serve(request: Request) -> Response:
         use_gzip = "gzip" in request.headers.get("accept-encoding", "")
         headers = zipped if use_gzip else plain
-        if request.headers.get("if-none-match") == headers["ETag"]:
+        if http.none_match(request.headers.get("if-none-match"), headers["ETag"]):
             return Response(status_code=304, headers=headers)
         return Response(packed if use_gzip else body, media_type=media, headers=headers)
 

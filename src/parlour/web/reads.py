@@ -19,6 +19,7 @@ from parlour.domain.errors import ParlourError
 from parlour.services import reading
 from parlour.services.context import Context
 from parlour.web.errors import error_for
+from parlour.web.http import none_match
 
 _JSON = (b"content-type", b"application/json")
 _NO_CACHE = (b"cache-control", b"no-cache")
@@ -75,7 +76,7 @@ async def _read_comments(scope: Scope, _receive: Receive, send: Send) -> None:
         page = await ctx.db.run(lambda: reading.render_page(ctx, thread, query), heavy=True)
     headers = [_NO_CACHE, (b"etag", page.etag)]
     for name, value in scope["headers"]:
-        if name == b"if-none-match" and value == page.etag:
+        if name == b"if-none-match" and none_match(value, page.etag):
             await _send(send, 304, b"", headers)
             return
     await _send(send, 200, page.body, [_JSON, *headers])
