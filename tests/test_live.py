@@ -312,6 +312,40 @@ def test_a_catch_up_longer_than_a_stream_may_hold_is_cut_short_and_the_page_stay
     asyncio.run(run())
 
 
+def test_a_page_connecting_is_not_sent_comments_older_than_the_catch_up_however_low_its_after(
+    ctx: Context,
+) -> None:
+    """The feed's first look reaches LATE_IDS events back, on a quiet site far older than
+    the last 30 seconds: those are the page's already (it read the thread), even where
+    its `after` is lower, as it is for a thread that was empty when it loaded."""
+    from sqlalchemy import update
+
+    from parlour.store.schema import comments
+    from parlour.store.schema import events as event_table
+
+    make_site(ctx)
+    for i in range(3):
+        _post(ctx, f"From this morning {i}")
+    hours_ago = ctx.now() - 5 * 3_600_000
+    with ctx.db.write() as tx:
+        tx.execute(update(event_table).values(created_at=hours_ago))
+        tx.execute(update(comments).values(created_at=hours_ago, published_at=hours_ago))
+
+    async def run() -> None:
+        page = _Page()
+        stream = _stream(ctx, page, more="&after=0")
+        await page.until(b"retry: 3000\n\n")
+        await asyncio.sleep(0.3)  # the feed's first look is done
+        await asyncio.to_thread(_post, ctx, "Just now")
+        await page.until(b"Just now")
+        assert page.body().count(b"event: comment") == 1
+        page.left.set()
+        await asyncio.wait_for(stream, 5)
+        await ctx.live.close()
+
+    asyncio.run(run())
+
+
 def test_a_stop_signal_ends_the_streams_and_goes_on_to_the_servers_own_handler() -> None:
     heard: list[int] = []
     ended: list[str] = []

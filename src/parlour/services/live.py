@@ -195,8 +195,15 @@ class LiveFeed:
             self._seen.add(event_id)
             for listener in self._listeners.get((site, key), ()):
                 # What the page had, or the catch-up sent, is skipped; a comment published
-                # since it connected is sent even with an older id (approved later).
-                old = event_at < listener.joined and (listener.after is None or cid <= listener.after)
+                # since it connected is sent even with an older id (approved later). Before
+                # it connected, only what the catch-up covers (LOOKBACK_MS, newer than
+                # `after`) may be new to it: this look reaches LATE_IDS back, which on a
+                # quiet site is hours, and the page read those with the thread.
+                old = event_at < listener.joined and (
+                    listener.after is None
+                    or cid <= listener.after
+                    or event_at < listener.joined - LOOKBACK_MS
+                )
                 if cid in listener.sent or old:
                     continue
                 listener.sent.add(cid)
