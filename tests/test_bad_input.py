@@ -108,6 +108,19 @@ def test_a_trailing_slash_sends_to_the_address_without_it_on_this_server_whateve
         assert answer.status_code == 404 and error_code(answer) == "not_found", path
 
 
+@pytest.mark.parametrize("parent", [True, "1", 1.0, 1.5])
+def test_a_parent_that_is_not_a_json_integer_is_refused_not_read_as_one(
+    ctx: Context, client: TestClient, parent: object
+) -> None:
+    make_site(ctx)
+    post(client, "The first, id 1")
+    answer = client.post(
+        "/api/v1/comments", json={"site": "blog", "thread": "/post", "body": "hi", "parent_id": parent}
+    )
+    assert answer.status_code == 422 and error_code(answer) == "invalid_request", answer.text
+    assert answer.json()["error"]["details"]["fields"][0]["field"] == "parent_id"
+
+
 def test_wrong_content_type_is_a_415(ctx: Context, client: TestClient) -> None:
     make_site(ctx)
     for content_type in [

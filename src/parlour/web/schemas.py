@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from parlour.domain.model import MAX_ID
 
@@ -78,7 +78,8 @@ class CommentIn(BaseModel):
     site: str
     thread: str = Field(description="The page's key, usually its canonical path.")
     body: str = Field(description="Markdown.")
-    parent_id: int | None = Field(default=None, ge=1, le=MAX_ID)
+    # Strict: JSON's true is no comment id (lax, it was comment 1), nor "1" or 1.0.
+    parent_id: StrictInt | None = Field(default=None, ge=1, le=MAX_ID)
     author_name: str | None = None
     author_email: str | None = Field(default=None, description="Private: never shown or returned.")
     notify: Literal["replies", "thread"] | None = Field(
