@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 from typing import Any
 
 import pytest
@@ -119,6 +120,41 @@ def test_a_parent_that_is_not_a_json_integer_is_refused_not_read_as_one(
     )
     assert answer.status_code == 422 and error_code(answer) == "invalid_request", answer.text
     assert answer.json()["error"]["details"]["fields"][0]["field"] == "parent_id"
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b'{"site": "blog", "body": "caf\xe9"}', b"[" * 20_000 + b"]" * 20_000],
+    ids=["latin-1", "too deep"],
+)
+def test_a_body_json_cannot_decode_at_all_is_malformed_json(
+    ctx: Context, client: TestClient, content: bytes
+) -> None:
+    make_site(ctx)
+    answer = client.post("/api/v1/comments", content=content, headers={"Content-Type": "application/json"})
+    assert answer.status_code == 400 and error_code(answer) == "malformed_json"
+
+
+@pytest.mark.parametrize("coding", ["gzip", "br", "deflate, gzip"])
+def test_a_body_sent_with_a_content_encoding_is_a_415_naming_the_one_taken(
+    ctx: Context, client: TestClient, coding: str
+) -> None:
+    make_site(ctx)
+    body = b'{"site": "blog", "thread": "/post", "body": "Hello"}'
+    sent = gzip.compress(body) if coding == "gzip" else body
+    answer = client.post(
+        "/api/v1/comments",
+        content=sent,
+        headers={"Content-Type": "application/json", "Content-Encoding": coding},
+    )
+    assert answer.status_code == 415 and answer.headers["accept-encoding"] == "identity"
+    assert read(client)["thread"]["comment_count"] == 0
+    plain = client.post(
+        "/api/v1/comments",
+        content=body,
+        headers={"Content-Type": "application/json", "Content-Encoding": "identity"},
+    )
+    assert plain.status_code == 201
 
 
 def test_wrong_content_type_is_a_415(ctx: Context, client: TestClient) -> None:

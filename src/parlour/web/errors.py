@@ -36,6 +36,9 @@ STATUS: dict[Kind, int] = {
 }
 
 _HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 400: "bad_request"}
+# What FastAPI says of a JSON body it could not decode at all (json.loads raised other
+# than a syntax error: bytes that are not UTF-8, nesting past the recursion limit).
+_UNPARSED = "There was an error parsing the body"
 
 
 def status_of(exc: ParlourError) -> int:
@@ -103,6 +106,8 @@ async def http_error(request: Request, exc: Exception) -> Response:
         without_slash = _without_trailing_slash(request)
         if without_slash is not None:
             return Response(status_code=307, headers={"Location": without_slash, "Cache-Control": "no-store"})
+    if exc.status_code == 400 and exc.detail == _UNPARSED:  # FastAPI's: not UTF-8, or too deep
+        return error_response(400, "malformed_json", "The request body is not valid JSON.")
     code = _HTTP_CODES.get(exc.status_code, "http_error")
     message = "There is nothing at this address." if exc.status_code == 404 else str(exc.detail)
     response = error_response(exc.status_code, code, message)

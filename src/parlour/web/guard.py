@@ -78,6 +78,14 @@ class BodyGuard:
             refusal = errors.UnsupportedMediaType(text, expected=expected[0].decode() if expected else None)
             await self._refuse(refusal, scope, receive, send)
             return
+        coding = headers.get(b"content-encoding", b"").strip().lower()
+        if coding not in (b"", b"identity"):  # RFC 9110, 15.5.16: a coding not taken is a 415
+            refusal = errors.UnsupportedMediaType(
+                "Send the request body as it is, without a Content-Encoding.",
+                content_encoding=coding.decode("latin-1")[:40],
+            )
+            await self._refuse(refusal, scope, receive, send, {"Accept-Encoding": "identity"})
+            return
         if declared is not None and declared > limit:
             await self._refuse(errors.RequestTooLarge(limit_bytes=limit), scope, receive, send)
             return
@@ -115,6 +123,13 @@ class BodyGuard:
         await self.app(scope, replay, send)
 
     @staticmethod
-    async def _refuse(exc: errors.ParlourError, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _refuse(
+        exc: errors.ParlourError,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         response = error_for(exc)
+        response.headers.update(headers or {})
         await response(scope, receive, send)
