@@ -34,6 +34,8 @@ CASES: list[tuple[str, dict[str, Any], int, str]] = [
     ("unknown parent", {"parent_id": 987654}, 422, "unknown_parent"),
     ("NUL in body", {"body": "hello\x00world"}, 422, "invalid_characters"),
     ("empty thread", {"thread": "  "}, 422, "invalid_thread_key"),
+    ("tab in thread", {"thread": "/post\tx"}, 422, "invalid_thread_key"),
+    ("line break in thread", {"thread": "/post\r\nx"}, 422, "invalid_thread_key"),
     ("body not text", {"body": 42}, 422, "invalid_request"),
     ("missing body", {"body": None}, 422, "invalid_request"),
     ("parent not a number", {"parent_id": "seven"}, 422, "invalid_request"),

@@ -23,6 +23,7 @@ _SHOWS_NOTHING = re.compile(
 # Format characters a name may carry: the joiners that make one emoji of several
 # (👩‍👩‍👧) and shape Indic and Persian letters, and the tags of a flag (🏴 + tags).
 _JOINERS = re.compile("[\u200c\u200d\U000e0020-\U000e007f]")
+_KEY_BREAKS = re.compile("[\t\n\r]")  # a thread key is one line of an address: none of these
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _SITE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
@@ -128,7 +129,7 @@ def thread_key(value: object, settings: Settings) -> str:
     if not isinstance(value, str) or not value.strip():
         raise errors.InvalidThreadKey(field="thread")
     value = value.strip()
-    if len(value) > settings.thread_key_max or _BAD_CHARS.search(value):
+    if len(value) > settings.thread_key_max or _BAD_CHARS.search(value) or _KEY_BREAKS.search(value):
         raise errors.InvalidThreadKey(field="thread", limit=settings.thread_key_max)
     return value
 
