@@ -10,9 +10,12 @@ from parlour.domain import errors
 from parlour.services.folding import has_invisible
 from parlour.settings import Settings
 
-# C0 controls other than tab, newline and carriage return, DEL, C1 controls, and lone
-# surrogates (they cannot be stored as UTF-8, and PostgreSQL rejects NUL).
-_BAD_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+# C0 controls other than tab, newline and carriage return, DEL, and lone surrogates
+# (they cannot be stored as UTF-8, and PostgreSQL rejects NUL).
+_BAD_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+# C1 controls: no part of a name. (A body keeps them: text pasted from an old page may
+# hold a U+0085, and refusing it would refuse an edit of such a comment.)
+_C1 = re.compile("[\x80-\x9f]")
 # What shows nothing: spaces, format characters (zero-width, direction marks), and the
 # fillers that render blank (Hangul fillers, the Braille blank, Mongolian separator).
 _SHOWS_NOTHING = re.compile(
@@ -21,9 +24,12 @@ _SHOWS_NOTHING = re.compile(
     "\U000e0000-\U000e007f\U000e0100-\U000e01ef]*"
 )
 # Format characters a name may carry: the joiners that make one emoji of several
-# (👩‍👩‍👧) and shape Indic and Persian letters, and the tags of a flag (🏴 + tags).
-_JOINERS = re.compile("[\u200c\u200d\U000e0020-\U000e007f]")
-_KEY_BREAKS = re.compile("[\t\n\r]")  # a thread key is one line of an address: none of these
+# (👩‍👩‍👧) and shape Indic and Persian letters, between two characters that show, and
+# the tags of a flag, after its black flag (🏴 + tags + cancel tag), nowhere else.
+_JOINERS = re.compile("(?<=[^\\s])[\u200c\u200d](?=[^\\s\u200c\u200d])")
+_FLAG_TAGS = re.compile("(?<=\U0001f3f4)[\U000e0020-\U000e007e]+\U000e007f")
+# A thread key is one line of an address: no tab, no line break, no C1 control.
+_KEY_BREAKS = re.compile("[\t\n\r\x80-\x9f]")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _SITE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
@@ -75,7 +81,8 @@ def name(value: object, settings: Settings) -> str | None:
     value = " ".join(value.split())
     if shows_nothing(value):  # blank, or only what renders blank: no name
         return None
-    if has_invisible(_JOINERS.sub("", value)):  # a bidi override would carry onto the page
+    if has_invisible(_JOINERS.sub("", _FLAG_TAGS.sub("", value))) or _C1.search(value):
+        # a bidi override would carry onto the page and past the name
         raise errors.InvalidCharacters(
             "Names cannot have invisible or text-direction characters.", field="author_name"
         )
