@@ -172,6 +172,8 @@ def test_remark42_reads_records_spread_over_lines_or_sharing_one_as_remark42_doe
         (b'{"a": NaN} {"b": 1}\n', 3),
         (b"}\n" * 100_000, 3),
         (b"{\n" * 100_000, 3),  # refused without reading it all again at each line
+        (b'"\\"' * 200_000 + b"\n", 3),  # quotes that never close: refused at the first
+        (b'{"a": ' + b"[" * 100_000 + b"]" * 100_000 + b"}\n", 3),  # deeper than Python reads
     ],
 )
 def test_remark42_refuses_a_value_that_is_not_json_at_the_line_it_starts(

@@ -126,7 +126,8 @@ class _Pending:
         a value can have ended in it. A string the line does not close, or a bracket
         closing nothing, is no JSON at all."""
         ended = False
-        for token in _TOKENS.findall(line):
+        for match in _TOKENS.finditer(line):  # one by one: a lone quote ends the look there
+            token = match.group()
             if token == '"':
                 raise self.failed()  # JSON strings hold no raw line break
             if token in ("{", "["):
@@ -167,7 +168,7 @@ class _Pending:
                 return
             try:
                 value, at = self._DECODER.raw_decode(text, start)
-            except (json.JSONDecodeError, ValueError) as exc:
+            except (json.JSONDecodeError, ValueError, RecursionError) as exc:
                 rest = text[start:]
                 self._line, self._chunks, self._size = line, [rest], len(rest)
                 if not isinstance(exc, json.JSONDecodeError) or exc.pos < len(text.rstrip()):
