@@ -55,12 +55,13 @@ def test_commento_holds_flagged_and_unapproved_comments_and_keeps_deleted_ones_r
 
 def test_commento_takes_a_comment_deleted_as_its_export_shows_it_for_removed(tmp_path: Path) -> None:
     """Commento deletes by writing "[deleted]" over the text and "anonymous" over the
-    author, and exports every comment with `"deleted": false` (api/domain_export.go
-    leaves the column out)."""
+    author, and exports every comment with `"deleted": false` and `"html": ""`
+    (api/domain_export.go selects neither column)."""
     data = json.loads(COMMENTO.read_text())
-    first = data["comments"][0]
-    first.update(markdown="[deleted]", html="[deleted]", commenterHex="anonymous")
-    typed = dict(data["comments"][1], markdown="[deleted]", html="<p>[deleted]</p>\n")  # a reader's own
+    for comment in data["comments"]:
+        comment["html"] = ""  # as Commento exports
+    data["comments"][0].update(markdown="[deleted]", commenterHex="anonymous")
+    typed = dict(data["comments"][1], markdown="[deleted]")  # a named reader's own words
     typed["commentHex"] = typed["commentHex"][:-2] + "09"
     data["comments"].append(typed)
     path = tmp_path / "commento.json"

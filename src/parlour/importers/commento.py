@@ -181,10 +181,15 @@ def _body(record: Mapping[str, Any], place: Place, *, hard_wraps: bool = False) 
 
 
 def _deleted_as_exported(record: Mapping[str, Any]) -> bool:
-    """Commento deletes a comment by writing "[deleted]" over its markdown and html (and
-    "anonymous" over its author), but its export leaves the `deleted` column out: every
-    comment says false. A reader who typed "[deleted]" has html rendered from it ("<p>…")."""
-    return record.get("markdown") == "[deleted]" and record.get("html") in ("[deleted]", None)
+    """Commento deletes a comment by writing "[deleted]" over its markdown and html and
+    "anonymous" over its author, but its export (api/domain_export.go) selects neither
+    `deleted` nor `html`: every comment says false, and its html "". A comment with html
+    rendered from the text ("<p>…", Comentario's exports) is a reader's own words."""
+    return (
+        record.get("markdown") == "[deleted]"
+        and record.get("commenterHex") == "anonymous"
+        and record.get("html") in ("", "[deleted]", None)
+    )
 
 
 def _comment_v1(
