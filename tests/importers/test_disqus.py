@@ -157,6 +157,22 @@ def test_disqus_refuses_a_gzipped_hostile_file_as_the_plain_one(tmp_path: Path, 
     assert as_packed.value.message == as_plain.value.message
 
 
+@pytest.mark.parametrize("packed", [False, True], ids=["plain", "gzipped"])
+def test_disqus_refuses_a_doctype_past_the_first_64_kib_naming_its_line(tmp_path: Path, packed: bool) -> None:
+    padding = b"<!-- " + b"x" * 70_000 + b" -->\n"
+    content = (
+        b'<?xml version="1.0"?>\n'
+        + padding
+        + b'<!DOCTYPE disqus [<!ENTITY a "b">]>\n'
+        + BLOG.read_bytes().split(b"?>", 1)[1]
+    )
+    path = tmp_path / "late.xml.gz"
+    path.write_bytes(gzip.compress(content) if packed else content)
+    with pytest.raises(InvalidImportFile, match="DOCTYPE") as refused:
+        list(disqus.read(path))
+    assert refused.value.details["line"] == 3
+
+
 def test_disqus_refuses_a_gzipped_file_cut_short_saying_it_cannot_be_read(tmp_path: Path) -> None:
     packed = gzip.compress(BLOG.read_bytes())
     path = tmp_path / "cut.xml.gz"

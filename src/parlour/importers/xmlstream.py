@@ -139,7 +139,7 @@ def _refuse_doctype(path: Path) -> None:
 
 def _doctype_line(path: Path, root_line: int | None) -> int | None:
     with open_maybe_gzip(path) as file:
-        for number, line in enumerate(file, start=1):
+        for number, line in enumerate(iter(file.readline, b""), start=1):
             if b"<!DOCTYPE" in line or b"<!ENTITY" in line:
                 return number
             if root_line is not None and number >= root_line:
