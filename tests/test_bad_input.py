@@ -103,10 +103,11 @@ def test_a_trailing_slash_sends_to_the_address_without_it_on_this_server_whateve
         ("/feeds/blog.atom/", "/feeds/blog.atom"),
         ("/api/v1/comments/?site=blog&thread=/post", "/api/v1/comments?site=blog&thread=/post"),
         ("/desk/", "/desk"),
+        ("/feeds/%E6%97%A5%E6%9C%AC.atom/?x=%25", "/feeds/%E6%97%A5%E6%9C%AC.atom?x=%25"),  # as sent
     ]:
         answer = client.get(path, headers={"Host": "evil.example"}, follow_redirects=False)
         assert (answer.status_code, answer.headers["location"]) == (307, to), path
-    for path in ("/nothing/here/", "/feeds/"):
+    for path in ("/nothing/here/", "/feeds/", "/%5Cevil.example/", "/feeds/blog.atom%2F"):
         answer = client.get(path, follow_redirects=False)
         assert answer.status_code == 404 and error_code(answer) == "not_found", path
 

@@ -118,20 +118,24 @@ async def http_error(request: Request, exc: Exception) -> Response:
 
 def _without_trailing_slash(request: Request) -> str | None:
     """Where `/feeds/blog.atom/` is, if it is somewhere: the same path without its last
-    slash, as a path of this server alone. (Starlette's own redirect wrote the address
-    from the request's Host header, which a client chooses; app.py turns it off.)"""
+    slash, as a path of this server alone, written as the client sent it (still
+    percent-encoded). Starlette's own redirect wrote the address from the request's Host
+    header, which a client chooses; app.py turns it off."""
     path = request.url.path
     if request.method not in ("GET", "HEAD") or not path.endswith("/") or path == "/":
         return None
-    stripped = path[:-1]
-    if stripped.startswith("//"):  # would read as another host
-        return None
-    scope = {**request.scope, "path": stripped}
+    scope = {**request.scope, "path": path[:-1]}
     if not any(route.matches(scope)[0] is Match.FULL for route in request.app.router.routes):
         return None
-    query = request.url.query
-    root: str = request.scope.get("root_path", "")
-    return root + stripped + (f"?{query}" if query else "")
+    raw: bytes = request.scope.get("raw_path") or path.encode()
+    sent = raw.decode("latin-1")
+    if not sent.endswith("/"):  # a last "%2F": not a slash to take off
+        return None
+    target = sent[:-1]
+    if target.startswith("//") or "\\" in target or not target.startswith("/"):
+        return None  # a browser would read another host
+    query = request.scope.get("query_string", b"").decode("latin-1")
+    return target + (f"?{query}" if query else "")
 
 
 async def unexpected_error(request: Request, exc: Exception) -> Response:
