@@ -300,6 +300,7 @@ def _bad_files(tmp_path: Path, db_url: str) -> dict[str, tuple[Path, str]]:
             "parlour import parlour",
         ),
         "another program's JSON": (b'{"id": "c1", "text": "hello"}\n', "parlour import FORMAT"),
+        "pretty-printed JSON": (b'{\n  "version": 1,\n  "comments": []\n}\n', "parlour import FORMAT"),
         "noise that opens like JSON": (b"{" + os.urandom(4095), "neither a SQLite database nor a pg_dump"),
         "a plain SQL dump": (b"--\n-- PostgreSQL database dump\n--\n\nSET x = 0;\n", "psql"),
     }

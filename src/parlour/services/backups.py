@@ -8,6 +8,7 @@ overwrite data, and migrates what it restored (the backup may be older than Parl
 
 from __future__ import annotations
 
+import codecs
 import os
 import shlex
 import shutil
@@ -129,13 +130,14 @@ def recognise(path: Path) -> Kind:
             f"{path} is a plain SQL dump (pg_dump without --format=custom): restore it with psql into "
             f"an empty database, then run `parlour migrate`."
         )
-    first = _first_json_line(path) if head.lstrip().startswith(b"{") else None
+    opens_json = head.lstrip()[:1] in (b"{", b"[")
+    first = _first_json_line(path) if opens_json else None
     if isinstance(first, dict) and first.get("format") == exporting.FORMAT:
         raise InvalidBackupFile(
             f"{path} is a `parlour export` file, not a backup: bring it in with "
             f"`parlour import parlour {path} --site SITE`."
         )
-    if first is not None:
+    if first is not None or (opens_json and _looks_like_text(head)):  # a JSON line, or JSON over many
         raise InvalidBackupFile(
             f"{path} is a JSON file, not a backup: to bring in another program's export, run "
             f"`parlour import FORMAT {path} --site SITE` (docs/importing.md names the formats)."
@@ -144,6 +146,16 @@ def recognise(path: Path) -> Kind:
         f"{path} is neither a SQLite database nor a pg_dump custom-format archive (`parlour backup` "
         f"writes one or the other): nothing was restored."
     )
+
+
+def _looks_like_text(head: bytes) -> bool:
+    """Whether `head` (a file's first bytes) reads as UTF-8 text: no control characters but
+    spaces and line ends, and no bytes that are not UTF-8 (its last character may be cut)."""
+    try:
+        text = codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
+    except UnicodeDecodeError:
+        return False
+    return not any(ord(ch) < 32 and ch not in "\t\n\r" for ch in text)
 
 
 def _first_json_line(path: Path, limit: int = 1 << 20) -> object | None:
