@@ -241,7 +241,7 @@
       if (payload.error?.code === "invalid_token" && payload.error.details?.header === "X-Parlour-Reader") {
         // The identity no longer holds (the instance's secret changed): take a new one and
         // send the request again, so that what the reader wrote goes out.
-        store.removeItem(key("reader"));
+        if (store.getItem(key("reader")) === reader) store.removeItem(key("reader")); // not a newer one
         if (!again) {
           await readerToken();
           return api(method, path, body, token, true);
