@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import text
 
 from desk_helpers import PASSWORD, csrf, desk_client, make_user
-from factories import error_code, make_site
+from factories import error_code, make_site, post
 from parlour.services.context import Context
 from parlour.store import outbox
 
@@ -541,41 +541,25 @@ def test_names_keep_the_joiners_of_emoji_and_of_indic_and_persian_letters(
     ctx: Context, client: Any, name: str
 ) -> None:
     make_site(ctx)
-    answer = client.post(
-        "/api/v1/comments", json={"site": "blog", "thread": "/post", "body": "Hello", "author_name": name}
-    )
-    assert answer.status_code == 201, answer.text
-    assert answer.json()["comment"]["author"]["name"] == name
+    assert post(client, "Hello", author_name=name)["comment"]["author"]["name"] == name
 
 
 def test_a_name_the_writers_with_a_joiner_inside_is_still_the_writers(ctx: Context, client: Any) -> None:
-    from factories import error_code
-
     make_site(ctx)
-    answer = client.post(
-        "/api/v1/comments",
-        json={"site": "blog", "thread": "/post", "body": "Hi", "author_name": "Wr\u200den"},
-    )
-    assert error_code(answer) == "name_taken"
+    assert post(client, "Hi", author_name="Wr\u200den", expect=None)["error"]["code"] == "name_taken"
 
 
 @pytest.mark.parametrize("name", ["\u2800", "\u3164", "\u115f\u1160", "\u200d", " \u200b "])
 def test_a_name_that_shows_nothing_is_no_name(ctx: Context, client: Any, name: str) -> None:
     make_site(ctx)
-    answer = client.post(
-        "/api/v1/comments", json={"site": "blog", "thread": "/post", "body": "Hello", "author_name": name}
-    )
-    assert answer.status_code == 201, answer.text
-    assert answer.json()["comment"]["author"]["name"] is None  # anonymous, as a blank name is
+    # anonymous, as a blank name is
+    assert post(client, "Hello", author_name=name)["comment"]["author"]["name"] is None
 
 
 @pytest.mark.parametrize("body", ["\u200b", "\u00ad\ufeff", "\u2800 \n \u3164", "\u200e\u200f"])
 def test_a_body_that_shows_nothing_is_empty(ctx: Context, client: Any, body: str) -> None:
-    from factories import error_code
-
     make_site(ctx)
-    answer = client.post("/api/v1/comments", json={"site": "blog", "thread": "/post", "body": body})
-    assert error_code(answer) == "empty_body"
+    assert post(client, body, expect=422)["error"]["code"] == "empty_body"
 
 
 @pytest.mark.parametrize(
@@ -584,20 +568,16 @@ def test_a_body_that_shows_nothing_is_empty(ctx: Context, client: Any, body: str
 def test_c1_control_characters_are_refused_in_names_and_thread_keys(
     ctx: Context, client: Any, field: str, code: str
 ) -> None:
-    from factories import error_code
-
     make_site(ctx)
-    sent = {"site": "blog", "thread": "/post", "body": "Hello", "author_name": "Ann"}
-    sent[field] = sent[field] + "\u009f"
-    assert error_code(client.post("/api/v1/comments", json=sent)) == code
+    fields = {"thread": "/post", "author_name": "Ann"}
+    fields[field] += "\u009f"
+    assert post(client, "Hello", expect=422, **fields)["error"]["code"] == code
 
 
 def test_a_body_keeps_a_c1_control_pasted_from_an_old_page(ctx: Context, client: Any) -> None:
     """So that such a comment (an import, an old paste) can still be edited."""
     make_site(ctx)
-    sent = {"site": "blog", "thread": "/post", "body": "Line one\u0085line two"}
-    answer = client.post("/api/v1/comments", json=sent)
-    assert answer.status_code == 201 and answer.json()["comment"]["body"] == sent["body"]
+    assert post(client, "Line one\u0085line two")["comment"]["body"] == "Line one\u0085line two"
 
 
 def test_signing_out_ends_that_session_on_the_server(ctx: Context) -> None:
